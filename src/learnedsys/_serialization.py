@@ -1,0 +1,138 @@
+"""A versioned, validated container for numpy arrays plus JSON metadata (no pickle).
+
+Every structure that a user saves and loads goes through :func:`save` and :func:`load`.
+Layout, little-endian::
+
+    magic   8 bytes   b"LSYSARR\\x00"
+    version u32       FORMAT_VERSION
+    hlen    u64       length of the JSON header
+    header  hlen      UTF-8 JSON: {"kind", "kind_version", "meta", "arrays": [...]}
+    payload           the arrays' bytes, each at the offset its header entry names
+    crc     u32       CRC-32 of everything before it
+
+Each array entry holds name, dtype (a plain numpy dtype string such as "<u8"), shape, offset and
+nbytes. :func:`load` checks the magic, version, lengths, dtypes, shapes and the CRC before it
+returns anything, so a truncated, corrupted or foreign file raises :class:`FormatError`, never a
+crash later in a numba kernel or a wrong answer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["FORMAT_VERSION", "FormatError", "load", "save"]
+
+MAGIC = b"LSYSARR\x00"
+FORMAT_VERSION = 1
+_ALLOWED_KINDS = set("biuf")  # bool, signed int, unsigned int, float: no objects, no pickle
+_PREFIX = struct.Struct("<8sIQ")
+
+
+class FormatError(ValueError):
+    """A file is not a valid learnedsys file of the expected kind."""
+
+
+def save(
+    path: str | os.PathLike[str],
+    kind: str,
+    kind_version: int,
+    meta: dict[str, Any],
+    arrays: dict[str, np.ndarray],
+) -> None:
+    """Write ``arrays`` and JSON-serialisable ``meta`` to ``path`` atomically."""
+    entries = []
+    blobs = []
+    offset = 0
+    for name, arr in arrays.items():
+        a = np.ascontiguousarray(arr)
+        if a.dtype.kind not in _ALLOWED_KINDS:
+            raise TypeError(f"array {name!r} has dtype {a.dtype}, which cannot be saved")
+        a = a.astype(a.dtype.newbyteorder("<"), copy=False)
+        data = a.tobytes()
+        entries.append(
+            {"name": name, "dtype": a.dtype.str, "shape": list(a.shape), "offset": offset, "nbytes": len(data)}
+        )
+        blobs.append(data)
+        offset += len(data)
+    header = json.dumps(
+        {"kind": kind, "kind_version": kind_version, "meta": meta, "arrays": entries},
+        sort_keys=True,
+    ).encode("utf-8")
+    body = _PREFIX.pack(MAGIC, FORMAT_VERSION, len(header)) + header + b"".join(blobs)
+    crc = zlib.crc32(body) & 0xFFFFFFFF
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(body)
+        fh.write(struct.pack("<I", crc))
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def load(
+    path: str | os.PathLike[str], kind: str, max_kind_version: int
+) -> tuple[int, dict[str, Any], dict[str, np.ndarray]]:
+    """Read a file written by :func:`save`; return (kind_version, meta, arrays).
+
+    Raises:
+        FileNotFoundError: the path does not exist.
+        FormatError: the file is truncated, corrupted, of another kind, or of a newer version.
+    """
+    path = Path(path)
+    raw = path.read_bytes()
+    where = f"{str(path)!r}"
+    if len(raw) < _PREFIX.size + 4:
+        raise FormatError(f"{where} is not a learnedsys file: only {len(raw)} bytes (truncated?)")
+    magic, version, hlen = _PREFIX.unpack_from(raw, 0)
+    if magic != MAGIC:
+        raise FormatError(f"{where} is not a learnedsys file (bad magic {magic!r})")
+    if version != FORMAT_VERSION:
+        raise FormatError(
+            f"{where} uses container format version {version}; this learnedsys reads version {FORMAT_VERSION}"
+        )
+    (crc,) = struct.unpack_from("<I", raw, len(raw) - 4)
+    if zlib.crc32(raw[:-4]) & 0xFFFFFFFF != crc:
+        raise FormatError(f"{where} is corrupted or truncated (checksum mismatch)")
+    start = _PREFIX.size
+    if start + hlen > len(raw) - 4:
+        raise FormatError(f"{where} is truncated (header of {hlen} bytes does not fit)")
+    try:
+        header = json.loads(raw[start : start + hlen].decode("utf-8"))
+        file_kind = header["kind"]
+        file_kind_version = int(header["kind_version"])
+        meta = header["meta"]
+        entries = header["arrays"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise FormatError(f"{where} has an unreadable header: {exc}") from None
+    if file_kind != kind:
+        raise FormatError(f"{where} holds a {file_kind!r}, not a {kind!r}")
+    if not 1 <= file_kind_version <= max_kind_version:
+        raise FormatError(
+            f"{where} holds a {kind!r} of version {file_kind_version}; this learnedsys reads versions up to {max_kind_version}"
+        )
+    payload = memoryview(raw)[start + hlen : len(raw) - 4]
+    arrays: dict[str, np.ndarray] = {}
+    for e in entries:
+        try:
+            name, dtype = str(e["name"]), np.dtype(e["dtype"])
+            shape = tuple(int(s) for s in e["shape"])
+            off, nbytes = int(e["offset"]), int(e["nbytes"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise FormatError(f"{where} has a bad array entry: {exc}") from None
+        if dtype.kind not in _ALLOWED_KINDS or dtype.hasobject:
+            raise FormatError(f"{where}: array {name!r} has forbidden dtype {dtype}")
+        if any(s < 0 for s in shape) or int(np.prod(shape, dtype=np.int64)) * dtype.itemsize != nbytes:
+            raise FormatError(f"{where}: array {name!r} has inconsistent shape {shape} and size {nbytes}")
+        if off < 0 or off + nbytes > len(payload):
+            raise FormatError(f"{where}: array {name!r} lies outside the file (truncated?)")
+        arr = np.frombuffer(payload[off : off + nbytes], dtype=dtype).reshape(shape)
+        arrays[name] = arr.astype(dtype.newbyteorder("="), copy=True)
+    return file_kind_version, meta, arrays

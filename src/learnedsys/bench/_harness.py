@@ -1,0 +1,210 @@
+"""The benchmark harness: timing with warm-up and repeats, records, tables, JSON and reports.
+
+Every section runs the project's structures and the alternatives people use today in the same
+process, on the same data, through :func:`measure`, which warms up first (numba compiles on the
+first call), repeats, and reports the median with the spread.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "BenchContext",
+    "SectionResult",
+    "Timing",
+    "find_shared_data",
+    "format_table",
+    "machine_info",
+    "measure",
+]
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Seconds per call over the repeats: median, quartiles and extremes."""
+
+    median: float
+    p25: float
+    p75: float
+    min: float
+    max: float
+    repeats: int
+
+    @property
+    def spread(self) -> float:
+        """Interquartile range relative to the median."""
+        return (self.p75 - self.p25) / self.median if self.median > 0 else 0.0
+
+
+def measure(fn: Callable[[], Any], *, repeats: int = 5, warmup: int = 1) -> tuple[Timing, Any]:
+    """Call ``fn`` ``warmup`` times untimed, then ``repeats`` times timed.
+
+    Returns the timing and the result of the last call, so callers can check the answers that
+    were timed.
+    """
+    result = None
+    for _ in range(warmup):
+        result = fn()
+    times = []
+    for _ in range(max(1, repeats)):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    q = np.percentile(times, [25, 75])
+    return (
+        Timing(
+            median=statistics.median(times),
+            p25=float(q[0]),
+            p75=float(q[1]),
+            min=min(times),
+            max=max(times),
+            repeats=len(times),
+        ),
+        result,
+    )
+
+
+def find_shared_data() -> Path | None:
+    """The shared data folder: $LEARNEDSYS_DATA, else ``../shared/data`` beside the checkout.
+
+    Looks upwards from the working directory and from this file for a ``shared/data`` folder that
+    is a sibling of one of their parents. Returns None when there is none (a user's clone).
+    """
+    env = os.environ.get("LEARNEDSYS_DATA")
+    if env:
+        p = Path(env)
+        return p if p.is_dir() else None
+    starts = [Path.cwd().resolve(), Path(__file__).resolve()]
+    for start in starts:
+        for parent in [start, *start.parents]:
+            cand = parent / "shared" / "data"
+            if cand.is_dir():
+                return cand
+    return None
+
+
+@dataclass
+class BenchContext:
+    """What every section gets: the size of the run, seeds, data locations and output places."""
+
+    quick: bool = False
+    seed: int = 0
+    repeats: int = 5
+    data_dir: Path | None = None
+    keys_path: Path | None = None
+    negatives_path: Path | None = None
+    report_dir: Path | None = None
+    n: int | None = None
+    progress: bool = True
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def log(self, msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+
+@dataclass
+class SectionResult:
+    """What a section returns: one record per (dataset, structure), a table layout, notes, figures."""
+
+    name: str
+    title: str
+    records: list[dict[str, Any]] = field(default_factory=list)
+    columns: list[tuple[str, str, str]] = field(default_factory=list)  # (key, header, format)
+    notes: list[str] = field(default_factory=list)
+    figures: list[tuple[str, str]] = field(default_factory=list)  # (file name in report dir, caption)
+    tables: list[tuple[str, list[dict[str, Any]], list[tuple[str, str, str]]]] = field(
+        default_factory=list
+    )  # extra (title, rows, columns) tables
+
+    def table(self) -> str:
+        parts = [format_table(self.records, self.columns)]
+        for title, rows, cols in self.tables:
+            parts.append(f"{title}\n{format_table(rows, cols)}")
+        return "\n\n".join(parts)
+
+
+def _fmt(value: Any, fmt: str) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float) and not np.isfinite(value):
+        return "-"
+    try:
+        return format(value, fmt)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str, str]]) -> str:
+    """A Markdown table of ``rows`` with ``columns`` as (key, header, format spec)."""
+    if not rows:
+        return "(no rows)"
+    header = "| " + " | ".join(h for _, h, _ in columns) + " |"
+    sep = "|" + "|".join("---" for _ in columns) + "|"
+    lines = [header, sep]
+    for r in rows:
+        lines.append("| " + " | ".join(_fmt(r.get(k), f) for k, _, f in columns) + " |")
+    return "\n".join(lines)
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def machine_info(packages: Iterable[str] = ()) -> dict[str, Any]:
+    """Machine, OS and package versions to record with every figure."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    info: dict[str, Any] = {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+    }
+    versions = {}
+    for p in ("learnedsys", "numpy", "numba", *packages):
+        v = _version(p)
+        if v is not None:
+            versions[p] = v
+    info["versions"] = versions
+    return info
+
+
+def write_json(path: Path, payload: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=1, default=_json_default) + "\n")
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
