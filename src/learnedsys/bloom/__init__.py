@@ -1,0 +1,62 @@
+"""Learned Bloom filters: the same false-positive rate in a fraction of the memory.
+
+A classifier that has learned what keys look like takes most of a Bloom filter's work; backup
+filters hold the keys the model misses, so there is never a false negative.
+
+- :class:`BloomFilter`: a standard Bloom filter (numba bit array), the baseline and backup.
+- :class:`BinaryFuseFilter`: a static binary fuse filter, an alternative backup (``backup="fuse"``).
+- :class:`LearnedBloomFilter`: model + threshold + backup (Kraska et al. 2018).
+- :class:`SandwichedLearnedBloomFilter`: initial filter + model + backup (Mitzenmacher 2018).
+- :class:`PartitionedLearnedBloomFilter`: score regions with their own backups (PLBF, Vaidya et
+  al. 2021; fast construction of Sato and Matsui 2023).
+- :class:`Classifier`: the model interface; :class:`NGramLogistic` is the default model.
+
+Every learned filter is built for a target FPR or for a memory budget, from keys and a sample of
+non-keys:
+
+>>> from learnedsys.bloom import PartitionedLearnedBloomFilter, load
+>>> keys = [f"user-{i}@example.com" for i in range(3000)]
+>>> negatives = [f"{i}.tracker.net" for i in range(3000)]
+>>> f = PartitionedLearnedBloomFilter(target_fpr=0.01).fit(keys, negatives)
+>>> bool(f.contains(keys).all())
+True
+>>> "user-1@example.com" in f
+True
+>>> f.size_in_bytes() > 0
+True
+
+``f.save(path)`` writes a checked file; :func:`load` reads any filter of this package back.
+"""
+
+from __future__ import annotations
+
+from learnedsys._serialization import FormatError
+from learnedsys.bloom._bloomfilter import BloomFilter, bloom_bits, bloom_fpr
+from learnedsys.bloom._classifier import CLASSIFIERS, Classifier, NGramLogistic, register_classifier
+from learnedsys.bloom._encode import EncodedBatch, encode_items, hash_batch
+from learnedsys.bloom._fuse import BinaryFuseFilter
+from learnedsys.bloom._learned import (
+    LearnedBloomFilter,
+    PartitionedLearnedBloomFilter,
+    SandwichedLearnedBloomFilter,
+    load,
+)
+
+__all__ = [
+    "CLASSIFIERS",
+    "BinaryFuseFilter",
+    "BloomFilter",
+    "Classifier",
+    "EncodedBatch",
+    "FormatError",
+    "LearnedBloomFilter",
+    "NGramLogistic",
+    "PartitionedLearnedBloomFilter",
+    "SandwichedLearnedBloomFilter",
+    "bloom_bits",
+    "bloom_fpr",
+    "encode_items",
+    "hash_batch",
+    "load",
+    "register_classifier",
+]

@@ -1,0 +1,313 @@
+"""Planning: how many bits each filter of a learned structure gets, for a target FPR.
+
+Every planner works on score distributions only: the keys' scores (exact, all keys are known) and
+the validation negatives' scores (a sample). Costs are in bits and follow the backup kind:
+a Bloom filter needs ``n ln(1/f) / ln(2)^2`` bits, a binary fuse filter about
+``1.13 n ceil(log2(1/f))``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numba as nb
+import numpy as np
+
+from learnedsys.bloom._fuse import fuse_bits
+
+LN2SQ = math.log(2.0) ** 2
+FILTER_OVERHEAD_BYTES = 16  # header bytes of each backup filter
+THRESHOLD_BYTES = 8
+
+
+def filter_bits(n: float, f: float, backup: str) -> float:
+    """Planned bits of a backup filter holding ``n`` keys at false-positive rate ``f``."""
+    if n <= 0 or f >= 1.0:
+        return 0.0
+    f = max(f, 1e-12)
+    if backup == "bloom":
+        return n * math.log(1.0 / f) / LN2SQ
+    r = min(32, max(1, math.ceil(math.log2(1.0 / f) - 1e-9)))
+    return float(fuse_bits(int(n), r))
+
+
+def filter_bits_array(n: np.ndarray, f: np.ndarray, backup: str) -> np.ndarray:
+    """Vectorised :func:`filter_bits` (approximate fuse size: 1.13 n r)."""
+    n = np.asarray(n, dtype=np.float64)
+    f = np.clip(np.asarray(f, dtype=np.float64), 1e-12, 1.0)
+    if backup == "bloom":
+        bits = n * np.log(1.0 / f) / LN2SQ
+    else:
+        r = np.clip(np.ceil(np.log2(1.0 / f) - 1e-9), 1, 32)
+        bits = 1.13 * n * r
+    return np.where((n > 0) & (f < 1.0), bits, 0.0)
+
+
+@dataclass
+class Plan:
+    """A planned structure: region boundaries in score space and each region's filter FPR.
+
+    ``region_fpr[r]`` is 1.0 for a region that accepts everything (no filter), 0.0 for one that
+    holds no key (rejects everything), else the FPR of the region's backup filter.
+    """
+
+    thresholds: np.ndarray
+    region_fpr: list[float]
+    initial_fpr: float = 1.0
+    bytes: float = 0.0
+    expected_fpr: float = 0.0
+    info: dict[str, float] = field(default_factory=dict)
+
+
+def _tail_counts(sorted_scores: np.ndarray, taus: np.ndarray) -> np.ndarray:
+    """How many of ``sorted_scores`` are >= each tau."""
+    return sorted_scores.shape[0] - np.searchsorted(sorted_scores, taus, side="left")
+
+
+def _candidates(sk: np.ndarray, sv: np.ndarray, limit: int = 4000) -> np.ndarray:
+    """Candidate thresholds: midpoints between distinct scores near the negatives' upper tail."""
+    vals = np.unique(np.concatenate([sv, np.quantile(sk, np.linspace(0, 1, 201))]))
+    if vals.shape[0] > limit:
+        # dense where the negatives thin out (low FPR), sparser below
+        top = vals[-limit // 2 :]
+        rest = vals[: -limit // 2]
+        idx = np.linspace(0, rest.shape[0] - 1, limit // 2).astype(np.int64)
+        vals = np.concatenate([rest[idx], top])
+    mids = np.nextafter(vals, np.inf)
+    return np.unique(np.concatenate([mids, [np.inf]]))
+
+
+def plan_lbf(sk: np.ndarray, sv: np.ndarray, F: float, fixed_bytes: float, backup: str) -> Plan:
+    """One threshold tau: scores >= tau accepted, the keys below go to one backup filter."""
+    sks, svs = np.sort(sk), np.sort(sv)
+    n, nv = sk.shape[0], max(sv.shape[0], 1)
+    taus = _candidates(sks, svs)
+    fp = _tail_counts(svs, taus) / nv
+    nb_keys = n - _tail_counts(sks, taus)
+    ok = fp < F
+    fb = np.where(ok, (F - fp) / np.maximum(1.0 - fp, 1e-12), 1.0)
+    bits = filter_bits_array(nb_keys, fb, backup)
+    bytes_ = np.where(ok, bits / 8.0, np.inf)
+    i = int(np.argmin(bytes_))
+    tau = float(taus[i])
+    f_b = float(fb[i]) if nb_keys[i] > 0 else 0.0
+    total = fixed_bytes + THRESHOLD_BYTES + FILTER_OVERHEAD_BYTES + filter_bits(int(nb_keys[i]), f_b, backup) / 8.0
+    return Plan(
+        thresholds=np.array([tau]),
+        region_fpr=[f_b, 1.0],
+        bytes=total,
+        expected_fpr=float(fp[i] + (1 - fp[i]) * f_b),
+        info={"model_fpr": float(fp[i]), "model_fnr": float(nb_keys[i] / n)},
+    )
+
+
+def plan_sandwich(sk: np.ndarray, sv: np.ndarray, F: float, fixed_bytes: float, backup: str) -> Plan:
+    """Initial filter on all keys, then tau, then a backup for the keys below tau.
+
+    FPR = f1 (Fp + (1 - Fp) f2); for each tau the split (f1, f2) minimising
+    ``n log(1/f1) + n_below log(1/f2)`` is found on a grid of f2 (Mitzenmacher 2018).
+    """
+    sks, svs = np.sort(sk), np.sort(sv)
+    n, nv = sk.shape[0], max(sv.shape[0], 1)
+    taus = _candidates(sks, svs, limit=1500)
+    fp = _tail_counts(svs, taus) / nv
+    nb_keys = (n - _tail_counts(sks, taus)).astype(np.float64)
+    f2 = np.concatenate([np.logspace(-9, 0, 181)[:-1], [1.0]])
+    FP, F2 = np.meshgrid(fp, f2, indexing="ij")
+    NB = np.broadcast_to(nb_keys[:, None], FP.shape)
+    passed = FP + (1.0 - FP) * F2
+    F1 = np.minimum(1.0, F / np.maximum(passed, 1e-300))
+    feasible = F1 * passed <= F * (1 + 1e-9)
+    bits = filter_bits_array(np.full(FP.shape, float(n)), F1, backup) + filter_bits_array(NB, np.where(NB > 0, F2, 1.0), backup)
+    bits = np.where(feasible, bits, np.inf)
+    a, b = np.unravel_index(int(np.argmin(bits)), bits.shape)
+    f1, f2v = float(F1[a, b]), float(F2[a, b])
+    n_below = int(nb_keys[a])
+    if n_below == 0:
+        f2v = 0.0
+    total = (
+        fixed_bytes + THRESHOLD_BYTES + 2 * FILTER_OVERHEAD_BYTES
+        + (filter_bits(n, f1, backup) + filter_bits(n_below, f2v, backup)) / 8.0
+    )
+    return Plan(
+        thresholds=np.array([float(taus[a])]),
+        region_fpr=[f2v, 1.0],
+        initial_fpr=f1,
+        bytes=total,
+        expected_fpr=f1 * (float(fp[a]) + (1 - float(fp[a])) * f2v),
+        info={"model_fpr": float(fp[a]), "model_fnr": n_below / n},
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# PLBF: k regions maximising sum G log(G/H); fast construction (Sato and Matsui, 2023): one DP
+# over prefixes serves every choice of the top (accept-all) region, O(N^2 k) instead of O(N^3 k).
+
+_NEG = -1e300
+
+
+@nb.njit(cache=True, nogil=True)
+def _plbf_dp(G, H, kmax):  # type: ignore[no-untyped-def]
+    """dp[i, j]: max sum over i regions covering segments [0, j) of g log2(g / h); arg: last cut."""
+    N = G.shape[0] - 1
+    dp = np.full((kmax + 1, N + 1), _NEG)
+    arg = np.zeros((kmax + 1, N + 1), dtype=np.int64)
+    dp[0, 0] = 0.0
+    for i in range(1, kmax + 1):
+        for j in range(i, N + 1):
+            best = _NEG
+            bt = -1
+            for t in range(i - 1, j):
+                prev = dp[i - 1, t]
+                if prev == _NEG:
+                    continue
+                g = G[j] - G[t]
+                h = H[j] - H[t]
+                w = g * math.log2(g / h) if g > 0.0 else 0.0
+                v = prev + w
+                if v > best:
+                    best = v
+                    bt = t
+            dp[i, j] = best
+            arg[i, j] = bt
+    return dp, arg
+
+
+@nb.njit(cache=True, inline="always")
+def _cost_bits(nk, f, fuse):  # type: ignore[no-untyped-def]
+    if nk <= 0.0 or f >= 1.0:
+        return 0.0
+    if f < 1e-12:
+        f = 1e-12
+    if fuse:
+        r = math.ceil(math.log2(1.0 / f) - 1e-9)
+        r = min(32.0, max(1.0, r))
+        return 1.13 * nk * r
+    return nk * math.log(1.0 / f) / 0.4804530139182014
+
+
+@nb.njit(cache=True, nogil=True)
+def _region_fprs(g, h, Fp):  # type: ignore[no-untyped-def]
+    """Optimal f_r = F' g_r / (h_r sum g) with clipping at 1; returns (f, feasible)."""
+    k = g.shape[0]
+    f = np.zeros(k)
+    clipped = np.zeros(k, dtype=np.bool_)
+    for _ in range(k + 1):
+        sum_g = 0.0
+        rem = Fp
+        for r in range(k):
+            if clipped[r]:
+                rem -= h[r]
+            else:
+                sum_g += g[r]
+        if rem <= 0.0:
+            return f, False
+        changed = False
+        for r in range(k):
+            if clipped[r]:
+                f[r] = 1.0
+            elif g[r] <= 0.0:
+                f[r] = 0.0
+            else:
+                f[r] = rem * g[r] / (h[r] * sum_g)
+                if f[r] >= 1.0:
+                    clipped[r] = True
+                    changed = True
+        if not changed:
+            return f, True
+    return f, False
+
+
+@nb.njit(cache=True, nogil=True)
+def _plbf_best(G, H, dp, arg, kmax, F, n, fuse, overhead_bits):  # type: ignore[no-untyped-def]
+    N = G.shape[0] - 1
+    best = np.inf
+    bi = -1
+    bj = -1
+    for j in range(1, N + 1):
+        h_last = H[N] - H[j]
+        Fp = F - h_last
+        if Fp <= 0.0:
+            continue
+        for i in range(1, kmax + 1):
+            if dp[i, j] == _NEG:
+                continue
+            cuts = np.empty(i + 1, dtype=np.int64)
+            cuts[i] = j
+            t = j
+            for r in range(i, 0, -1):
+                t = arg[r, t]
+                cuts[r - 1] = t
+            g = np.empty(i)
+            h = np.empty(i)
+            for r in range(i):
+                g[r] = G[cuts[r + 1]] - G[cuts[r]]
+                h[r] = H[cuts[r + 1]] - H[cuts[r]]
+            f, ok = _region_fprs(g, h, Fp)
+            if not ok:
+                continue
+            bits = overhead_bits * (i + 1)
+            for r in range(i):
+                bits += _cost_bits(n * g[r], f[r], fuse)
+            if bits < best:
+                best = bits
+                bi = i
+                bj = j
+    return best, bi, bj
+
+
+class PLBFPlanner:
+    """Segments the score range once and runs the DP once; :meth:`plan` is then cheap per F."""
+
+    def __init__(self, sk: np.ndarray, sv: np.ndarray, n_segments: int, n_regions: int,
+                 smoothing: float = 0.5) -> None:
+        allsc = np.concatenate([sk, sv])
+        qs = np.quantile(allsc, np.linspace(0, 1, n_segments + 1)[1:-1])
+        cuts = np.unique(np.nextafter(qs, np.inf))
+        self.cuts = cuts
+        N = cuts.shape[0] + 1
+        gk = np.bincount(np.searchsorted(cuts, sk, side="right"), minlength=N).astype(np.float64)
+        hv = np.bincount(np.searchsorted(cuts, sv, side="right"), minlength=N).astype(np.float64)
+        self.n = sk.shape[0]
+        g = gk / max(self.n, 1)
+        h = (hv + smoothing) / (hv.sum() + smoothing * N)
+        self.G = np.concatenate([[0.0], np.cumsum(g)])
+        self.H = np.concatenate([[0.0], np.cumsum(h)])
+        self.G[-1] = 1.0
+        self.H[-1] = 1.0
+        self.kmax = int(n_regions)
+        self.dp, self.arg = _plbf_dp(self.G, self.H, self.kmax)
+
+    def plan(self, F: float, fixed_bytes: float, backup: str) -> Plan:
+        overhead_bits = 8.0 * (FILTER_OVERHEAD_BYTES + THRESHOLD_BYTES)
+        best, i, j = _plbf_best(self.G, self.H, self.dp, self.arg, self.kmax, float(F),
+                                float(self.n), backup == "fuse", overhead_bits)
+        if i < 0:
+            raise ValueError("no feasible PLBF plan")
+        N = self.G.shape[0] - 1
+        cuts = [j]
+        t = j
+        for r in range(i, 0, -1):
+            t = int(self.arg[r, t])
+            cuts.append(t)
+        cuts = cuts[::-1]  # 0 = cuts[0] < ... < cuts[i] = j
+        g = np.array([self.G[cuts[r + 1]] - self.G[cuts[r]] for r in range(i)])
+        h = np.array([self.H[cuts[r + 1]] - self.H[cuts[r]] for r in range(i)])
+        h_last = self.H[N] - self.H[j]
+        f, _ = _region_fprs(g, h, F - h_last)
+        fprs = [float(x) for x in f]
+        bounds = list(cuts[1:])  # segment index where each next region starts
+        if j < N:
+            fprs.append(1.0)
+        else:
+            bounds = bounds[:-1]
+        thresholds = np.array([self.cuts[b - 1] for b in bounds], dtype=np.float64)
+        exp_fpr = float(np.sum(f * h) + h_last)
+        return Plan(
+            thresholds=thresholds,
+            region_fpr=fprs,
+            bytes=fixed_bytes + best / 8.0,
+            expected_fpr=exp_fpr,
+            info={"regions": float(len(fprs))},
+        )
