@@ -1,0 +1,712 @@
+"""``Choice``: choose in context now, learn from feedback later.
+
+A :class:`Choice` wraps an option space, a policy and (optionally) the heuristic it replaces::
+
+    pivot = Choice("pivot", options=["first", "median3", "random"], default="median3", seed=0)
+    d = pivot.choose()                # a Decision: d.value, d.id, d.propensity, d.version
+    ...                               # use d.value
+    pivot.feedback(d, reward=-elapsed)   # later, or never
+
+Cost: for a context-free single choice with the default policy, ``choose`` + ``feedback`` is a
+few method calls on preallocated lists (see ``learnedsys bench decide``); logging adds one deque
+append per call, the write happens on a background thread.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from operator import itemgetter
+from typing import Any
+
+import numpy as np
+
+from learnedsys import _serialization
+from learnedsys._validation import (
+    InvalidParameterError,
+    check_bool,
+    check_choice,
+    check_float,
+    check_int,
+    check_seed,
+)
+from learnedsys.decide._log import _DECISION, _REWARD, DecisionLog, open_log
+from learnedsys.decide._policies import DecidePolicy, EpsilonGreedy, LinUCB, Reinforce, make_policy
+from learnedsys.decide._space import OptionSpace, Structured, as_space
+from learnedsys.policy import Policy, Proposal
+
+__all__ = ["Choice", "Decision", "Episode", "default_policy"]
+
+_MODES = ("learn", "shadow")
+_KIND = "learnedsys.decide.Choice"
+_KIND_VERSION = 1
+
+
+_tuple_new = tuple.__new__
+
+
+class Decision(tuple):  # type: ignore[type-arg]
+    """One decision: the value to use, its id, the probability it was drawn with, and the version
+    of the policy that drew it. Pass it back to :meth:`Choice.feedback`.
+
+    ``served`` says whether the policy's choice (``"policy"``) or the default (``"default"``)
+    was served. (A tuple underneath, because a tuple is the cheapest object CPython builds;
+    equality and hashing are by identity.)
+    """
+
+    __slots__ = ()
+    value = property(itemgetter(0), doc="The chosen value.")
+    id = property(itemgetter(1), doc="The decision's id (unique within its Choice instance).")
+    propensity = property(itemgetter(2), doc="Probability with which this value was served.")
+    version = property(itemgetter(3), doc="Version of the policy (updates seen) that chose it.")
+    _arm = property(itemgetter(4))
+    context = property(itemgetter(5), doc="The context the decision was made in.")
+    _choice = property(itemgetter(6))
+    served = "policy"
+    _t = 0.0
+    __hash__ = object.__hash__
+    __eq__ = object.__eq__  # type: ignore[assignment]
+    __ne__ = object.__ne__  # type: ignore[assignment]
+
+    def __new__(cls, value: Any, id: int, propensity: float, version: int, arm: Any, context: Any, choice: Choice) -> Decision:
+        return _tuple_new(cls, (value, id, propensity, version, arm, context, choice))
+
+    @property
+    def action(self) -> tuple[int, ...]:
+        """The action as a tuple of ints (one per position)."""
+        a = self._arm
+        if isinstance(a, tuple) and len(a) == 2 and isinstance(a[1], Proposal):
+            a = a[0]
+        return a if isinstance(a, tuple) else (a,)
+
+    @property
+    def done(self) -> bool:
+        """Whether the decision has received its reward (or expired)."""
+        return self._choice._pending.get(self.id) is not self
+
+    @property
+    def _done(self) -> bool:
+        return self.done
+
+    def __repr__(self) -> str:
+        return (
+            f"Decision(value={self.value!r}, id={self.id}, propensity={self.propensity:.4g}, "
+            f"version={self.version}, served={self.served!r})"
+        )
+
+
+class _GuardedDecision(Decision):
+    """A decision made with a default, a hand-over, a reward wait or a learner in play."""
+
+    __slots__ = ()
+    served = property(itemgetter(7))  # type: ignore[assignment]
+    _t = property(itemgetter(8))  # type: ignore[assignment]
+
+    def __new__(cls, value: Any, id: int, propensity: float, version: int, arm: Any, context: Any, choice: Choice, served: str = "policy", t: float = 0.0) -> _GuardedDecision:
+        return _tuple_new(cls, (value, id, propensity, version, arm, context, choice, served, t))
+
+
+def default_policy(space: OptionSpace, context: Any = None, seed: int | None = None) -> DecidePolicy:
+    """The policy a :class:`Choice` uses when none is given.
+
+    - a structured space (a sequence of choices): :class:`Reinforce`;
+    - a single choice with a numeric vector context: :class:`LinUCB`;
+    - a single choice without context: :class:`EpsilonGreedy` (decaying exploration to 5%).
+    """
+    if isinstance(space, Structured):
+        return Reinforce(seed=seed)
+    if context is not None and not isinstance(context, (str, bytes)):
+        try:
+            x = np.asarray(context, dtype=np.float64)
+            if x.ndim == 1 and x.size:
+                return LinUCB(seed=seed)
+        except (TypeError, ValueError):
+            pass
+        raise InvalidParameterError(
+            f"the default policy for a context needs a numeric vector; got {context!r}. "
+            "Encode the context as a vector (e.g. one-hot) or pass a policy."
+        )
+    return EpsilonGreedy(seed=seed)
+
+
+class _Stats:
+    __slots__ = ("n", "s", "ss")
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.s = 0.0
+        self.ss = 0.0
+
+    def add(self, r: float) -> None:
+        self.n += 1
+        self.s += r
+        self.ss += r * r
+
+    @property
+    def mean(self) -> float:
+        return self.s / self.n if self.n else math.nan
+
+    @property
+    def var(self) -> float:
+        if self.n < 2:
+            return math.inf
+        return max(0.0, (self.ss - self.s * self.s / self.n) / (self.n - 1))
+
+
+class Choice:
+    """A value decided by a policy when evaluated, learned from feedback that may come later.
+
+    Args:
+        name: the choice's name (the key in logs).
+        options: a list of values, a :class:`range`, an :class:`IntRange`/:class:`FloatRange`, or
+            a dict of those (a structured value: a dict, chosen as a sequence of choices).
+        policy: a :class:`~learnedsys.policy.Policy` (possibly unbound), a policy name (see
+            :data:`POLICIES`) or None for :func:`default_policy` (chosen on the first call from
+            the option type and the context).
+        default: the heuristic being replaced: a value, or a callable ``context -> value``.
+            Served in shadow mode, during hand-over and when the guardrail trips.
+        mode: ``"learn"`` (serve the policy) or ``"shadow"`` (serve the default, learn from its
+            rewards, record what the policy would have chosen).
+        handover: in learn mode with a default, the probability of serving the policy's choice
+            rather than the default; raise it gradually (``set_handover``).
+        guardrail: fall back to the default when the policy's served reward is worse than the
+            default's by ``guardrail_z`` standard errors, after ``guardrail_min`` rewards of each.
+        reward_wait: seconds after which a decision without feedback expires; it then learns
+            ``default_reward`` (or nothing when that is None).
+        default_reward: reward credited to expired or abandoned decisions; None drops them.
+        log: None, a :class:`DecisionLog`, a file path (SQLite) or a ``postgresql://`` URL.
+        learner: a learner handle (:meth:`Learner.handle`): the policy becomes a local snapshot,
+            feedback goes to the learner asynchronously, snapshots refresh in the background.
+        max_pending: decisions awaiting feedback that are remembered (by id); the oldest expires
+            beyond that.
+        seed: seed of the policy (when created here) and of the hand-over coin.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        options: Any,
+        policy: Policy | str | None = None,
+        default: Any = None,
+        *,
+        mode: str = "learn",
+        handover: float = 1.0,
+        guardrail: bool = False,
+        guardrail_min: int = 100,
+        guardrail_z: float = 2.0,
+        reward_wait: float | None = None,
+        default_reward: float | None = None,
+        log: Any = None,
+        learner: Any = None,
+        max_pending: int = 100_000,
+        seed: int | None = None,
+    ) -> None:
+        if not isinstance(name, str) or not name:
+            raise InvalidParameterError(f"The 'name' parameter of Choice must be a non-empty str. Got {name!r} instead.")
+        self.name = name
+        self.space = as_space(options)
+        if policy is not None and not isinstance(policy, (Policy, str)):
+            raise InvalidParameterError(
+                f"The 'policy' parameter of Choice must be a Policy, a policy name or None. Got {policy!r} instead."
+            )
+        self.seed = check_seed(seed, "seed", "Choice")
+        self.policy: Policy | None = make_policy(policy, self.seed) if isinstance(policy, str) else policy
+        self.default = default
+        self.mode = check_choice(mode, "mode", "Choice", _MODES)
+        self.handover = check_float(handover, "handover", "Choice", low=0.0, high=1.0)
+        self.guardrail = check_bool(guardrail, "guardrail", "Choice")
+        self.guardrail_min = check_int(guardrail_min, "guardrail_min", "Choice", low=1)
+        self.guardrail_z = check_float(guardrail_z, "guardrail_z", "Choice", low=0.0)
+        self.reward_wait = check_float(reward_wait, "reward_wait", "Choice", low=0.0, closed="neither", none_ok=True)
+        self.default_reward = check_float(default_reward, "default_reward", "Choice", none_ok=True)
+        self.max_pending = check_int(max_pending, "max_pending", "Choice", low=1)
+        self.log: DecisionLog | None = open_log(log)
+        self.learner = learner
+        if (mode == "shadow" or handover < 1.0 or guardrail) and default is None:
+            raise InvalidParameterError(
+                "Choice needs a 'default' (the heuristic being replaced) for shadow mode, hand-over or a guardrail."
+            )
+        self.run = uuid.uuid4().hex[:16]
+        self._ready = False
+        self.guardrail_tripped = False
+        self.served_stats = {"policy": _Stats(), "default": _Stats()}
+        self.agreement = _Stats()  # shadow mode: 1 when the policy would have chosen the default
+
+    # -- set-up on the first call -----------------------------------------------------------
+    def _setup(self, context: Any) -> None:
+        space = self.space
+        if self.policy is None:
+            self.policy = default_policy(space, context, self.seed)
+        pol = self.policy
+        if isinstance(pol, DecidePolicy) and not pol._bound:
+            pol.bind(space.action_space, space)
+        if pol.space is None or tuple(pol.space.sizes) != tuple(space.action_space.sizes):
+            raise InvalidParameterError(
+                f"the policy's action space {getattr(pol.space, 'sizes', None)} does not match the options' {space.action_space.sizes}"
+            )
+        self._structured = isinstance(space, Structured)
+        self._fast = isinstance(pol, DecidePolicy) and pol.single and not self._structured
+        if self._fast:
+            assert isinstance(pol, DecidePolicy)
+            self._draw = pol._draw
+            self._learn = pol._learn
+            self._values = space.values()
+        self._ids = itertools.count()
+        self._pending: dict[int, Decision] = {}
+        self._calls = 0
+        self._coin = np.random.default_rng(None if self.seed is None else self.seed + 1).random
+        self._logq = None if self.log is None else self.log._queue
+        if self.log is not None:
+            self.log.start()
+        self._sync = None
+        if self.learner is not None:
+            from learnedsys.decide._distributed import _WorkerSync
+
+            self._sync = _WorkerSync(self, self.learner)
+        self._ready = True
+        self._specialise()
+
+    def _specialise(self) -> None:
+        """Install the plain hot path when nothing but the policy is involved."""
+        plain = (
+            self._fast
+            and self.mode == "learn"
+            and self.handover == 1.0
+            and not self.guardrail
+            and self.reward_wait is None
+            and self._sync is None
+        )
+        d = self.__dict__
+        if plain:
+            d["choose"], d["feedback"] = self._make_plain()
+        else:
+            d.pop("choose", None)
+            d.pop("feedback", None)
+
+    def _make_plain(self) -> tuple[Any, Any]:
+        """choose/feedback closures over local state (no attribute lookups per call).
+
+        For the default policy (:class:`EpsilonGreedy`) its draw and update are inlined here,
+        on the policy's own state lists: the ahead-of-time specialised runner of the hot path.
+        """
+        learn, values, pend, ids = self._learn, self._values, self._pending, self._ids
+        policy, maxp, name, run = self.policy, self.max_pending, self.name, self.run
+        q = self._logq
+        now = time.time
+        me = self
+        slow_feedback = Choice.feedback
+        new = _tuple_new
+        cls = Decision
+        if isinstance(policy, EpsilonGreedy) and q is None:
+            return self._make_fused(policy)
+
+        draw = self._draw
+
+        def choose(context: Any = None) -> Decision:
+            arm, p = draw(context)
+            i = next(ids)
+            value = values[arm]
+            d = new(cls, (value, i, p, policy.version, arm, context, me))  # type: ignore[union-attr]
+            pend[i] = d
+            if len(pend) > maxp:
+                me._evict()
+            if q is not None:
+                q.append((_DECISION, name, run, i, now(), context, [arm], value, p, d[3], "policy"))
+            return d  # type: ignore[no-any-return]
+
+        def feedback(decision: Decision | int, reward: float) -> None:
+            try:
+                got = pend.pop(decision[1])  # type: ignore[index]
+            except (KeyError, TypeError, IndexError):
+                return slow_feedback(me, decision, reward)
+            r = float(reward) if reward.__class__ is not float else reward
+            if got is not decision or r - r != 0.0:  # another choice's decision; inf or nan
+                pend[got[1]] = got
+                return slow_feedback(me, decision, reward)
+            learn(got[4], r, got[5])
+            if q is not None:
+                q.append((_REWARD, name, run, got[1], r, now(), False))
+            return None
+
+        return choose, feedback
+
+    def _make_fused(self, pol: EpsilonGreedy) -> tuple[Any, Any]:
+        values, pend, ids, maxp, me = self._values, self._pending, self._ids, self.max_pending, self
+        counts, means, st = pol._counts, pol._means, pol._st
+        rand = pol._rng.random
+        k = pol._k
+        explore, floor = pol._explore, pol.epsilon
+        key = means.__getitem__
+        arms = range(k)
+        slow_feedback = Choice.feedback
+        new = _tuple_new
+        cls = Decision
+
+        switch = explore / floor if floor > 0 else math.inf  # after it, epsilon stays at the floor
+        p_greedy, p_other, k_floor = 1.0 - floor + floor / k, floor / k, k / floor if floor > 0 else 0.0
+
+        def choose(context: Any = None) -> Decision:
+            t = st[0] + 1
+            st[0] = t
+            u = rand()
+            arm = st[1]
+            if t > switch:
+                p = p_greedy
+                if u < floor:
+                    a = int(u * k_floor)
+                    if a != arm:
+                        arm, p = a, p_other
+            else:
+                eps = explore / t
+                if eps < floor:
+                    eps = floor
+                elif eps > 1.0:
+                    eps = 1.0
+                p = 1.0 - eps + eps / k
+                if u < eps:
+                    a = int(u / eps * k)
+                    if a != arm:
+                        arm, p = a, eps / k
+            i = next(ids)
+            d = new(cls, (values[arm], i, p, st[2], arm, context, me))
+            pend[i] = d
+            if len(pend) > maxp:
+                me._evict()
+            return d  # type: ignore[no-any-return]
+
+        def feedback(decision: Decision | int, reward: float) -> None:
+            try:
+                got = pend.pop(decision[1])  # type: ignore[index]
+                r = reward
+                if got is not decision or r - r != 0.0:  # another choice's decision; inf or nan
+                    pend[got[1]] = got
+                    return slow_feedback(me, decision, reward)
+            except (KeyError, TypeError, IndexError):  # unknown id, not a number, not a Decision
+                return slow_feedback(me, decision, reward)
+            arm = got[4]
+            n = counts[arm] + 1
+            counts[arm] = n
+            old = means[arm]
+            m = r if n == 1 else old + (r - old) / n
+            means[arm] = m
+            best = st[1]
+            if arm == best:
+                if m < old:
+                    st[1] = max(arms, key=key)
+            elif m > means[best]:
+                st[1] = arm
+            st[2] += 1  # the policy's version
+            return None
+
+        return choose, feedback
+
+    def _default_action(self, context: Any) -> Any:
+        value = self.default(context) if callable(self.default) else self.default
+        if self._structured:
+            assert isinstance(self.space, Structured)
+            return self.space.encode(value)
+        return self.space.index(value)
+
+    def _value(self, arm: Any) -> Any:
+        if self._fast:
+            return self._values[arm]
+        if self._structured:
+            assert isinstance(self.space, Structured)
+            return self.space.decode(arm)
+        return self.space.value(arm[0])
+
+    def _propose(self, context: Any) -> tuple[Any, float, Any]:
+        """(arm, propensity, proposal or None) from the policy."""
+        if self._fast:
+            arm, p = self._draw(context)
+            return arm, p, None
+        assert self.policy is not None
+        prop = self.policy.propose(context)
+        arm = prop.action if self._structured else prop.action[0]
+        return arm, prop.propensity, prop
+
+    # -- the API -------------------------------------------------------------------------------
+    def choose(self, context: Any = None) -> Decision:
+        """Decide now. Returns a :class:`Decision`; use ``.value``; pass it to :meth:`feedback`.
+
+        Cost: O(1) for the default context-free policy (plus one deque append when logging);
+        the policy's cost otherwise.
+        """
+        if not self._ready:
+            self._setup(context)
+        fast = self.__dict__.get("choose")
+        if fast is not None:  # a reference to this method taken before the hot path was installed
+            return fast(context)  # type: ignore[no-any-return]
+        sync = self._sync
+        if sync is not None and sync.incoming is not None:
+            sync.apply()
+        self._calls += 1
+        if self.reward_wait is not None and not self._calls & 255:
+            self.expire()
+        if self.mode == "learn" and self.handover == 1.0 and not self.guardrail_tripped:
+            if self._fast:
+                arm, p = self._draw(context)
+                value = self._values[arm]
+                prop = None
+            else:
+                arm, p, prop = self._propose(context)
+                value = self._value(arm)
+            served = "policy"
+        else:
+            arm, p, prop, value, served = self._choose_guarded(context)
+        i = next(self._ids)
+        d = _GuardedDecision(value, i, p, getattr(self.policy, "version", 0), arm if prop is None else (arm, prop), context, self, served,
+                             time.monotonic() if self.reward_wait is not None else 0.0)
+        pend = self._pending
+        pend[i] = d
+        if len(pend) > self.max_pending:
+            self._evict()
+        q = self._logq
+        if q is not None:
+            q.append((_DECISION, self.name, self.run, i, time.time(), context, list(d.action), value, p, d.version, served))
+        return d
+
+    def _choose_guarded(self, context: Any) -> tuple[Any, float, Any, Any, str]:
+        arm, p, prop = self._propose(context)
+        darm = self._default_action(context)
+        h = 0.0 if (self.mode == "shadow" or self.guardrail_tripped) else self.handover
+        if self.mode == "shadow":
+            self.agreement.add(1.0 if arm == darm else 0.0)
+        if h > 0.0 and self._coin() < h:
+            served, sarm, sp = "policy", arm, h * p
+            if arm == darm:
+                sp += 1.0 - h
+        else:
+            served, sarm = "default", darm
+            if arm == darm:
+                sp = (1.0 - h) + h * p
+            else:
+                q = self._prob(darm, context)
+                sp = (1.0 - h) + h * (q or 0.0)
+            prop = None if sarm != arm else prop
+        return sarm, sp, prop, self._value(sarm), served
+
+    def _prob(self, arm: Any, context: Any) -> float | None:
+        pol = self.policy
+        if isinstance(pol, DecidePolicy):
+            try:
+                return pol.probability(arm if not isinstance(arm, tuple) or self._structured else arm[0], context)
+            except Exception:
+                return None
+        return None
+
+    def feedback(self, decision: Decision | int, reward: float) -> None:
+        """Learn from the reward a decision earned (higher is better). May come much later; a
+        decision takes one reward (a second raises). ``decision`` may also be a decision id.
+
+        Cost: O(1) for the default context-free policy (plus one deque append when logging).
+        """
+        fast = self.__dict__.get("feedback") if self._ready else None
+        if (
+            fast is not None
+            and isinstance(decision, Decision)
+            and self._pending.get(decision.id) is decision
+            and isinstance(reward, (int, float))
+            and math.isfinite(reward)
+        ):
+            return fast(decision, reward)  # type: ignore[no-any-return]
+        if not isinstance(decision, Decision):
+            decision = self._lookup(decision)
+        if decision._choice is not self:
+            raise InvalidParameterError(f"decision {decision.id} belongs to choice {decision._choice.name!r}, not {self.name!r}")
+        if self._pending.get(decision.id) is not decision:
+            raise InvalidParameterError(f"decision {decision.id} of choice {self.name!r} already has its reward (or expired)")
+        try:
+            r = float(reward)
+        except (TypeError, ValueError):
+            r = math.nan
+        if not math.isfinite(r):
+            raise InvalidParameterError(f"The 'reward' parameter of Choice.feedback must be a finite float. Got {reward!r} instead.")
+        self._credit(decision, r, False)
+
+    def _credit(self, d: Decision, r: float, is_default: bool) -> None:
+        self._pending.pop(d.id, None)
+        arm = d._arm
+        if self._fast:
+            self._learn(arm, r, d.context)
+        else:
+            if isinstance(arm, tuple) and len(arm) == 2 and isinstance(arm[1], Proposal):
+                arm, prop = arm
+            else:
+                prop = Proposal(arm if isinstance(arm, tuple) else (arm,), d.propensity)
+            assert self.policy is not None
+            self.policy.update(prop, r, d.context)
+        if d.served != "policy" or self.handover < 1.0 or self.guardrail:
+            self.served_stats[d.served].add(r)
+            if self.guardrail and not self.guardrail_tripped:
+                self._check_guardrail()
+        sync = self._sync
+        if sync is not None:
+            sync.outbox.append((arm, r, d.context, d.propensity))
+        q = self._logq
+        if q is not None:
+            q.append((_REWARD, self.name, self.run, d.id, r, time.time(), is_default))
+
+    @property
+    def mode(self) -> str:
+        """``"learn"`` or ``"shadow"``; assigning switches (the hot path follows)."""
+        return self._mode
+
+    @mode.setter
+    def mode(self, value: str) -> None:
+        self._mode = check_choice(value, "mode", "Choice", _MODES)
+        if getattr(self, "_ready", False):
+            self._specialise()
+
+    def _check_guardrail(self) -> None:
+        p, dft = self.served_stats["policy"], self.served_stats["default"]
+        if p.n < self.guardrail_min or dft.n < self.guardrail_min:
+            return
+        se = math.sqrt(p.var / p.n + dft.var / dft.n)
+        if p.mean < dft.mean - self.guardrail_z * se:
+            self.guardrail_tripped = True
+
+    def reset_guardrail(self) -> None:
+        """Serve the policy again after the guardrail tripped, with fresh statistics."""
+        self.guardrail_tripped = False
+        self.served_stats = {"policy": _Stats(), "default": _Stats()}
+
+    def set_handover(self, fraction: float) -> None:
+        """Serve the policy's choice with probability ``fraction`` (gradual hand-over); switches
+        shadow mode to learn mode."""
+        self.handover = check_float(fraction, "fraction", "Choice.set_handover", low=0.0, high=1.0)
+        self.mode = "learn"
+        if self._ready:
+            self._specialise()
+
+    def _lookup(self, key: Any) -> Decision:
+        if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+            d = self._pending.get(int(key)) if self._ready else None
+            if d is None:
+                raise InvalidParameterError(
+                    f"no decision {key} of choice {self.name!r} is awaiting feedback (unknown, already rewarded or expired)"
+                )
+            return d
+        raise InvalidParameterError(
+            f"The 'decision' parameter of Choice.feedback must be a Decision or a decision id. Got {key!r} instead."
+        )
+
+    def _evict(self) -> None:
+        # the oldest tenth at once: one scan of the dict per max_pending / 10 decisions
+        n = max(1, self.max_pending // 10)
+        for i in list(itertools.islice(self._pending, n)):
+            self._expire_one(i)
+
+    def _expire_one(self, i: int) -> None:
+        d = self._pending.pop(i)
+        if self.default_reward is not None:
+            self._credit(d, self.default_reward, True)
+
+    def expire(self, now: float | None = None) -> int:
+        """Expire decisions older than ``reward_wait`` (done every 256 decisions automatically).
+        Returns how many expired."""
+        if self.reward_wait is None or not self._ready:
+            return 0
+        now = time.monotonic() if now is None else now
+        limit = now - self.reward_wait
+        old = []
+        for i, d in self._pending.items():
+            if d._t > limit:
+                break
+            old.append(i)
+        for i in old:
+            self._expire_one(i)
+        return len(old)
+
+    @property
+    def pending(self) -> int:
+        """Decisions awaiting feedback."""
+        return len(self._pending) if self._ready else 0
+
+    @contextmanager
+    def episode(self) -> Iterator[Episode]:
+        """A sequence of choices with one reward at the end, credited to each of them::
+
+            with choice.episode() as ep:
+                a = ep.choose(ctx1)
+                b = ep.choose(ctx2)
+                ep.reward(total)
+
+        Leaving the block without a reward credits ``default_reward`` (or nothing when None).
+        """
+        ep = Episode(self)
+        try:
+            yield ep
+        finally:
+            if not ep.rewarded:
+                ep._abandon()
+
+    def greedy(self, context: Any = None) -> Any:
+        """The value the policy believes best now (no exploration, nothing logged)."""
+        if not self._ready:
+            self._setup(context)
+        assert self.policy is not None
+        return self._value(self.policy.greedy(context) if self._structured else self.policy.greedy(context)[0])
+
+    # -- persistence -----------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Save the policy's learned state (versioned, checksummed, no pickle)."""
+        if not self._ready:
+            raise RuntimeError("nothing learned yet: call choose() first")
+        assert self.policy is not None
+        _serialization.save(path, _KIND, _KIND_VERSION, {"name": self.name, "policy": self.policy.state()}, {})
+
+    def load(self, path: str | os.PathLike[str], context: Any = None) -> Choice:
+        """Load a policy state saved by :meth:`save` (the policy type and space must match)."""
+        _, meta, _ = _serialization.load(path, _KIND, _KIND_VERSION)
+        if not self._ready:
+            self._setup(context)
+        assert self.policy is not None
+        self.policy.load_state(meta["policy"])
+        return self
+
+    def close(self) -> None:
+        """Flush the log and the learner connection."""
+        if getattr(self, "_sync", None) is not None:
+            self._sync.close()  # type: ignore[union-attr]
+        if self.log is not None:
+            self.log.flush()
+
+    def __repr__(self) -> str:
+        return f"Choice({self.name!r}, options={self.space!r}, policy={self.policy!r}, mode={self.mode!r})"
+
+
+class Episode:
+    """Choices made together and rewarded together (see :meth:`Choice.episode`)."""
+
+    def __init__(self, choice: Choice) -> None:
+        self.choice = choice
+        self.decisions: list[Decision] = []
+        self.rewarded = False
+
+    def choose(self, context: Any = None) -> Any:
+        """Decide and remember the decision; returns the value."""
+        d = self.choice.choose(context)
+        self.decisions.append(d)
+        return d.value
+
+    def reward(self, reward: float) -> None:
+        """Credit ``reward`` to every decision of the episode."""
+        if self.rewarded:
+            raise InvalidParameterError("this episode already has its reward")
+        self.rewarded = True
+        for d in self.decisions:
+            if not d._done:
+                self.choice.feedback(d, reward)
+
+    def _abandon(self) -> None:
+        self.rewarded = True
+        for d in self.decisions:
+            if not d._done:
+                if d.id in self.choice._pending:
+                    self.choice._expire_one(d.id)

@@ -1,0 +1,800 @@
+"""Policies for :class:`~learnedsys.decide.Choice`, all subclasses of the shared
+:class:`learnedsys.policy.Policy` (``propose`` / ``update`` / ``state`` / ``load_state``).
+
+Single-choice policies (one position in the action space) also implement a fast path,
+``_draw(context) -> (arm, propensity)`` and ``_learn(arm, reward, context)``, on preallocated
+Python lists: no object is created per call beyond the returned tuple. :class:`Choice` uses it;
+:meth:`propose` / :meth:`update` wrap it for everyone else (placement, nas, user code).
+
+Every policy may be constructed without its action space (``EpsilonGreedy(epsilon=0.05)``) and is
+bound to one by :meth:`DecidePolicy.bind` (a :class:`Choice` does that); constructors only store
+parameters, state is allocated at bind time.
+
+Costs per decision (k options, d context features, m positions):
+
+- :class:`EpsilonGreedy`: O(1) amortised (the greedy arm is kept incrementally).
+- :class:`UCB1`: O(k). :class:`ThompsonBeta` / :class:`ThompsonGaussian`: O(k * samples) in numpy.
+- :class:`LinUCB`: O(k d^2) numpy; update O(d^2) (Sherman-Morrison). :class:`LinearThompson`: O(k d^3).
+- :class:`Reinforce`: O(sum of sizes (+ d)) per proposal, numpy.
+- :class:`OptunaTPE`: Optuna's TPE, milliseconds per proposal: for expensive evaluations only.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any
+
+import numpy as np
+
+from learnedsys._lazy import require
+from learnedsys._validation import InvalidParameterError, check_float, check_int, check_seed
+from learnedsys.policy import ActionSpace, Policy, Proposal
+
+__all__ = [
+    "POLICIES",
+    "UCB1",
+    "DecidePolicy",
+    "EpsilonGreedy",
+    "LinUCB",
+    "LinearThompson",
+    "OptunaTPE",
+    "Reinforce",
+    "ThompsonBeta",
+    "ThompsonGaussian",
+    "make_policy",
+]
+
+
+def _as_vector(context: Any, owner: str) -> np.ndarray:
+    try:
+        x = np.asarray(context, dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        raise InvalidParameterError(
+            f"{owner} needs a numeric vector context (list or numpy array of floats). Got {context!r} instead."
+        ) from None
+    return x
+
+
+class DecidePolicy(Policy):
+    """Base of the decide policies: late binding to an action space, a version counter, snapshots.
+
+    Subclasses implement :meth:`_allocate` (state for the bound space) and either the fast single-
+    choice pair ``_draw`` / ``_learn`` or :meth:`propose` / :meth:`update` directly.
+    """
+
+    #: whether the policy handles one position only (and offers ``_draw`` / ``_learn``)
+    single = True
+    #: whether the policy needs a vector context
+    contextual = False
+
+    def __init__(self, space: ActionSpace | None = None, *, seed: int | None = None) -> None:
+        self.seed = check_seed(seed, "seed", type(self).__name__)
+        self.space = space  # type: ignore[assignment]
+        self.version = 0
+        self._bound = False
+        if space is not None:
+            self.bind(space)
+
+    # -- binding ---------------------------------------------------------------------------
+    def bind(self, space: ActionSpace, option_space: Any = None) -> DecidePolicy:
+        """Allocate state for ``space`` (called once; a Choice does it for you)."""
+        if not isinstance(space, ActionSpace):
+            raise InvalidParameterError(
+                f"The 'space' parameter of {type(self).__name__} must be an ActionSpace. Got {space!r} instead."
+            )
+        if self.single and len(space.sizes) != 1:
+            raise InvalidParameterError(
+                f"{type(self).__name__} chooses one option at a time; the space has "
+                f"{len(space.sizes)} positions (use Reinforce or OptunaTPE for sequences)."
+            )
+        self.space = space
+        self._option_space = option_space
+        self._rng = random.Random(self.seed)
+        self._np_rng = np.random.default_rng(self.seed)
+        self._allocate()
+        self._bound = True
+        return self
+
+    def _allocate(self) -> None:  # pragma: no cover - every subclass has state
+        pass
+
+    def _check_bound(self) -> None:
+        if not self._bound:
+            raise RuntimeError(
+                f"{type(self).__name__} is not bound to an action space: pass one to the "
+                "constructor, call bind(space), or give the policy to a Choice"
+            )
+
+    # -- the shared interface on top of the fast path -------------------------------------
+    def propose(self, context: Any = None) -> Proposal:
+        self._check_bound()
+        arm, p = self._draw(context)
+        return Proposal((arm,), p)
+
+    def update(self, proposal: Proposal, reward: float, context: Any = None) -> None:
+        self._check_bound()
+        self._learn(proposal.action[0], float(reward), context)
+
+    def greedy(self, context: Any = None) -> tuple[int, ...]:
+        self._check_bound()
+        return (self._greedy(context),)
+
+    def probability(self, arm: int, context: Any = None) -> float | None:
+        """Probability that the policy draws ``arm`` now, or None when it cannot say cheaply."""
+        return None
+
+    def _draw(self, context: Any) -> tuple[int, float]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _learn(self, arm: int, reward: float, context: Any) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def _greedy(self, context: Any) -> int:  # pragma: no cover
+        return self._draw(context)[0]
+
+    # -- snapshots ------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        self._check_bound()
+        return {"policy": type(self).__name__, "sizes": list(self.space.sizes), "version": self.version, **self._state()}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self._check_bound()
+        if state.get("policy") != type(self).__name__ or list(state.get("sizes", ())) != list(self.space.sizes):
+            raise InvalidParameterError(
+                f"this snapshot is of a {state.get('policy')!r} over sizes {state.get('sizes')!r}; "
+                f"the policy is a {type(self).__name__!r} over sizes {list(self.space.sizes)!r}"
+            )
+        self._load(state)
+        self.version = int(state.get("version", 0))
+
+    def _state(self) -> dict[str, Any]:  # pragma: no cover
+        raise NotImplementedError
+
+    def _load(self, state: dict[str, Any]) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._params()})"
+
+    def _params(self) -> str:
+        return f"seed={self.seed}"
+
+
+class _Counting(DecidePolicy):
+    """Shared state of the context-free bandits: pulls and mean reward per arm."""
+
+    def _allocate(self) -> None:
+        k = self.space.sizes[0]
+        self._k = k
+        self._counts = [0] * k
+        self._means = [0.0] * k
+        self._t = 0
+
+    def _state(self) -> dict[str, Any]:
+        return {"counts": list(self._counts), "means": list(self._means), "t": self._t}
+
+    def _load(self, state: dict[str, Any]) -> None:
+        self._counts = [int(c) for c in state["counts"]]
+        self._means = [float(m) for m in state["means"]]
+        self._t = int(state.get("t", sum(self._counts)))
+
+    @property
+    def counts(self) -> list[int]:
+        return list(self._counts)
+
+    @property
+    def means(self) -> list[float]:
+        return list(self._means)
+
+
+class EpsilonGreedy(_Counting):
+    """Explore a uniformly random option with probability epsilon, else the best mean so far.
+
+    Exploration starts at 1 and decays as ``explore / t`` down to ``epsilon``, so each option is
+    tried about ``explore / k`` times before the floor applies. Cost: O(1) amortised per
+    choose + feedback (the greedy arm is kept incrementally; a full O(k) scan only when the
+    greedy arm's mean drops).
+
+    Args:
+        epsilon: the exploration floor, in [0, 1]. Knob: lower exploits more, adapts slower.
+        explore: decisions of decaying exploration (default 10 per option).
+        seed: seed of the policy's random stream.
+    """
+
+    def __init__(
+        self,
+        space: ActionSpace | None = None,
+        *,
+        epsilon: float = 0.05,
+        explore: int | None = None,
+        seed: int | None = None,
+    ) -> None:
+        self.epsilon = check_float(epsilon, "epsilon", "EpsilonGreedy", low=0.0, high=1.0)
+        self.explore = check_int(explore, "explore", "EpsilonGreedy", low=0, none_ok=True)
+        super().__init__(space, seed=seed)
+
+    def _params(self) -> str:
+        return f"epsilon={self.epsilon}, explore={self.explore}, seed={self.seed}"
+
+    def _allocate(self) -> None:
+        super()._allocate()
+        self._explore = float(self.explore if self.explore is not None else 10 * self._k)
+        # scalar state in a list the closures share: [t, best, version]
+        self._st = [0, 0, self.__dict__.get("_version", 0)]
+        self._means[:] = [-math.inf] * self._k  # untried arms never win the greedy argmax
+        self._draw, self._learn = self._kernels()  # type: ignore[method-assign]
+
+    def _kernels(self) -> tuple[Any, Any]:
+        """The hot path as closures over preallocated state (faster than attribute lookups)."""
+        counts, means, st = self._counts, self._means, self._st
+        rand = self._rng.random
+        k = self._k
+        explore, floor = self._explore, self.epsilon
+        key = means.__getitem__
+        arms = range(k)
+
+        def draw(context: Any = None) -> tuple[int, float]:
+            t = st[0] + 1
+            st[0] = t
+            eps = explore / t
+            if eps < floor:
+                eps = floor
+            elif eps > 1.0:
+                eps = 1.0
+            u = rand()
+            best = st[1]
+            if u < eps:
+                arm = int(u / eps * k)  # u / eps is uniform on [0, 1) given u < eps
+                if arm != best:
+                    return arm, eps / k
+            return best, 1.0 - eps + eps / k
+
+        def learn(arm: int, reward: float, context: Any = None) -> None:
+            n = counts[arm] + 1
+            counts[arm] = n
+            old = means[arm]
+            m = reward if n == 1 else old + (reward - old) / n
+            means[arm] = m
+            best = st[1]
+            if arm == best:
+                if m < old:
+                    st[1] = max(arms, key=key)
+            elif m > means[best]:
+                st[1] = arm
+            st[2] += 1
+
+        return draw, learn
+
+    @property
+    def _t(self) -> int:  # type: ignore[override]
+        return self._st[0] if hasattr(self, "_st") else 0
+
+    @_t.setter
+    def _t(self, value: int) -> None:
+        if hasattr(self, "_st"):
+            self._st[0] = value
+
+    @property
+    def version(self) -> int:  # type: ignore[override]
+        st = self.__dict__.get("_st")
+        return st[2] if st is not None else self.__dict__.get("_version", 0)
+
+    @version.setter
+    def version(self, value: int) -> None:
+        st = self.__dict__.get("_st")
+        if st is not None:
+            st[2] = value
+        self.__dict__["_version"] = value
+
+    @property
+    def _best(self) -> int:
+        return self._st[1]
+
+    def _eps(self) -> float:
+        return min(1.0, max(self.epsilon, self._explore / max(1, self._st[0] + 1)))
+
+    def probability(self, arm: int, context: Any = None) -> float:
+        eps = self._eps()
+        return (1.0 - eps + eps / self._k) if arm == self._st[1] else eps / self._k
+
+    def _rescan(self) -> None:
+        self._st[1] = max(range(self._k), key=self._means.__getitem__)
+
+    @property
+    def means(self) -> list[float]:
+        return [m if c else 0.0 for c, m in zip(self._counts, self._means, strict=True)]
+
+    def _state(self) -> dict[str, Any]:
+        return {"counts": list(self._counts), "means": self.means, "t": self._st[0]}
+
+    def _greedy(self, context: Any = None) -> int:
+        return self._best
+
+    def _load(self, state: dict[str, Any]) -> None:
+        # in place: the hot-path closures hold these lists
+        self._counts[:] = [int(c) for c in state["counts"]]
+        self._means[:] = [float(m) if c else -math.inf for c, m in zip(self._counts, state["means"], strict=True)]
+        self._st[0] = int(state.get("t", sum(self._counts)))
+        self._rescan()
+
+
+class UCB1(_Counting):
+    """Upper confidence bound (Auer et al. 2002): argmax mean + c * sqrt(ln t / n).
+
+    Deterministic given the history (propensity 1). Scale ``c`` to the reward range (sqrt(2) for
+    rewards in [0, 1]). Cost: O(k) per decision.
+    """
+
+    def __init__(self, space: ActionSpace | None = None, *, c: float = math.sqrt(2), seed: int | None = None) -> None:
+        self.c = check_float(c, "c", "UCB1", low=0.0)
+        super().__init__(space, seed=seed)
+
+    def _params(self) -> str:
+        return f"c={self.c}, seed={self.seed}"
+
+    def _draw(self, context: Any = None) -> tuple[int, float]:
+        self._t += 1
+        counts = self._counts
+        for i in range(self._k):
+            if counts[i] == 0:
+                return i, 1.0
+        logt = math.log(self._t)
+        c = self.c
+        sqrt = math.sqrt
+        best, bv = 0, -math.inf
+        for i, (n, m) in enumerate(zip(counts, self._means, strict=True)):
+            v = m + c * sqrt(logt / n)
+            if v > bv:
+                best, bv = i, v
+        return best, 1.0
+
+    def _learn(self, arm: int, reward: float, context: Any = None) -> None:
+        n = self._counts[arm] + 1
+        self._counts[arm] = n
+        self._means[arm] += (reward - self._means[arm]) / n
+        self.version += 1
+
+    def _greedy(self, context: Any = None) -> int:
+        return max(range(self._k), key=lambda i: (self._counts[i] > 0, self._means[i]))
+
+
+class _Sampling(_Counting):
+    """Thompson sampling with Monte-Carlo propensities: draw ``samples`` posterior rows at once,
+    act on the first, and report the fraction of rows whose argmax agrees as the propensity."""
+
+    def __init__(self, space: ActionSpace | None = None, *, samples: int = 64, seed: int | None = None) -> None:
+        self.samples = check_int(samples, "samples", type(self).__name__, low=1)
+        super().__init__(space, seed=seed)
+
+    def _params(self) -> str:
+        return f"samples={self.samples}, seed={self.seed}"
+
+    def _posterior(self, n: int) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _draw(self, context: Any = None) -> tuple[int, float]:
+        self._t += 1
+        draws = self._posterior(self.samples)
+        winners = draws.argmax(axis=1)
+        arm = int(winners[0])
+        return arm, float(np.count_nonzero(winners == arm)) / self.samples
+
+    def probability(self, arm: int, context: Any = None) -> float:
+        winners = self._posterior(max(self.samples, 256)).argmax(axis=1)
+        return float(np.count_nonzero(winners == arm)) / len(winners)
+
+    def _greedy(self, context: Any = None) -> int:
+        return max(range(self._k), key=lambda i: (self._counts[i] > 0, self._means[i]))
+
+
+class ThompsonBeta(_Sampling):
+    """Thompson sampling with Beta(1 + successes, 1 + failures) posteriors, for rewards in [0, 1]
+    (fractional rewards count fractionally). Cost: O(k * samples) numpy per decision."""
+
+    def _allocate(self) -> None:
+        super()._allocate()
+        self._a = np.ones(self._k)
+        self._b = np.ones(self._k)
+
+    def _posterior(self, n: int) -> np.ndarray:
+        return self._np_rng.beta(self._a, self._b, size=(n, self._k))
+
+    def _learn(self, arm: int, reward: float, context: Any = None) -> None:
+        if not 0.0 <= reward <= 1.0:
+            raise InvalidParameterError(f"ThompsonBeta needs rewards in [0, 1]. Got {reward!r} instead.")
+        n = self._counts[arm] + 1
+        self._counts[arm] = n
+        self._means[arm] += (reward - self._means[arm]) / n
+        self._a[arm] += reward
+        self._b[arm] += 1.0 - reward
+        self.version += 1
+
+    def _state(self) -> dict[str, Any]:
+        return {**super()._state(), "a": self._a.tolist(), "b": self._b.tolist()}
+
+    def _load(self, state: dict[str, Any]) -> None:
+        super()._load(state)
+        self._a = np.asarray(state["a"], dtype=np.float64)
+        self._b = np.asarray(state["b"], dtype=np.float64)
+
+
+class ThompsonGaussian(_Sampling):
+    """Thompson sampling for real rewards: posterior N(mean, s^2 / (n + 1)) per arm with s^2 the
+    pooled sample variance (prior ``prior_var`` until two rewards are seen). Cost as ThompsonBeta."""
+
+    def __init__(
+        self,
+        space: ActionSpace | None = None,
+        *,
+        prior_var: float = 1.0,
+        samples: int = 64,
+        seed: int | None = None,
+    ) -> None:
+        self.prior_var = check_float(prior_var, "prior_var", "ThompsonGaussian", low=0.0, closed="neither")
+        super().__init__(space, samples=samples, seed=seed)
+
+    def _allocate(self) -> None:
+        super()._allocate()
+        self._m2 = [0.0] * self._k
+
+    def _posterior(self, n: int) -> np.ndarray:
+        counts = np.asarray(self._counts, dtype=np.float64)
+        total = counts.sum()
+        var = sum(self._m2) / (total - self._k) if total > self._k + 1 else self.prior_var
+        scale = np.sqrt(max(var, 1e-12) / (counts + 1.0))
+        means = np.where(counts > 0, np.asarray(self._means), 0.0)
+        return self._np_rng.normal(means, scale, size=(n, self._k))
+
+    def _learn(self, arm: int, reward: float, context: Any = None) -> None:
+        n = self._counts[arm] + 1
+        self._counts[arm] = n
+        old = self._means[arm]
+        new = old + (reward - old) / n
+        self._means[arm] = new
+        self._m2[arm] += (reward - old) * (reward - new)
+        self.version += 1
+
+    def _state(self) -> dict[str, Any]:
+        return {**super()._state(), "m2": list(self._m2)}
+
+    def _load(self, state: dict[str, Any]) -> None:
+        super()._load(state)
+        self._m2 = [float(v) for v in state["m2"]]
+
+
+class _Linear(DecidePolicy):
+    """Disjoint linear models per arm (ridge regression, Sherman-Morrison updates)."""
+
+    contextual = True
+
+    def __init__(
+        self,
+        space: ActionSpace | None = None,
+        *,
+        dim: int | None = None,
+        alpha: float = 1.0,
+        ridge: float = 1.0,
+        seed: int | None = None,
+    ) -> None:
+        owner = type(self).__name__
+        self.dim = check_int(dim, "dim", owner, low=1, none_ok=True)
+        self.alpha = check_float(alpha, "alpha", owner, low=0.0)
+        self.ridge = check_float(ridge, "ridge", owner, low=0.0, closed="neither")
+        super().__init__(space, seed=seed)
+
+    def _params(self) -> str:
+        return f"dim={self.dim}, alpha={self.alpha}, ridge={self.ridge}, seed={self.seed}"
+
+    def _allocate(self) -> None:
+        self._k = self.space.sizes[0]
+        self._d = 0
+        if self.dim is not None:
+            self._alloc_dim(self.dim)
+
+    def _alloc_dim(self, d: int) -> None:
+        self._d = d
+        self._ainv = np.repeat(np.eye(d)[None] / self.ridge, self._k, axis=0)
+        self._bvec = np.zeros((self._k, d))
+        self._theta = np.zeros((self._k, d))
+        self._counts = [0] * self._k
+
+    def _x(self, context: Any) -> np.ndarray:
+        if context is None:
+            raise InvalidParameterError(f"{type(self).__name__} needs a vector context; choose(context=...) got None.")
+        x = _as_vector(context, type(self).__name__)
+        if self._d == 0:
+            self._alloc_dim(len(x))
+        elif len(x) != self._d:
+            raise InvalidParameterError(
+                f"{type(self).__name__} was fitted on contexts of {self._d} features; this context has {len(x)}."
+            )
+        return x
+
+    def _learn(self, arm: int, reward: float, context: Any) -> None:
+        x = self._x(context)
+        ainv = self._ainv[arm]
+        ax = ainv @ x
+        ainv -= np.outer(ax, ax) / (1.0 + x @ ax)
+        self._bvec[arm] += reward * x
+        self._theta[arm] = ainv @ self._bvec[arm]
+        self._counts[arm] += 1
+        self.version += 1
+
+    def _greedy(self, context: Any) -> int:
+        x = self._x(context)
+        return int(np.argmax(self._theta @ x))
+
+    def _state(self) -> dict[str, Any]:
+        return {"dim": self._d, "ainv": self._ainv.tolist() if self._d else [], "b": self._bvec.tolist() if self._d else [], "counts": list(self._counts) if self._d else []}
+
+    def _load(self, state: dict[str, Any]) -> None:
+        d = int(state["dim"])
+        if d:
+            self._alloc_dim(d)
+            self._ainv = np.asarray(state["ainv"], dtype=np.float64).reshape(self._k, d, d)
+            self._bvec = np.asarray(state["b"], dtype=np.float64).reshape(self._k, d)
+            self._theta = np.einsum("kij,kj->ki", self._ainv, self._bvec)
+            self._counts = [int(c) for c in state["counts"]]
+
+
+class LinUCB(_Linear):
+    """LinUCB with disjoint models (Li et al. 2010): per arm a ridge regression of reward on the
+    context vector; play argmax theta_a.x + alpha * sqrt(x' A_a^-1 x). Deterministic (propensity 1).
+    Cost: O(k d^2) per decision, O(d^2) per update. ``dim`` is inferred from the first context."""
+
+    def _draw(self, context: Any) -> tuple[int, float]:
+        x = self._x(context)
+        width = np.sqrt(np.maximum(np.einsum("i,kij,j->k", x, self._ainv, x), 0.0))
+        scores = self._theta @ x + self.alpha * width
+        best = np.flatnonzero(scores >= scores.max() - 1e-12)
+        arm = int(best[0] if len(best) == 1 else best[self._rng.randrange(len(best))])
+        return arm, 1.0 / len(best)
+
+
+class LinearThompson(_Linear):
+    """Linear Thompson sampling (Agrawal & Goyal 2013): theta_a ~ N(theta_a, alpha^2 A_a^-1) per
+    arm; play the argmax of the sampled theta_a.x. Propensity by ``samples`` Monte-Carlo draws.
+    Cost: O(k d^3) per decision (a Cholesky factor per arm)."""
+
+    def __init__(
+        self,
+        space: ActionSpace | None = None,
+        *,
+        dim: int | None = None,
+        alpha: float = 0.5,
+        ridge: float = 1.0,
+        samples: int = 32,
+        seed: int | None = None,
+    ) -> None:
+        self.samples = check_int(samples, "samples", "LinearThompson", low=1)
+        super().__init__(space, dim=dim, alpha=alpha, ridge=ridge, seed=seed)
+
+    def _draw(self, context: Any) -> tuple[int, float]:
+        x = self._x(context)
+        # x.theta_a ~ N(x.theta_a, alpha^2 x' A^-1 x): sample the scalar score directly (exact)
+        mean = self._theta @ x
+        sd = self.alpha * np.sqrt(np.maximum(np.einsum("i,kij,j->k", x, self._ainv, x), 0.0))
+        scores = self._np_rng.normal(mean, sd, size=(self.samples, self._k))
+        winners = scores.argmax(axis=1)
+        arm = int(winners[0])
+        return arm, float(np.count_nonzero(winners == arm)) / self.samples
+
+
+class Reinforce(DecidePolicy):
+    """Softmax policy gradient (REINFORCE, Williams 1992) with a moving-average reward baseline,
+    for a sequence of choices (one softmax per position) and optionally a vector context (logits
+    linear in it). One reward per sequence is credited to every position.
+
+    Args:
+        lr: learning rate of the logits. Knob: larger learns faster, more noisily.
+        baseline_decay: weight of the old baseline in the exponential moving average.
+        temperature: divides the logits; higher explores more.
+        normalize: divide the advantage by a running reward standard deviation.
+    Cost: O(sum(sizes) * (1 + d)) numpy per proposal and update.
+    """
+
+    single = False
+
+    def __init__(
+        self,
+        space: ActionSpace | None = None,
+        *,
+        lr: float = 0.1,
+        baseline_decay: float = 0.95,
+        temperature: float = 1.0,
+        normalize: bool = True,
+        seed: int | None = None,
+    ) -> None:
+        self.lr = check_float(lr, "lr", "Reinforce", low=0.0, closed="neither")
+        self.baseline_decay = check_float(baseline_decay, "baseline_decay", "Reinforce", low=0.0, high=1.0)
+        self.temperature = check_float(temperature, "temperature", "Reinforce", low=0.0, closed="neither")
+        self.normalize = bool(normalize)
+        super().__init__(space, seed=seed)
+
+    def _params(self) -> str:
+        return f"lr={self.lr}, baseline_decay={self.baseline_decay}, temperature={self.temperature}, seed={self.seed}"
+
+    def _allocate(self) -> None:
+        self._logits = [np.zeros(s) for s in self.space.sizes]
+        self._w: list[np.ndarray] | None = None
+        self._baseline: float | None = None
+        self._var = 1.0
+        self._n = 0
+
+    def _probs(self, context: Any) -> list[np.ndarray]:
+        x = None if context is None else _as_vector(context, "Reinforce")
+        if x is not None and self._w is None:
+            self._w = [np.zeros((s, len(x))) for s in self.space.sizes]
+        out = []
+        for i, lg in enumerate(self._logits):
+            z = lg if x is None or self._w is None else lg + self._w[i] @ x
+            z = z / self.temperature
+            e = np.exp(z - z.max())
+            out.append(e / e.sum())
+        return out
+
+    def propose(self, context: Any = None) -> Proposal:
+        self._check_bound()
+        probs = self._probs(context)
+        action = []
+        p = 1.0
+        for pr in probs:
+            a = int(self._np_rng.choice(len(pr), p=pr))
+            action.append(a)
+            p *= float(pr[a])
+        return Proposal(tuple(action), p, {"probs": probs})
+
+    def probability(self, arm: int | tuple[int, ...], context: Any = None) -> float:
+        action = (arm,) if isinstance(arm, int) else arm
+        return float(np.prod([pr[a] for pr, a in zip(self._probs(context), action, strict=True)]))
+
+    def update(self, proposal: Proposal, reward: float, context: Any = None) -> None:
+        self._check_bound()
+        r = float(reward)
+        self._n += 1
+        if self._baseline is None:
+            self._baseline = r
+        adv = r - self._baseline
+        d = self.baseline_decay
+        self._var = d * self._var + (1 - d) * adv * adv if self._n > 1 else max(adv * adv, 1e-12)
+        self._baseline = d * self._baseline + (1 - d) * r
+        if self.normalize:
+            adv /= math.sqrt(self._var) + 1e-8
+        probs = proposal.info.get("probs") or self._probs(context)
+        x = None if context is None else _as_vector(context, "Reinforce")
+        for i, (pr, a) in enumerate(zip(probs, proposal.action, strict=True)):
+            grad = -pr
+            grad = grad.copy()
+            grad[a] += 1.0
+            step = self.lr * adv / self.temperature
+            self._logits[i] += step * grad
+            if x is not None and self._w is not None:
+                self._w[i] += step * np.outer(grad, x)
+        self.version += 1
+
+    def greedy(self, context: Any = None) -> tuple[int, ...]:
+        self._check_bound()
+        return tuple(int(np.argmax(p)) for p in self._probs(context))
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "logits": [lg.tolist() for lg in self._logits],
+            "w": None if self._w is None else [w.tolist() for w in self._w],
+            "baseline": self._baseline,
+            "var": self._var,
+            "n": self._n,
+        }
+
+    def _load(self, state: dict[str, Any]) -> None:
+        self._logits = [np.asarray(lg, dtype=np.float64) for lg in state["logits"]]
+        self._w = None if state.get("w") is None else [np.asarray(w, dtype=np.float64) for w in state["w"]]
+        self._baseline = state.get("baseline")
+        self._var = float(state.get("var", 1.0))
+        self._n = int(state.get("n", 0))
+
+
+class OptunaTPE(DecidePolicy):
+    """A model-based optimizer for expensive evaluations: Optuna's TPE sampler through ask/tell.
+
+    Ordered positions (int / float ranges) are suggested as ordered ints (log-scaled when the
+    range is), categorical ones as categories. Context is ignored. Proposals are deterministic
+    given the history, so the reported propensity is 1. Cost: milliseconds per proposal (Optuna
+    reports ~14 ms per ask+tell with TPE); use it where one evaluation costs far more.
+
+    Args:
+        n_startup_trials: random proposals before TPE's model takes over.
+    """
+
+    single = False
+
+    def __init__(self, space: ActionSpace | None = None, *, n_startup_trials: int = 10, seed: int | None = None) -> None:
+        self.n_startup_trials = check_int(n_startup_trials, "n_startup_trials", "OptunaTPE", low=0)
+        super().__init__(space, seed=seed)
+
+    def _params(self) -> str:
+        return f"n_startup_trials={self.n_startup_trials}, seed={self.seed}"
+
+    def _allocate(self) -> None:
+        optuna = require("optuna", extra="decide", purpose="OptunaTPE")
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self._optuna = optuna
+        self._dists = self._distributions()
+        sampler = optuna.samplers.TPESampler(seed=self.seed, n_startup_trials=self.n_startup_trials)
+        self._study = optuna.create_study(direction="maximize", sampler=sampler)
+        self._history: list[tuple[list[int], float]] = []
+
+    def _distributions(self) -> dict[str, Any]:
+        optuna = self._optuna
+        dists: dict[str, Any] = {}
+        subs = getattr(self._option_space, "spaces", None) or (
+            [self._option_space] if self._option_space is not None else None
+        )
+        for i, size in enumerate(self.space.sizes):
+            kind = "categorical"
+            if subs is not None and i < len(subs):
+                kind = getattr(subs[i], "kind", "categorical")
+            if kind in ("int", "float") and size > 1:
+                dists[f"x{i}"] = optuna.distributions.IntDistribution(0, size - 1)
+            else:
+                dists[f"x{i}"] = optuna.distributions.CategoricalDistribution(list(range(size)))
+        return dists
+
+    def propose(self, context: Any = None) -> Proposal:
+        self._check_bound()
+        trial = self._study.ask(self._dists)
+        action = tuple(int(trial.params[f"x{i}"]) for i in range(len(self.space.sizes)))
+        return Proposal(action, 1.0, {"trial": trial})
+
+    def update(self, proposal: Proposal, reward: float, context: Any = None) -> None:
+        self._check_bound()
+        trial = proposal.info.get("trial")
+        if trial is None:  # a proposal from elsewhere (a log, another process): add it as a finished trial
+            self._add(list(proposal.action), float(reward))
+        else:
+            self._study.tell(trial, float(reward))
+        self._history.append((list(proposal.action), float(reward)))
+        self.version += 1
+
+    def _add(self, action: list[int], reward: float) -> None:
+        optuna = self._optuna
+        params = {f"x{i}": a for i, a in enumerate(action)}
+        self._study.add_trial(optuna.trial.create_trial(params=params, distributions=self._dists, value=reward))
+
+    def greedy(self, context: Any = None) -> tuple[int, ...]:
+        self._check_bound()
+        if not self._history:
+            return self.propose(context).action
+        return tuple(max(self._history, key=lambda h: h[1])[0])
+
+    def _state(self) -> dict[str, Any]:
+        return {"history": [[a, r] for a, r in self._history]}
+
+    def _load(self, state: dict[str, Any]) -> None:
+        self._allocate()
+        for a, r in state["history"]:
+            self._add([int(v) for v in a], float(r))
+            self._history.append(([int(v) for v in a], float(r)))
+
+
+#: Policy names accepted by ``Choice(policy="...")``.
+POLICIES: dict[str, type[DecidePolicy]] = {
+    "epsilon_greedy": EpsilonGreedy,
+    "ucb1": UCB1,
+    "thompson": ThompsonBeta,
+    "thompson_beta": ThompsonBeta,
+    "thompson_gaussian": ThompsonGaussian,
+    "linucb": LinUCB,
+    "linear_thompson": LinearThompson,
+    "reinforce": Reinforce,
+    "tpe": OptunaTPE,
+}
+
+
+def make_policy(name: str, seed: int | None = None) -> DecidePolicy:
+    """A policy by name (see :data:`POLICIES`), with default parameters."""
+    if name not in POLICIES:
+        raise InvalidParameterError(
+            f"The 'policy' parameter of Choice must be a Policy or one of {{{', '.join(repr(p) for p in POLICIES)}}}. Got {name!r} instead."
+        )
+    return POLICIES[name](seed=seed)
