@@ -1,0 +1,330 @@
+"""Learned placers, trained against the simulator: REINFORCE over co-located groups (Mirhoseini
+et al. 2017), the hierarchical Grouper + Placer (Mirhoseini et al. 2018), and the local search
+that polishes any placement.
+
+Both policies subclass :class:`learnedsys.policy.Policy`: ``propose()`` samples a placement,
+``update(proposal, reward)`` takes one policy-gradient step with a moving-average baseline. The
+reward is ``-sqrt(step_time / reference)`` (the grappler choice), and a placement that does not
+fit in memory scores as a large runtime (``Simulator.cost``).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from learnedsys.placement._simulator import Simulator
+from learnedsys.policy import ActionSpace, Policy, Proposal
+
+__all__ = ["GroupPolicy", "HierarchicalPolicy", "hierarchical", "local_search", "reinforce"]
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return np.asarray(e / e.sum(axis=-1, keepdims=True))
+
+
+def _sample(rng: np.random.Generator, p: np.ndarray) -> np.ndarray:
+    """One categorical draw per row of ``p``."""
+    u = rng.random(p.shape[0])[:, None]
+    idx = (np.cumsum(p, axis=1) < u).sum(axis=1)
+    return np.asarray(np.minimum(idx, p.shape[1] - 1), dtype=np.int64)
+
+
+class GroupPolicy(Policy):
+    """A device per co-located group, each drawn from its own softmax (factorised policy).
+
+    Args:
+        space: ``ActionSpace((D,) * K)``: K groups, D devices.
+        lr: step size of the policy gradient.
+        baseline_decay: decay of the moving-average reward baseline.
+        seed: random seed.
+        init: optional ``(K,)`` devices to start from; their logits get ``init_bias``.
+        init_bias: logit bonus of the initial devices (higher: stay closer to ``init``).
+    """
+
+    def __init__(
+        self, space: ActionSpace, lr: float = 0.5, baseline_decay: float = 0.9, seed: int | None = 0,
+        init: np.ndarray | None = None, init_bias: float = 2.0,
+    ) -> None:
+        super().__init__(space)
+        self.lr = lr
+        self.baseline_decay = baseline_decay
+        self.seed = seed
+        self.init = init
+        self.init_bias = init_bias
+        self._rng = np.random.default_rng(seed)
+        k, d = len(space.sizes), max(space.sizes)
+        self.logits = np.zeros((k, d))
+        self.logits[:, :] = np.where(np.arange(d)[None, :] < np.array(space.sizes)[:, None], 0.0, -np.inf)
+        if init is not None:
+            self.logits[np.arange(k), np.asarray(init)] += init_bias
+        self.baseline: float | None = None
+
+    def probs(self) -> np.ndarray:
+        return _softmax(self.logits)
+
+    def propose(self, context: Any = None) -> Proposal:
+        p = self.probs()
+        a = _sample(self._rng, p)
+        logp = float(np.log(p[np.arange(a.size), a]).sum())
+        return Proposal(tuple(int(x) for x in a), float(np.exp(logp)), {"logp": logp})
+
+    def greedy(self, context: Any = None) -> tuple[int, ...]:
+        return tuple(int(x) for x in np.argmax(self.logits, axis=1))
+
+    def update(self, proposal: Proposal, reward: float, context: Any = None) -> None:
+        if self.baseline is None:
+            self.baseline = reward
+        adv = reward - self.baseline
+        self.baseline = self.baseline_decay * self.baseline + (1 - self.baseline_decay) * reward
+        a = np.asarray(proposal.action)
+        grad = -self.probs()
+        grad[np.arange(a.size), a] += 1.0
+        grad[~np.isfinite(self.logits)] = 0.0
+        self.logits += self.lr * adv * grad
+
+    def state(self) -> dict[str, Any]:
+        return {"logits": np.where(np.isfinite(self.logits), self.logits, -1e30).tolist(), "baseline": self.baseline}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        lg = np.asarray(state["logits"], dtype=np.float64)
+        self.logits = np.where(lg <= -1e29, -np.inf, lg)
+        self.baseline = state.get("baseline")
+
+
+def op_features(sim: Simulator, n_buckets: int) -> np.ndarray:
+    """Per-operation features for the Grouper: log-scaled cost and sizes, a hashed operator type,
+    and a one-hot topological-position bucket (``n_buckets`` of them)."""
+    g = sim.graph
+    n = g.n_nodes
+
+    def scaled(x: np.ndarray) -> np.ndarray:
+        y = np.log1p(x)
+        return y / max(float(y.max()), 1e-12)
+
+    pos = np.minimum((np.arange(n) * n_buckets) // n, n_buckets - 1)
+    onehot = np.zeros((n, n_buckets))
+    onehot[np.arange(n), pos] = 1.0
+    types = np.zeros((n, 8))
+    for i, t in enumerate(g.op_types):
+        types[i, sum(t.encode()) % 8] = 1.0
+    cols = [scaled(g.flops), scaled(g.out_bytes), scaled(g.param_bytes), np.arange(n) / max(n - 1, 1)]
+    return np.concatenate([np.stack(cols, axis=1), types, onehot], axis=1)
+
+
+class HierarchicalPolicy(Policy):
+    """Grouper (a softmax over K groups from each operation's features) + Placer (a device per
+    group), trained jointly by REINFORCE. Action: the group of each of the n operations, then the
+    device of each of the K groups.
+
+    The Grouper starts as contiguous topological chunks (its position one-hot features get weight
+    ``init_bias``), the Placer from ``init`` when given.
+    """
+
+    def __init__(
+        self, features: np.ndarray, n_groups: int, n_devices: int, lr: float = 0.5,
+        baseline_decay: float = 0.9, seed: int | None = 0, init: np.ndarray | None = None,
+        init_bias: float = 2.0,
+    ) -> None:
+        n = features.shape[0]
+        super().__init__(ActionSpace((n_groups,) * n + (n_devices,) * n_groups))
+        self.features = features
+        self.n_groups = n_groups
+        self.lr = lr
+        self.baseline_decay = baseline_decay
+        self._rng = np.random.default_rng(seed)
+        f = features.shape[1]
+        self.W = np.zeros((f, n_groups))
+        self.W[f - n_groups :, :] = np.eye(n_groups) * 4.0
+        self.placer = GroupPolicy(ActionSpace((n_devices,) * n_groups), lr=lr, baseline_decay=baseline_decay, seed=seed, init=init, init_bias=init_bias)
+        self.baseline: float | None = None
+
+    def group_probs(self) -> np.ndarray:
+        return _softmax(self.features @ self.W)
+
+    def propose(self, context: Any = None) -> Proposal:
+        gp = self.group_probs()
+        groups = _sample(self._rng, gp)
+        place = self.placer.propose()
+        return Proposal(tuple(int(x) for x in groups) + place.action, 1.0, {})
+
+    def greedy(self, context: Any = None) -> tuple[int, ...]:
+        groups = np.argmax(self.features @ self.W, axis=1)
+        return tuple(int(x) for x in groups) + self.placer.greedy()
+
+    def devices_of(self, action: tuple[int, ...]) -> np.ndarray:
+        n = self.features.shape[0]
+        a = np.asarray(action, dtype=np.int64)
+        return np.asarray(a[n:][a[:n]], dtype=np.int64)
+
+    def update(self, proposal: Proposal, reward: float, context: Any = None) -> None:
+        if self.baseline is None:
+            self.baseline = reward
+        adv = reward - self.baseline
+        self.baseline = self.baseline_decay * self.baseline + (1 - self.baseline_decay) * reward
+        n = self.features.shape[0]
+        a = np.asarray(proposal.action)
+        grad = -self.group_probs()
+        grad[np.arange(n), a[:n]] += 1.0
+        self.W += self.lr * adv * (self.features.T @ grad) / n
+        self.placer.update(Proposal(tuple(int(x) for x in a[n:])), reward)
+
+    def state(self) -> dict[str, Any]:
+        return {"W": self.W.tolist(), "placer": self.placer.state(), "baseline": self.baseline}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.W = np.asarray(state["W"], dtype=np.float64)
+        self.placer.load_state(state["placer"])
+        self.baseline = state.get("baseline")
+
+
+def _majority(groups: np.ndarray, k: int, dev: np.ndarray, n_dev: int) -> np.ndarray:
+    counts = np.zeros((k, n_dev))
+    np.add.at(counts, (groups, dev), 1.0)
+    return np.asarray(np.argmax(counts, axis=1), dtype=np.int64)
+
+
+def reinforce(
+    sim: Simulator, groups: np.ndarray, *, iterations: int = 150, batch: int = 8, lr: float = 0.5,
+    seed: int | None = 0, init: np.ndarray | None = None, time_budget: float | None = None,
+) -> tuple[np.ndarray, float, dict[str, Any]]:
+    """REINFORCE over co-located groups (``groups[i]``: group of operation i).
+
+    Cost: ``iterations * batch`` simulator calls. Returns (best devices seen, its cost, info).
+    """
+    k = int(groups.max()) + 1
+    d = sim.cluster.n_devices
+    init_g = None if init is None else _majority(groups, k, init, d)
+    policy = GroupPolicy(ActionSpace((d,) * k), lr=lr, seed=seed, init=init_g)
+    ref = None
+    best_dev, best_cost = None, np.inf
+    start = time.perf_counter()
+    history = []
+    it = 0
+    for it in range(iterations):  # noqa: B007
+        for _ in range(batch):
+            prop = policy.propose()
+            dev = np.asarray(prop.action, dtype=np.int64)[groups]
+            c = sim.cost(dev)
+            if ref is None:
+                ref = c
+            if c < best_cost:
+                best_cost, best_dev = c, dev
+            policy.update(prop, -float(np.sqrt(c / ref)))
+        history.append(best_cost)
+        if time_budget is not None and time.perf_counter() - start > time_budget:
+            break
+    dev = np.asarray(policy.greedy(), dtype=np.int64)[groups]
+    c = sim.cost(dev)
+    if c < best_cost:
+        best_cost, best_dev = c, dev
+    assert best_dev is not None
+    return best_dev, float(best_cost), {"iterations": it + 1, "groups": k, "policy": "GroupPolicy"}
+
+
+def hierarchical(
+    sim: Simulator, *, n_groups: int | None = None, iterations: int = 150, batch: int = 8, lr: float = 0.5,
+    seed: int | None = 0, init: np.ndarray | None = None, time_budget: float | None = None,
+) -> tuple[np.ndarray, float, dict[str, Any]]:
+    """Grouper + Placer trained jointly (the 2018 paper); groups = min(256, 20 x devices) by
+    default, capped by the number of operations. Cost: ``iterations * batch`` simulator calls plus
+    an O(n K) Grouper step per sample."""
+    n, d = sim.graph.n_nodes, sim.cluster.n_devices
+    k = n_groups or min(256, 20 * d)
+    k = max(1, min(k, n))
+    feats = op_features(sim, k)
+    pos = np.minimum((np.arange(n) * k) // n, k - 1)
+    init_g = None if init is None else _majority(pos, k, init, d)
+    policy = HierarchicalPolicy(feats, k, d, lr=lr, seed=seed, init=init_g)
+    ref = None
+    best_dev, best_cost = None, np.inf
+    start = time.perf_counter()
+    it = 0
+    for it in range(iterations):  # noqa: B007
+        for _ in range(batch):
+            prop = policy.propose()
+            dev = policy.devices_of(prop.action)
+            c = sim.cost(dev)
+            if ref is None:
+                ref = c
+            if c < best_cost:
+                best_cost, best_dev = c, dev
+            policy.update(prop, -float(np.sqrt(c / ref)))
+        if time_budget is not None and time.perf_counter() - start > time_budget:
+            break
+    dev = policy.devices_of(policy.greedy())
+    c = sim.cost(dev)
+    if c < best_cost:
+        best_cost, best_dev = c, dev
+    assert best_dev is not None
+    return best_dev, float(best_cost), {"iterations": it + 1, "groups": k, "policy": "HierarchicalPolicy"}
+
+
+def local_search(
+    sim: Simulator, dev: np.ndarray, partitions: list[np.ndarray], *, time_budget: float = 30.0,
+    max_rounds: int = 20,
+) -> tuple[np.ndarray, float, dict[str, Any]]:
+    """First-improvement local search: move whole groups (of each partition in ``partitions``)
+    to another device, then single operations on a device boundary to a neighbour's device;
+    repeat until no move helps, ``max_rounds`` or ``time_budget`` seconds. Never returns a worse
+    placement than ``dev``."""
+    g = sim.graph
+    d_all = sim.cluster.n_devices
+    dev = dev.copy()
+    cost = sim.cost(dev)
+    start = time.perf_counter()
+    moves = 0
+    evals = 0
+    src, dst = g.edge_src, g.edge_dst
+
+    def out_of_time() -> bool:
+        return time.perf_counter() - start > time_budget
+
+    for _ in range(max_rounds):
+        improved = False
+        for part in partitions:
+            k = int(part.max()) + 1
+            members = [np.flatnonzero(part == j) for j in range(k)]
+            for idx in members:
+                if idx.size == 0:
+                    continue
+                for d in range(d_all):
+                    if np.all(dev[idx] == d):
+                        continue
+                    trial = dev.copy()
+                    trial[idx] = d
+                    c = sim.cost(trial)
+                    evals += 1
+                    if c < cost * (1 - 1e-9):
+                        dev, cost, improved = trial, c, True
+                        moves += 1
+                if out_of_time():
+                    break
+            if out_of_time():
+                break
+        # boundary operations
+        cross = dev[src] != dev[dst]
+        boundary = np.unique(np.concatenate([src[cross], dst[cross]]))
+        for i in boundary:
+            if out_of_time():
+                break
+            nb = np.unique(np.concatenate([dev[dst[src == i]], dev[src[dst == i]]]))
+            for d in nb:
+                if d == dev[i]:
+                    continue
+                old = dev[i]
+                dev[i] = d
+                c = sim.cost(dev)
+                evals += 1
+                if c < cost * (1 - 1e-9):
+                    cost, improved = c, True
+                    moves += 1
+                else:
+                    dev[i] = old
+        if not improved or out_of_time():
+            break
+    return dev, float(cost), {"moves": moves, "evaluations": evals}
