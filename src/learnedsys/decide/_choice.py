@@ -120,7 +120,7 @@ def default_policy(space: OptionSpace, context: Any = None, seed: int | None = N
     """
     if isinstance(space, Structured):
         return Reinforce(seed=seed)
-    if context is not None and not isinstance(context, (str, bytes)):
+    if context is not None:
         try:
             x = np.asarray(context, dtype=np.float64)
             if x.ndim == 1 and x.size:
@@ -182,6 +182,8 @@ class Choice:
         log: None, a :class:`DecisionLog`, a file path (SQLite) or a ``postgresql://`` URL.
         learner: a learner handle (:meth:`Learner.handle`): the policy becomes a local snapshot,
             feedback goes to the learner asynchronously, snapshots refresh in the background.
+        local_updates: with a learner, also apply feedback to the local snapshot at once (False:
+            the local policy changes only when a new snapshot arrives).
         max_pending: decisions awaiting feedback that are remembered (by id); the oldest expires
             beyond that.
         seed: seed of the policy (when created here) and of the hand-over coin.
@@ -203,6 +205,7 @@ class Choice:
         default_reward: float | None = None,
         log: Any = None,
         learner: Any = None,
+        local_updates: bool = True,
         max_pending: int = 100_000,
         seed: int | None = None,
     ) -> None:
@@ -227,6 +230,7 @@ class Choice:
         self.max_pending = check_int(max_pending, "max_pending", "Choice", low=1)
         self.log: DecisionLog | None = open_log(log)
         self.learner = learner
+        self.local_updates = check_bool(local_updates, "local_updates", "Choice")
         if (mode == "shadow" or handover < 1.0 or guardrail) and default is None:
             raise InvalidParameterError(
                 "Choice needs a 'default' (the heuristic being replaced) for shadow mode, hand-over or a guardrail."
@@ -322,10 +326,14 @@ class Choice:
         def feedback(decision: Decision | int, reward: float) -> None:
             try:
                 got = pend.pop(decision[1])  # type: ignore[index]
-            except (KeyError, TypeError, IndexError):
+            except (KeyError, TypeError, IndexError):  # unknown id, not a Decision
                 return slow_feedback(me, decision, reward)
-            r = float(reward) if reward.__class__ is not float else reward
-            if got is not decision or r - r != 0.0:  # another choice's decision; inf or nan
+            r = reward
+            try:
+                bad = got is not decision or r - r != 0.0  # another choice's decision; inf or nan
+            except TypeError:  # not a number
+                bad = True
+            if bad:
                 pend[got[1]] = got
                 return slow_feedback(me, decision, reward)
             learn(got[4], r, got[5])
@@ -382,11 +390,15 @@ class Choice:
         def feedback(decision: Decision | int, reward: float) -> None:
             try:
                 got = pend.pop(decision[1])  # type: ignore[index]
-                r = reward
-                if got is not decision or r - r != 0.0:  # another choice's decision; inf or nan
-                    pend[got[1]] = got
-                    return slow_feedback(me, decision, reward)
-            except (KeyError, TypeError, IndexError):  # unknown id, not a number, not a Decision
+            except (KeyError, TypeError, IndexError):  # unknown id, not a Decision
+                return slow_feedback(me, decision, reward)
+            r = reward
+            try:
+                bad = got is not decision or r - r != 0.0  # another choice's decision; inf or nan
+            except TypeError:  # not a number
+                bad = True
+            if bad:
+                pend[got[1]] = got
                 return slow_feedback(me, decision, reward)
             arm = got[4]
             n = counts[arm] + 1
@@ -418,7 +430,7 @@ class Choice:
         if self._structured:
             assert isinstance(self.space, Structured)
             return self.space.decode(arm)
-        return self.space.value(arm[0])
+        return self.space.value(arm if isinstance(arm, int) else arm[0])
 
     def _propose(self, context: Any) -> tuple[Any, float, Any]:
         """(arm, propensity, proposal or None) from the policy."""
@@ -532,7 +544,9 @@ class Choice:
     def _credit(self, d: Decision, r: float, is_default: bool) -> None:
         self._pending.pop(d.id, None)
         arm = d._arm
-        if self._fast:
+        if self._sync is not None and not self.local_updates:
+            pass
+        elif self._fast:
             self._learn(arm, r, d.context)
         else:
             if isinstance(arm, tuple) and len(arm) == 2 and isinstance(arm[1], Proposal):

@@ -315,7 +315,8 @@ class EpsilonGreedy(_Counting):
         # in place: the hot-path closures hold these lists
         self._counts[:] = [int(c) for c in state["counts"]]
         self._means[:] = [float(m) if c else -math.inf for c, m in zip(self._counts, state["means"], strict=True)]
-        self._st[0] = int(state.get("t", sum(self._counts)))
+        # a learner fed by workers updates without drawing: exploration follows the updates seen
+        self._st[0] = max(int(state.get("t", 0)), sum(self._counts))
         self._rescan()
 
 

@@ -1,0 +1,40 @@
+"""Worker functions for the multi-process tests (spawned processes import them by name)."""
+
+from __future__ import annotations
+
+import random
+
+ARMS = [0.3, 0.5, 0.55, 0.65]
+
+
+def log_worker(path: str, worker: int, n: int) -> None:
+    """Make n decisions with rewards, logging to the shared SQLite file."""
+    from learnedsys.decide import Choice
+
+    c = Choice("shared", options=list(range(4)), log=path, seed=worker)
+    rng = random.Random(worker)
+    for _ in range(n):
+        d = c.choose()
+        c.feedback(d, 1.0 if rng.random() < ARMS[d.value] else 0.0)
+    c.close()
+
+
+def learner_worker(handle: object, worker: int, n: int, out: object, barrier: object) -> None:
+    """Choose from the learner's snapshot; report the best-arm rate of the first and last fifths."""
+    import time
+
+    from learnedsys.decide import Choice, EpsilonGreedy
+
+    c = Choice("shared", options=list(range(4)), policy=EpsilonGreedy(seed=worker), learner=handle, local_updates=False)
+    rng = random.Random(100 + worker)
+    picks = []
+    barrier.wait(120)  # type: ignore[attr-defined]  # all workers start together
+    for i in range(n):
+        d = c.choose()
+        picks.append(d.value == 3)
+        c.feedback(d, 1.0 if rng.random() < ARMS[d.value] else 0.0)
+        if i % 10 == 0:
+            time.sleep(0.002)  # a decision every ~0.2 ms: snapshots (every 50 ms) keep up
+    c.close()
+    k = n // 5
+    out.put((worker, sum(picks[:100]) / 100, sum(picks[-k:]) / k, c._sync.sent))  # type: ignore[attr-defined]
