@@ -1,0 +1,548 @@
+"""``learnedsys tune``: learn a program's flags.
+
+A command line with placeholders names the search space::
+
+    learnedsys tune --trials 30 --json out.json -- ./prog --threads='{1..16}' --block='{16..4096:log}' --mode='{a,b,c}'
+
+Placeholders: ``{a,b,c}`` categorical, ``{1..16}`` integers, ``{16..4096:log}`` log-scale integers,
+``{0.1..0.9}`` floats (``{1e-3..1:log}`` log-scale floats). The objective is the wall time of the
+command (median over ``repeats`` runs) or the last number a regular expression matches in its
+output (``metric``), minimised unless ``maximize``. The search is Optuna's TPE (multivariate, with
+the command's own defaults tried first when they are known), random search on request.
+
+Every finished trial is committed to a SQLite study file at once, so a study killed at any point
+(even with SIGKILL) resumes with every finished trial: a trial that was running is run again.
+
+Cost: one process start per run of the command, plus a few milliseconds of TPE per trial.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+import math
+import os
+import re
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from learnedsys._lazy import require
+from learnedsys._validation import InvalidParameterError, check_bool, check_choice, check_int, check_seed
+
+__all__ = ["Param", "TuneResult", "parse_command", "tune", "tune_command"]
+
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_RANGE = re.compile(rf"^\s*({_NUM})\s*\.\.\s*({_NUM})\s*(?::\s*(log))?\s*$")
+_INT = re.compile(r"^\s*[-+]?\d+\s*$")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One dimension of the search: categorical ``choices``, or an int/float range."""
+
+    name: str
+    kind: str  # "categorical", "int" or "float"
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: tuple[str, ...] = ()
+
+    def distribution(self) -> Any:
+        optuna = require("optuna", extra="decide", purpose="learnedsys tune")
+        if self.kind == "categorical":
+            return optuna.distributions.CategoricalDistribution(list(self.choices))
+        if self.kind == "int":
+            return optuna.distributions.IntDistribution(int(self.low), int(self.high), log=self.log)  # type: ignore[arg-type]
+        return optuna.distributions.FloatDistribution(float(self.low), float(self.high), log=self.log)  # type: ignore[arg-type]
+
+    def describe(self) -> str:
+        if self.kind == "categorical":
+            return "{" + ",".join(self.choices) + "}"
+        return f"{{{self.low:g}..{self.high:g}{':log' if self.log else ''}}} ({self.kind})"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "low": self.low, "high": self.high, "log": self.log, "choices": list(self.choices)}
+
+
+def _parse_placeholder(body: str, name: str) -> Param:
+    m = _RANGE.match(body)
+    if m:
+        lo_s, hi_s, log = m.group(1), m.group(2), m.group(3) is not None
+        is_int = bool(_INT.match(lo_s) and _INT.match(hi_s))
+        lo, hi = (int(lo_s), int(hi_s)) if is_int else (float(lo_s), float(hi_s))
+        if lo > hi:
+            raise InvalidParameterError(f"the range {{{body}}} of {name!r} is empty: {lo_s} > {hi_s}")
+        if log and lo <= 0:
+            raise InvalidParameterError(f"the log range {{{body}}} of {name!r} must start above 0")
+        return Param(name, "int" if is_int else "float", lo, hi, log)
+    if "," in body:
+        choices = tuple(c.strip() for c in body.split(","))
+        if any(not c for c in choices) or len(set(choices)) != len(choices):
+            raise InvalidParameterError(f"the choices {{{body}}} of {name!r} must be distinct and non-empty")
+        return Param(name, "categorical", choices=choices)
+    raise InvalidParameterError(
+        f"cannot read the placeholder {{{body}}} of {name!r}: use {{a,b,c}}, {{1..16}}, {{16..4096:log}} or {{0.1..0.9}}"
+    )
+
+
+def parse_command(argv: Sequence[str]) -> tuple[list[str], list[Param], dict[str, int]]:
+    """Find the placeholders in ``argv``.
+
+    Returns (argv, params, flag_args): ``flag_args`` maps the name of each ``--flag={...}``
+    placeholder to its argument index, so the command's defaults are the command without them.
+    """
+    params: list[Param] = []
+    flag_args: dict[str, int] = {}
+    seen: set[str] = set()
+    for i, arg in enumerate(argv):
+        found = list(_PLACEHOLDER.finditer(arg))
+        found = [m for m in found if _RANGE.match(m.group(1)) or "," in m.group(1)]
+        if not found:
+            continue
+        fm = re.match(r"^(--?[A-Za-z0-9_][-A-Za-z0-9_.]*)=", arg)
+        base = fm.group(1).lstrip("-") if fm else f"arg{i}"
+        for j, m in enumerate(found):
+            name = base if len(found) == 1 else f"{base}_{j}"
+            if name in seen:
+                name = f"{name}@{i}"
+            seen.add(name)
+            params.append(_parse_placeholder(m.group(1), name))
+        if fm and len(found) == 1 and fm.end() == found[0].start() and found[0].end() == len(arg):
+            flag_args[params[-1].name] = i
+    if not params:
+        raise InvalidParameterError(
+            "the command has no placeholder to tune: write e.g. --threads='{1..16}', --mode='{a,b,c}'"
+        )
+    return list(argv), params, flag_args
+
+
+def render(argv: Sequence[str], params: Sequence[Param], values: dict[str, Any]) -> list[str]:
+    """The command with each placeholder replaced by its value."""
+    out = []
+    it = iter(params)
+    for arg in argv:
+        def sub(m: re.Match[str]) -> str:
+            if not (_RANGE.match(m.group(1)) or "," in m.group(1)):
+                return m.group(0)
+            p = next(it)
+            v = values[p.name]
+            return repr(v) if isinstance(v, float) else str(v)
+
+        out.append(_PLACEHOLDER.sub(sub, arg))
+    return out
+
+
+@dataclass
+class TuneResult:
+    """The outcome of a study: the best values, the baseline, and every trial."""
+
+    params: list[Param]
+    direction: str
+    objective: str
+    trials: list[dict[str, Any]] = field(default_factory=list)
+    baseline: float | None = None
+    command: list[str] | None = None
+
+    @property
+    def completed(self) -> list[dict[str, Any]]:
+        return [t for t in self.trials if t["state"] == "complete"]
+
+    @property
+    def best_trial(self) -> dict[str, Any] | None:
+        done = self.completed
+        if not done:
+            return None
+        pick = max if self.direction == "maximize" else min
+        return pick(done, key=lambda t: t["value"])
+
+    @property
+    def best(self) -> dict[str, Any] | None:
+        t = self.best_trial
+        return None if t is None else dict(t["params"])
+
+    @property
+    def best_value(self) -> float | None:
+        t = self.best_trial
+        return None if t is None else float(t["value"])
+
+    @property
+    def gain(self) -> float | None:
+        """Relative improvement of the best over the baseline (0.25: 25% better)."""
+        if self.baseline is None or self.best_value is None or self.baseline == 0:
+            return None
+        if self.direction == "maximize":
+            return (self.best_value - self.baseline) / abs(self.baseline)
+        return (self.baseline - self.best_value) / abs(self.baseline)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "command": self.command,
+            "objective": self.objective,
+            "direction": self.direction,
+            "spaces": [p.to_json() for p in self.params],
+            "best": self.best,
+            "best_value": self.best_value,
+            "best_command": render(self.command, self.params, self.best) if self.command and self.best else None,
+            "baseline_value": self.baseline,
+            "gain": self.gain,
+            "trials": self.trials,
+        }
+
+
+class _Study:
+    """The SQLite journal of a study: one row per finished trial, committed at once."""
+
+    def __init__(self, path: str, signature: dict[str, Any], fresh: bool) -> None:
+        self.path = path
+        self.conn = sqlite3.connect(path, timeout=60.0)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+        self.conn.execute(
+            "CREATE TABLE IF NOT EXISTS trials (number INTEGER PRIMARY KEY, params TEXT, value REAL, "
+            "runs TEXT, state TEXT, seconds REAL, finished REAL, note TEXT)"
+        )
+        sig = json.dumps(signature, sort_keys=True)
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'signature'").fetchone()
+        if row is not None and row[0] != sig:
+            if not fresh:
+                raise InvalidParameterError(
+                    f"the study {path!r} belongs to another command or search space; "
+                    "pass another --study file, or --fresh to start it over"
+                )
+        if fresh or row is None or row[0] != sig:
+            with self.conn:
+                self.conn.execute("DELETE FROM trials")
+                self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('signature', ?)", (sig,))
+
+    def load(self) -> list[dict[str, Any]]:
+        rows = self.conn.execute("SELECT number, params, value, runs, state, seconds, note FROM trials ORDER BY number").fetchall()
+        return [
+            {"number": n, "params": json.loads(p), "value": v, "runs": json.loads(r), "state": s, "seconds": sec, "note": note}
+            for n, p, v, r, s, sec, note in rows
+        ]
+
+    def record(self, t: dict[str, Any]) -> None:
+        with self.conn:
+            self.conn.execute(
+                "INSERT OR REPLACE INTO trials VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (t["number"], json.dumps(t["params"]), t["value"], json.dumps(t["runs"]), t["state"], t["seconds"], time.time(), t.get("note")),
+            )
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def tune(
+    params: Sequence[Param],
+    objective: Callable[[dict[str, Any]], tuple[float | None, list[float], str | None]],
+    *,
+    trials: int = 30,
+    direction: str = "minimize",
+    study: str | os.PathLike[str] | None = None,
+    signature: dict[str, Any] | None = None,
+    fresh: bool = False,
+    sampler: str = "tpe",
+    seed: int | None = 0,
+    parallel: int = 1,
+    baseline: dict[str, Any] | Callable[[], tuple[float | None, list[float], str | None]] | None = None,
+    first: dict[str, Any] | None = None,
+    progress: bool = False,
+    objective_name: str = "objective",
+) -> TuneResult:
+    """Search ``params`` for the best value of ``objective(values) -> (value, runs, note)``.
+
+    Args:
+        trials: finished trials the study should hold (a resumed study runs only the rest).
+        direction: ``"minimize"`` or ``"maximize"``.
+        study: SQLite file journaling the trials (None: in memory, nothing resumes).
+        sampler: ``"tpe"`` (Optuna TPE, multivariate, constant liar when parallel) or ``"random"``.
+        parallel: trials run at once (threads; each runs the objective).
+        baseline: the command's defaults, evaluated once (and journaled) for the gain.
+        first: values to try first (e.g. the defaults, when they lie in the space).
+        progress: show a progress bar on stderr.
+    """
+    optuna = require("optuna", extra="decide", purpose="learnedsys tune")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    trials = check_int(trials, "trials", "tune", low=1)
+    direction = check_choice(direction, "direction", "tune", ("minimize", "maximize"))
+    sampler = check_choice(sampler, "sampler", "tune", ("tpe", "random"))
+    parallel = check_int(parallel, "parallel", "tune", low=1)
+    seed = check_seed(seed, "seed", "tune")
+    check_bool(fresh, "fresh", "tune")
+    sig = signature or {"params": [p.to_json() for p in params], "direction": direction}
+    store = _Study(str(study) if study is not None else ":memory:", sig, fresh)
+    dists = {p.name: p.distribution() for p in params}
+    if sampler == "tpe":
+        smp = optuna.samplers.TPESampler(
+            seed=seed, multivariate=True, n_startup_trials=max(3, min(10, trials // 3)), constant_liar=parallel > 1
+        )
+    else:
+        smp = optuna.samplers.RandomSampler(seed=seed)
+    ostudy = optuna.create_study(direction=direction, sampler=smp)
+    history = store.load()
+    result = TuneResult(list(params), direction, objective_name)
+    base_rows = [t for t in history if t["state"] == "baseline"]
+    kept = [t for t in history if t["state"] in ("complete", "failed")]
+    for t in kept:
+        if t["state"] == "complete":
+            ostudy.add_trial(optuna.trial.create_trial(params=t["params"], distributions=dists, value=t["value"]))
+        else:
+            ostudy.add_trial(optuna.trial.create_trial(params=t["params"], distributions=dists, state=optuna.trial.TrialState.FAIL))
+    result.trials = list(kept)
+    if baseline is not None:
+        if base_rows:
+            result.baseline = base_rows[0]["value"]
+        else:
+            value, runs, note = baseline() if callable(baseline) else objective(baseline)
+            row = {"number": -1, "params": {} if callable(baseline) else dict(baseline), "value": value, "runs": runs,
+                   "state": "baseline", "seconds": sum(runs) if runs else 0.0, "note": note}
+            store.record(row)
+            result.baseline = value
+    if first is not None and not kept:
+        ostudy.enqueue_trial(first)
+    remaining = trials - len(kept)
+    next_number = max([t["number"] for t in kept], default=-1) + 1
+    bar = None
+    if progress:
+        tqdm = require("tqdm", extra="decide").tqdm
+        bar = tqdm(total=trials, initial=len(kept), desc="tune", unit="trial", file=sys.stderr, dynamic_ncols=True)
+
+    def run_one(values: dict[str, Any]) -> tuple[float | None, list[float], str | None, float]:
+        t0 = time.perf_counter()
+        try:
+            value, runs, note = objective(values)
+        except Exception as exc:  # a failing objective fails its trial, not the study
+            value, runs, note = None, [], f"{type(exc).__name__}: {exc}"
+        return value, runs, note, time.perf_counter() - t0
+
+    try:
+        with cf.ThreadPoolExecutor(max_workers=parallel) as pool:
+            running: dict[cf.Future[Any], tuple[Any, int]] = {}
+            launched = 0
+            while launched < remaining or running:
+                while launched < remaining and len(running) < parallel:
+                    ot = ostudy.ask(dists)
+                    values = {p.name: ot.params[p.name] for p in params}
+                    running[pool.submit(run_one, values)] = (ot, next_number)
+                    next_number += 1
+                    launched += 1
+                done, _ = cf.wait(list(running), return_when=cf.FIRST_COMPLETED)
+                for fut in done:
+                    ot, number = running.pop(fut)
+                    value, runs, note, secs = fut.result()
+                    ok = value is not None and math.isfinite(value)
+                    row = {"number": number, "params": dict(ot.params), "value": value if ok else None, "runs": runs,
+                           "state": "complete" if ok else "failed", "seconds": secs, "note": note}
+                    store.record(row)  # journaled before anything else: a kill keeps it
+                    if ok:
+                        ostudy.tell(ot, value)
+                    else:
+                        ostudy.tell(ot, state=optuna.trial.TrialState.FAIL)
+                    result.trials.append(row)
+                    if bar is not None:
+                        best = result.best_value
+                        bar.set_postfix_str(f"best {best:.6g}" if best is not None else "no result yet")
+                        bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+        store.close()
+    result.trials.sort(key=lambda t: t["number"])
+    return result
+
+
+def _number(text: str, pattern: re.Pattern[str]) -> float | None:
+    matches = list(pattern.finditer(text))
+    if not matches:
+        return None
+    m = matches[-1]
+    s = m.group(1) if m.groups() else m.group(0)
+    try:
+        return float(s)
+    except (TypeError, ValueError):
+        found = re.search(_NUM, s or "")
+        return float(found.group(0)) if found else None
+
+
+def command_objective(
+    argv: Sequence[str] | None,
+    params: Sequence[Param],
+    *,
+    metric: str | None = None,
+    repeats: int = 1,
+    timeout: float | None = None,
+    cwd: str | None = None,
+) -> Callable[..., tuple[float | None, list[float], str | None]]:
+    """An objective that runs the command: wall time (median of ``repeats``) or the metric."""
+    pattern = re.compile(metric) if metric else None
+
+    def run_argv(cmd: list[str]) -> tuple[float | None, list[float], str | None]:
+        runs: list[float] = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            try:
+                proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd)
+            except subprocess.TimeoutExpired:
+                return None, runs, f"timed out after {timeout} s"
+            except OSError as exc:
+                return None, runs, f"could not run {cmd[0]!r}: {exc}"
+            elapsed = time.perf_counter() - t0
+            if proc.returncode != 0:
+                tail = (proc.stderr or proc.stdout or "").strip().splitlines()[-3:]
+                return None, runs, f"exit status {proc.returncode}: {' | '.join(tail)}"
+            if pattern is not None:
+                v = _number(proc.stdout + "\n" + proc.stderr, pattern)
+                if v is None:
+                    return None, runs, f"the metric {metric!r} matched nothing in the output"
+                runs.append(v)
+            else:
+                runs.append(elapsed)
+        return statistics.median(runs), runs, None
+
+    def objective(values: dict[str, Any] | None = None, cmd: list[str] | None = None) -> tuple[float | None, list[float], str | None]:
+        if cmd is None:
+            assert argv is not None and values is not None
+            cmd = render(argv, params, values)
+        return run_argv(cmd)
+
+    return objective
+
+
+def tune_command(
+    argv: Sequence[str],
+    *,
+    trials: int = 30,
+    metric: str | None = None,
+    maximize: bool = False,
+    repeats: int = 1,
+    parallel: int = 1,
+    study: str | os.PathLike[str] | None = None,
+    fresh: bool = False,
+    sampler: str = "tpe",
+    seed: int | None = 0,
+    timeout: float | None = None,
+    defaults: dict[str, str] | None = None,
+    baseline: bool = True,
+    progress: bool = False,
+) -> TuneResult:
+    """Tune the placeholders of the command line ``argv`` (see the module docstring).
+
+    The baseline is the command with every ``--flag={...}`` argument removed (the program's own
+    defaults) and positional placeholders set from ``defaults``; when a positional placeholder
+    has no default there is no baseline.
+    """
+    repeats = check_int(repeats, "repeats", "tune_command", low=1)
+    argv, params, flag_args = parse_command(argv)
+    defaults = dict(defaults or {})
+    names = {p.name for p in params}
+    for k in defaults:
+        if k not in names:
+            raise InvalidParameterError(f"--default names {k!r}, which is not a placeholder; placeholders: {', '.join(sorted(names))}")
+    obj = command_objective(argv, params, metric=metric, repeats=repeats, timeout=timeout)
+    base: Callable[[], tuple[float | None, list[float], str | None]] | None = None
+    if baseline:
+        missing = [p.name for p in params if p.name not in flag_args and p.name not in defaults]
+        if not missing:
+            cmd = []
+            for i, arg in enumerate(argv):
+                names_here = [n for n, j in flag_args.items() if j == i]
+                if names_here and names_here[0] not in defaults:
+                    continue
+                cmd.append(arg)
+            keep_params = [p for p in params if p.name in defaults or p.name not in flag_args]
+            vals = {p.name: _coerce(p, defaults[p.name]) for p in keep_params}
+            base_cmd = render(cmd, keep_params, vals)
+            base = lambda: obj(cmd=base_cmd)  # noqa: E731
+    first = None
+    if defaults and all(p.name in defaults for p in params):
+        first = {p.name: _coerce(p, defaults[p.name]) for p in params}
+    sig = {"command": list(argv), "metric": metric, "maximize": maximize, "repeats": repeats, "sampler": sampler}
+    res = tune(
+        params, lambda v: obj(values=v), trials=trials, direction="maximize" if maximize else "minimize", study=study,
+        signature=sig, fresh=fresh, sampler=sampler, seed=seed, parallel=parallel, baseline=base, first=first,
+        progress=progress, objective_name=f"metric {metric!r}" if metric else "wall time (s)",
+    )
+    res.command = list(argv)
+    return res
+
+
+def _coerce(p: Param, text: Any) -> Any:
+    if p.kind == "categorical":
+        if str(text) not in p.choices:
+            raise InvalidParameterError(f"the default {text!r} of {p.name!r} is not one of {{{','.join(p.choices)}}}")
+        return str(text)
+    v = int(text) if p.kind == "int" else float(text)
+    if not p.low <= v <= p.high:  # type: ignore[operator]
+        raise InvalidParameterError(f"the default {text!r} of {p.name!r} lies outside {p.describe()}")
+    return v
+
+
+def write_plot(result: TuneResult, path: str | os.PathLike[str]) -> None:
+    """Plot each trial's value, the best so far and the baseline (PNG, matplotlib Agg)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    done = result.completed
+    fig, ax = plt.subplots(figsize=(7, 4))
+    xs = [t["number"] for t in done]
+    ys = [t["value"] for t in done]
+    ax.scatter(xs, ys, s=14, label="trial", color="tab:blue")
+    best: list[float] = []
+    pick = max if result.direction == "maximize" else min
+    for y in ys:
+        best.append(y if not best else pick(best[-1], y))
+    ax.step(xs, best, where="post", color="tab:green", label="best so far")
+    if result.baseline is not None:
+        ax.axhline(result.baseline, color="tab:red", linestyle="--", label="command defaults")
+    ax.set_xlabel("trial")
+    ax.set_ylabel(result.objective)
+    ax.set_title("learnedsys tune: the search")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def format_result(result: TuneResult, top: int = 5) -> str:
+    """The final table: best flags, their value and gain over the defaults, and the top trials."""
+    lines = []
+    bt = result.best_trial
+    n_done, n_fail = len(result.completed), sum(t["state"] == "failed" for t in result.trials)
+    lines.append(f"trials: {n_done} complete, {n_fail} failed; objective: {result.objective} ({result.direction})")
+    if bt is None:
+        lines.append("no trial completed")
+        return "\n".join(lines)
+    lines.append("")
+    lines.append("| flag | best value |")
+    lines.append("|---|---|")
+    for p in result.params:
+        lines.append(f"| {p.name} | {bt['params'][p.name]} |")
+    lines.append("")
+    lines.append(f"best {result.objective}: {bt['value']:.6g} (trial {bt['number']})")
+    if result.baseline is not None:
+        gain = result.gain
+        lines.append(f"command defaults: {result.baseline:.6g}; gain {gain * 100:+.1f}%" if gain is not None else f"command defaults: {result.baseline:.6g}")
+    if result.command:
+        lines.append("best command: " + " ".join(render(result.command, result.params, bt["params"])))
+    pick = reversed if result.direction == "maximize" else (lambda x: x)
+    ranked = list(pick(sorted(result.completed, key=lambda t: t["value"])))[:top]
+    lines.append("")
+    lines.append("| trial | " + " | ".join(p.name for p in result.params) + f" | {result.objective} |")
+    lines.append("|---|" + "---|" * len(result.params) + "---|")
+    for t in ranked:
+        lines.append(f"| {t['number']} | " + " | ".join(str(t["params"][p.name]) for p in result.params) + f" | {t['value']:.6g} |")
+    return "\n".join(lines)
+
+
+def save_json(result: TuneResult, path: str | os.PathLike[str]) -> None:
+    Path(path).write_text(json.dumps(result.to_json(), indent=1) + "\n")

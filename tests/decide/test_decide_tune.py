@@ -1,0 +1,131 @@
+"""``learnedsys tune`` on a program whose optimum is known, and a study killed with SIGKILL."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from learnedsys._validation import InvalidParameterError
+from learnedsys.cli import main
+from learnedsys.decide._tune import parse_command, render
+
+PROG = str(Path(__file__).with_name("synthetic_prog.py"))
+SPACE = ["--threads={1..16}", "--block={16..4096:log}", "--mode={a,b,c}"]
+
+
+def _cost(threads: int, block: int, mode: str) -> float:
+    return 1 + 0.02 * (threads - 11) ** 2 + 0.15 * (math.log2(block) - 9) ** 2 + {"a": 0.5, "b": 0.0, "c": 0.25}[mode]
+
+
+def test_parse_and_render() -> None:
+    argv, params, flags = parse_command(["prog", *SPACE, "--x={0.1..0.9}", "{1e-3..1:log}", "plain{}"])
+    assert [(p.name, p.kind, p.log) for p in params] == [
+        ("threads", "int", False), ("block", "int", True), ("mode", "categorical", False),
+        ("x", "float", False), ("arg5", "float", True),
+    ]
+    assert params[2].choices == ("a", "b", "c")
+    assert set(flags) == {"threads", "block", "mode", "x"}
+    out = render(argv, params, {"threads": 3, "block": 64, "mode": "b", "x": 0.5, "arg5": 0.01})
+    assert out == ["prog", "--threads=3", "--block=64", "--mode=b", "--x=0.5", "0.01", "plain{}"]
+    with pytest.raises(InvalidParameterError, match="no placeholder"):
+        parse_command(["prog", "--a=1"])
+    with pytest.raises(InvalidParameterError, match="empty"):
+        parse_command(["prog", "--a={9..1}"])
+    with pytest.raises(InvalidParameterError, match="distinct"):
+        parse_command(["prog", "--a={x,x}"])
+
+
+def test_tune_finds_the_known_optimum(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out.json"
+    rc = main([
+        "tune", "--trials", "30", "--json", str(out), "--metric", r"cost: (\S+)", "--study", str(tmp_path / "s.sqlite"),
+        "--quiet", "--", sys.executable, PROG, *SPACE,
+    ])
+    assert rc == 0
+    res = json.loads(out.read_text())
+    optimum = min(_cost(t, b, m) for t, b, m in itertools.product(range(1, 17), [2**i for i in range(4, 13)], "abc"))
+    assert optimum == 1.0  # exhaustive search over the grid
+    assert res["best_value"] <= 1.10 * optimum
+    assert res["best_value"] == pytest.approx(_cost(**res["best"]), abs=1e-5)
+    assert len([t for t in res["trials"] if t["state"] == "complete"]) == 30
+    assert res["baseline_value"] == pytest.approx(_cost(1, 64, "a"), abs=1e-5)  # the program's own defaults
+    assert res["gain"] > 0.5
+    assert (tmp_path / "out.png").stat().st_size > 1000
+    text = capsys.readouterr().out
+    assert "| threads |" in text and "gain" in text
+
+
+def test_wall_time_objective_parallel_maximize(tmp_path: Path) -> None:
+    out = tmp_path / "w.json"
+    rc = main([
+        "tune", "--trials", "4", "--parallel", "2", "--repeats", "2", "--json", str(out), "--quiet",
+        "--no-baseline", "--study", str(tmp_path / "w.sqlite"), "--", sys.executable, PROG, "--mode={a,b}",
+    ])
+    assert rc == 0
+    res = json.loads(out.read_text())
+    assert len(res["trials"]) == 4
+    assert all(len(t["runs"]) == 2 and t["value"] > 0 for t in res["trials"])
+    rc = main([
+        "tune", "--trials", "6", "--maximize", "--metric", r"cost: (\S+)", "--json", str(out), "--quiet",
+        "--study", str(tmp_path / "m.sqlite"), "--", sys.executable, PROG, "--mode={a,b,c}",
+    ])
+    assert rc == 0 and json.loads(out.read_text())["best"] == {"mode": "a"}
+
+
+def test_failures_are_recorded_not_fatal(tmp_path: Path) -> None:
+    out = tmp_path / "f.json"
+    rc = main([
+        "tune", "--trials", "3", "--json", str(out), "--quiet", "--study", str(tmp_path / "f.sqlite"),
+        "--metric", "nothing-matches", "--", sys.executable, PROG, "--mode={a,b,c}",
+    ])
+    res = json.loads(out.read_text())
+    assert rc == 1 and all(t["state"] == "failed" and "matched nothing" in t["note"] for t in res["trials"])
+    assert main(["tune", "--trials", "0", "--", "x", "--a={1..2}"]) == 2
+    assert main(["tune", "--trials", "2", "--quiet", "--study", str(tmp_path / "g.sqlite"), "--", "x", "--a=1"]) == 2
+
+
+def test_killed_study_resumes_with_every_finished_trial(tmp_path: Path) -> None:
+    study = tmp_path / "kill.sqlite"
+    args = [
+        sys.executable, "-m", "learnedsys.cli", "tune", "--trials", "12", "--quiet", "--metric", r"cost: (\S+)",
+        "--study", str(study), "--json", str(tmp_path / "k.json"), "--",
+        sys.executable, PROG, "--sleep", "0.15", *SPACE,
+    ]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 120
+    finished: list[tuple] = []
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        if study.exists():
+            try:
+                with sqlite3.connect(study) as conn:
+                    finished = conn.execute("SELECT number, params, value FROM trials WHERE state = 'complete' ORDER BY number").fetchall()
+            except sqlite3.OperationalError:
+                continue
+            if len(finished) >= 4:
+                break
+    os.killpg(proc.pid, signal.SIGKILL)  # the tuner and the trial it was running
+    proc.wait(30)
+    assert 4 <= len(finished) < 12
+    with sqlite3.connect(study) as conn:
+        before = conn.execute("SELECT number, params, value FROM trials WHERE state = 'complete' ORDER BY number").fetchall()
+    assert before[: len(finished)] == finished
+    rc = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert rc.returncode == 0, rc.stderr
+    res = json.loads((tmp_path / "k.json").read_text())
+    done = [t for t in res["trials"] if t["state"] == "complete"]
+    assert len(done) == 12
+    kept = {(t["number"], json.dumps(t["params"], sort_keys=True), t["value"]) for t in done}
+    for number, params, value in before:
+        assert (number, json.dumps(json.loads(params), sort_keys=True), value) in kept
+    assert len({t["number"] for t in done}) == 12
