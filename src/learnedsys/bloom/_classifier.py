@@ -72,6 +72,7 @@ _FNV = np.uint64(0x100000001B3)
 _FNV0 = np.uint64(0xCBF29CE484222325)
 _BOS = np.uint64(2)
 _EOS = np.uint64(3)
+_MUL = np.uint64(0x9E3779B97F4A7C15)
 
 
 @nb.njit(cache=True, inline="always")
@@ -94,7 +95,7 @@ def _features(buf, start, end, min_n, max_n, shift, feats):  # type: ignore[no-u
                 c = np.uint64(buf[start + q - 1]) + np.uint64(4)
             h = (h ^ c) * _FNV
             if j + 1 >= min_n:
-                feats[nf] = np.int64(mix64(h + np.uint64(j)) >> np.uint64(shift))
+                feats[nf] = np.int64(((h + np.uint64(j)) * _MUL) >> np.uint64(shift))
                 nf += 1
     feats[nf] = np.int64(mix64(np.uint64(min(length, 63)) + np.uint64(0xABCDEF)) >> np.uint64(shift))
     nf += 1

@@ -79,6 +79,21 @@ def _gather(buf, offsets, idx, new_off, out):  # type: ignore[no-untyped-def]
             out[d + p] = buf[s + p]
 
 
+@nb.njit(cache=True, nogil=True)
+def _strip_separators(raw, cuts, out, offsets):  # type: ignore[no-untyped-def]
+    n = cuts.shape[0] + 1
+    src = 0
+    dst = 0
+    offsets[0] = 0
+    for i in range(n):
+        end = cuts[i] if i < n - 1 else raw.shape[0]
+        for p in range(src, end):
+            out[dst] = raw[p]
+            dst += 1
+        offsets[i + 1] = dst
+        src = end + 1
+
+
 def _bad_item(items: Any, i: int, owner: str, name: str, expected: str) -> InvalidParameterError:
     return InvalidParameterError(
         f"The {name!r} parameter of {owner} must hold {expected}; "
@@ -97,16 +112,21 @@ def _text_to_batch(items: list[Any], owner: str, name: str) -> EncodedBatch:
     n = len(items)
     first = items[0]
     if isinstance(first, str):
-        try:
-            joined = "".join(items)
-        except TypeError:
-            joined = None
-        if joined is not None and joined.isascii():
-            buf = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
-            lengths = np.fromiter(map(len, items), dtype=np.int64, count=n)
-            offsets = np.zeros(n + 1, dtype=np.int64)
-            np.cumsum(lengths, out=offsets[1:])
-            return EncodedBatch(buf, offsets, KIND_BYTES)
+        # Join with a separator, encode once, cut at the separator bytes (a byte < 0x80 never
+        # occurs inside a UTF-8 multibyte character); retry with another separator when an
+        # item contains it.
+        for sep in ("\n", "\x00", "\x1f"):
+            try:
+                raw = np.frombuffer(sep.join(items).encode("utf-8", "surrogatepass"), dtype=np.uint8)
+            except TypeError:
+                break
+            cuts = np.flatnonzero(raw == ord(sep))
+            if cuts.shape[0] != n - 1:
+                continue
+            out = np.empty(raw.shape[0] - (n - 1), dtype=np.uint8)
+            offsets = np.empty(n + 1, dtype=np.int64)
+            _strip_separators(raw, cuts, out, offsets)
+            return EncodedBatch(out, offsets, KIND_BYTES)
     elif isinstance(first, (bytes, bytearray, memoryview)):
         try:
             joined_b = b"".join(items)

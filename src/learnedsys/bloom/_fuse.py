@@ -39,6 +39,21 @@ def fuse_layout(n: int) -> tuple[int, int, int]:
     return seg_len, seg_count, array_length
 
 
+@nb.njit(cache=True)
+def fuse_length(n):  # type: ignore[no-untyped-def]
+    """Slots of a binary fuse filter for ``n`` keys (numba twin of :func:`fuse_layout`)."""
+    size = max(np.int64(n), 2)
+    seg_len = np.int64(1) << np.int64(math.floor(math.log(size) / math.log(3.33) + 2.25))
+    seg_len = min(seg_len, np.int64(1) << 18)
+    size_factor = max(1.125, 0.875 + 0.25 * math.log(1_000_000) / math.log(size))
+    capacity = np.int64(round(size * size_factor))
+    init_segment_count = (capacity + seg_len - 1) // seg_len - 2
+    array_length = (init_segment_count + 2) * seg_len
+    seg_count = (array_length + seg_len - 1) // seg_len
+    seg_count = 1 if seg_count <= 2 else seg_count - 2
+    return (seg_count + 2) * seg_len
+
+
 def fuse_bits(n: int, r: int) -> int:
     """Bits of a binary fuse filter with ``r``-bit fingerprints for ``n`` keys (0 when ``n == 0``)."""
     if n <= 0:
@@ -199,7 +214,7 @@ class BinaryFuseFilter:
         while True:
             seg_len, seg_count, length = fuse_layout(n + grow)
             words = np.zeros((length * r + 63) // 64 + 1, dtype=np.uint64)
-            s = mix64(np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(attempt + 1))
+            s = np.uint64(mix64(np.uint64((seed * 0x9E3779B97F4A7C15 + attempt + 1) & 0xFFFFFFFFFFFFFFFF)))
             if n == 0 or _fuse_build(hashes, s, seg_len, seg_count, length, r, words):
                 break
             attempt += 1

@@ -25,7 +25,7 @@ from learnedsys._validation import (
     check_seed,
     describe,
 )
-from learnedsys.bloom._bloomfilter import BloomFilter
+from learnedsys.bloom._bloomfilter import BloomFilter, routed_query
 from learnedsys.bloom._classifier import CLASSIFIERS, Classifier, NGramLogistic
 from learnedsys.bloom._encode import EncodedBatch, encode_items, hash_batch
 from learnedsys.bloom._fuse import BinaryFuseFilter
@@ -207,8 +207,19 @@ class _LearnedFilter:
             plan = self._plan(sk, sv, float(self.target_fpr), fixed)
         else:
             plan = self._plan_for_budget(sk, sv, fixed, int(self.memory_budget))
+        hk = hash_batch(kb)
+        self._build(plan, hk, sk, seed)
+        if self.memory_budget is not None:
+            # plans estimate filter sizes; if whole words and headers overshoot, plan tighter
+            budget = int(self.memory_budget)
+            for _ in range(8):
+                over = self.size_in_bytes() - budget
+                if over <= 0:
+                    break
+                budget -= over + 8
+                plan = self._plan_for_budget(sk, sv, fixed, budget)
+                self._build(plan, hk, sk, seed)
         self._plan_used = plan
-        self._build(plan, hash_batch(kb), sk, seed)
         return self
 
     def _plan_for_budget(self, sk: np.ndarray, sv: np.ndarray, fixed: float, budget: int) -> Plan:
@@ -262,6 +273,33 @@ class _LearnedFilter:
             else:
                 rules.append(self._make_backup(hk[sel], f, seed * 1000 + r))
         self._rules = rules
+        self._fuse_kernels()
+
+    def _fuse_kernels(self) -> None:
+        """When every filter is a Bloom filter, pack them for the one-pass query kernel."""
+        self._packed: tuple[Any, ...] | None = None
+        parts = [*self._rules, self._initial if self._initial is not None else _REJECT]
+        if any(not isinstance(p, (str, BloomFilter)) for p in parts):
+            return
+        rtype = np.zeros(len(parts), dtype=np.int8)
+        woff = np.zeros(len(parts), dtype=np.int64)
+        ms = np.ones(len(parts), dtype=np.int64)
+        ks = np.ones(len(parts), dtype=np.int64)
+        salts = np.zeros(len(parts), dtype=np.uint64)
+        chunks = []
+        pos = 0
+        for r, p in enumerate(parts):
+            if isinstance(p, str):
+                rtype[r] = 1 if p == _ACCEPT else 0
+                continue
+            assert p._words is not None
+            rtype[r] = 2
+            woff[r] = pos
+            ms[r], ks[r], salts[r] = p._m, p._k, p._salt
+            chunks.append(p._words)
+            pos += p._words.shape[0]
+        words = np.concatenate(chunks) if chunks else np.zeros(1, dtype=np.uint64)
+        self._packed = (rtype[:-1].copy(), woff, ms, ks, salts, words, self._initial is not None)
 
     # -- queries --------------------------------------------------------------------------------
     def _check_built(self) -> None:
@@ -293,6 +331,10 @@ class _LearnedFilter:
             return out
         h = hash_batch(batch)
         s = self._clf.score(batch)
+        if self._packed is not None:
+            rtype, woff, ms, ks, salts, words, init_on = self._packed
+            routed_query(h, s, self._thresholds, rtype, woff, ms, ks, salts, words, init_on, out)
+            return out
         region = np.searchsorted(self._thresholds, s, side="right")
         alive = self._initial.contains_hashes(h) if self._initial is not None else None
         for r, rule in enumerate(self._rules):
@@ -433,6 +475,7 @@ class _LearnedFilter:
         if meta["initial"] is not None:
             a = {k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("initial.")}
             f._initial = _backup_from_state(meta["initial"], a, where)
+        f._fuse_kernels()
         return f
 
     def __repr__(self) -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numba as nb
 import numpy as np
 
-from learnedsys.bloom._fuse import fuse_bits
+from learnedsys.bloom._fuse import fuse_bits, fuse_length
 
 LN2SQ = math.log(2.0) ** 2
 FILTER_OVERHEAD_BYTES = 16  # header bytes of each backup filter
@@ -40,8 +40,16 @@ def filter_bits_array(n: np.ndarray, f: np.ndarray, backup: str) -> np.ndarray:
         bits = n * np.log(1.0 / f) / LN2SQ
     else:
         r = np.clip(np.ceil(np.log2(1.0 / f) - 1e-9), 1, 32)
-        bits = 1.13 * n * r
+        bits = _fuse_lengths(n.reshape(-1)).reshape(n.shape) * r
     return np.where((n > 0) & (f < 1.0), bits, 0.0)
+
+
+@nb.njit(cache=True)
+def _fuse_lengths(n):  # type: ignore[no-untyped-def]
+    out = np.empty(n.shape[0])
+    for i in range(n.shape[0]):
+        out[i] = fuse_length(np.int64(n[i])) if n[i] > 0 else 0.0
+    return out
 
 
 @dataclass
@@ -65,6 +73,16 @@ def _tail_counts(sorted_scores: np.ndarray, taus: np.ndarray) -> np.ndarray:
     return sorted_scores.shape[0] - np.searchsorted(sorted_scores, taus, side="left")
 
 
+def _upper(count: np.ndarray, total: int) -> np.ndarray:
+    """A one-sigma upper estimate of a rate seen ``count`` times in ``total`` samples.
+
+    Thresholds are picked where the validation rate happens to be low, so the plain estimate is
+    optimistic on fresh negatives; the margin matters only for small validation sets.
+    """
+    c = np.asarray(count, dtype=np.float64)
+    return np.minimum(1.0, np.where(c > 0, c + np.sqrt(c), 0.0) / total)
+
+
 def _candidates(sk: np.ndarray, sv: np.ndarray, limit: int = 4000) -> np.ndarray:
     """Candidate thresholds: midpoints between distinct scores near the negatives' upper tail."""
     vals = np.unique(np.concatenate([sv, np.quantile(sk, np.linspace(0, 1, 201))]))
@@ -83,7 +101,7 @@ def plan_lbf(sk: np.ndarray, sv: np.ndarray, F: float, fixed_bytes: float, backu
     sks, svs = np.sort(sk), np.sort(sv)
     n, nv = sk.shape[0], max(sv.shape[0], 1)
     taus = _candidates(sks, svs)
-    fp = _tail_counts(svs, taus) / nv
+    fp = _upper(_tail_counts(svs, taus), nv)
     nb_keys = n - _tail_counts(sks, taus)
     ok = fp < F
     fb = np.where(ok, (F - fp) / np.maximum(1.0 - fp, 1e-12), 1.0)
@@ -111,7 +129,7 @@ def plan_sandwich(sk: np.ndarray, sv: np.ndarray, F: float, fixed_bytes: float, 
     sks, svs = np.sort(sk), np.sort(sv)
     n, nv = sk.shape[0], max(sv.shape[0], 1)
     taus = _candidates(sks, svs, limit=1500)
-    fp = _tail_counts(svs, taus) / nv
+    fp = _upper(_tail_counts(svs, taus), nv)
     nb_keys = (n - _tail_counts(sks, taus)).astype(np.float64)
     f2 = np.concatenate([np.logspace(-9, 0, 181)[:-1], [1.0]])
     FP, F2 = np.meshgrid(fp, f2, indexing="ij")
@@ -183,8 +201,15 @@ def _cost_bits(nk, f, fuse):  # type: ignore[no-untyped-def]
     if fuse:
         r = math.ceil(math.log2(1.0 / f) - 1e-9)
         r = min(32.0, max(1.0, r))
-        return 1.13 * nk * r
+        return fuse_length(np.int64(round(nk))) * r
     return nk * math.log(1.0 / f) / 0.4804530139182014
+
+
+@nb.njit(cache=True, inline="always")
+def _upper_rate(h, nv):  # type: ignore[no-untyped-def]
+    """One-sigma upper estimate of a rate h measured on nv negatives (see ``_upper``)."""
+    c = h * nv
+    return min(1.0, (c + math.sqrt(c)) / nv) if c > 0.0 else 0.0
 
 
 @nb.njit(cache=True, nogil=True)
@@ -220,13 +245,13 @@ def _region_fprs(g, h, Fp):  # type: ignore[no-untyped-def]
 
 
 @nb.njit(cache=True, nogil=True)
-def _plbf_best(G, H, dp, arg, kmax, F, n, fuse, overhead_bits):  # type: ignore[no-untyped-def]
+def _plbf_best(G, H, dp, arg, kmax, F, n, fuse, overhead_bits, nv):  # type: ignore[no-untyped-def]
     N = G.shape[0] - 1
     best = np.inf
     bi = -1
     bj = -1
     for j in range(1, N + 1):
-        h_last = H[N] - H[j]
+        h_last = _upper_rate(H[N] - H[j], nv)
         Fp = F - h_last
         if Fp <= 0.0:
             continue
@@ -261,7 +286,7 @@ class PLBFPlanner:
     """Segments the score range once and runs the DP once; :meth:`plan` is then cheap per F."""
 
     def __init__(self, sk: np.ndarray, sv: np.ndarray, n_segments: int, n_regions: int,
-                 smoothing: float = 0.5) -> None:
+                 smoothing: float | None = None) -> None:
         allsc = np.concatenate([sk, sv])
         qs = np.quantile(allsc, np.linspace(0, 1, n_segments + 1)[1:-1])
         cuts = np.unique(np.nextafter(qs, np.inf))
@@ -270,6 +295,11 @@ class PLBFPlanner:
         gk = np.bincount(np.searchsorted(cuts, sk, side="right"), minlength=N).astype(np.float64)
         hv = np.bincount(np.searchsorted(cuts, sv, side="right"), minlength=N).astype(np.float64)
         self.n = sk.shape[0]
+        self.nv = float(max(hv.sum(), 1.0))
+        if smoothing is None:
+            # pseudo-counts adding up to 1e-4 of the negatives' mass: enough to keep log(g/h)
+            # finite, far below any target FPR
+            smoothing = max(1e-9, 1e-4 * self.nv / N)
         g = gk / max(self.n, 1)
         h = (hv + smoothing) / (hv.sum() + smoothing * N)
         self.G = np.concatenate([[0.0], np.cumsum(g)])
@@ -282,7 +312,7 @@ class PLBFPlanner:
     def plan(self, F: float, fixed_bytes: float, backup: str) -> Plan:
         overhead_bits = 8.0 * (FILTER_OVERHEAD_BYTES + THRESHOLD_BYTES)
         best, i, j = _plbf_best(self.G, self.H, self.dp, self.arg, self.kmax, float(F),
-                                float(self.n), backup == "fuse", overhead_bits)
+                                float(self.n), backup == "fuse", overhead_bits, self.nv)
         if i < 0:
             raise ValueError("no feasible PLBF plan")
         N = self.G.shape[0] - 1
@@ -294,7 +324,7 @@ class PLBFPlanner:
         cuts = cuts[::-1]  # 0 = cuts[0] < ... < cuts[i] = j
         g = np.array([self.G[cuts[r + 1]] - self.G[cuts[r]] for r in range(i)])
         h = np.array([self.H[cuts[r + 1]] - self.H[cuts[r]] for r in range(i)])
-        h_last = self.H[N] - self.H[j]
+        h_last = float(_upper_rate(self.H[N] - self.H[j], self.nv))
         f, _ = _region_fprs(g, h, F - h_last)
         fprs = [float(x) for x in f]
         bounds = list(cuts[1:])  # segment index where each next region starts
