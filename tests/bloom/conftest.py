@@ -7,7 +7,7 @@ import pytest
 
 
 def make_words(n_keys: int, n_neg: int, seed: int = 0) -> tuple[list[str], list[str]]:
-    """Keys lean on letters a-n and the suffix "ing"; negatives on h-z and "ez"; some overlap."""
+    """Keys use letters a-n; most negatives use h-z, one in twenty looks exactly like a key."""
     rng = np.random.default_rng(seed)
     key_alpha = np.array(list("abcdefghijklmn"))
     neg_alpha = np.array(list("hijklmnopqrstuvwxyz"))
@@ -22,7 +22,10 @@ def make_words(n_keys: int, n_neg: int, seed: int = 0) -> tuple[list[str], list[
 
     keys = gen(key_alpha, n_keys, ["ing", "ed", "", "s"])
     kset = set(keys)
-    negs = [w for w in gen(neg_alpha, n_neg, ["ez", "o", "", "s"]) if w not in kset]
+    # one in twenty negatives looks like a key, so the model cannot separate them all
+    n_like = n_neg // 20
+    pool = gen(neg_alpha, n_neg - n_like, ["ez", "o", "", "s"]) + gen(key_alpha, n_like + n_keys // 2, ["ing", "ed", "", "s"])
+    negs = sorted({w for w in pool if w not in kset})
     order = rng.permutation(len(negs))
     return keys, [negs[i] for i in order]
 
