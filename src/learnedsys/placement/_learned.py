@@ -142,9 +142,12 @@ class HierarchicalPolicy(Policy):
         self.W[f - n_groups :, :] = np.eye(n_groups) * 4.0
         self.placer = GroupPolicy(ActionSpace((n_devices,) * n_groups), lr=lr, baseline_decay=baseline_decay, seed=seed, init=init, init_bias=init_bias)
         self.baseline: float | None = None
+        self._probs: np.ndarray | None = None
 
     def group_probs(self) -> np.ndarray:
-        return _softmax(self.features @ self.W)
+        if self._probs is None:
+            self._probs = _softmax(self.features @ self.W)
+        return self._probs
 
     def propose(self, context: Any = None) -> Proposal:
         gp = self.group_probs()
@@ -170,7 +173,9 @@ class HierarchicalPolicy(Policy):
         a = np.asarray(proposal.action)
         grad = -self.group_probs()
         grad[np.arange(n), a[:n]] += 1.0
-        self.W += self.lr * adv * (self.features.T @ grad) / n
+        if adv != 0.0:
+            self.W += self.lr * adv * (self.features.T @ grad) / n
+            self._probs = None
         self.placer.update(Proposal(tuple(int(x) for x in a[n:])), reward)
 
     def state(self) -> dict[str, Any]:
@@ -178,6 +183,7 @@ class HierarchicalPolicy(Policy):
 
     def load_state(self, state: dict[str, Any]) -> None:
         self.W = np.asarray(state["W"], dtype=np.float64)
+        self._probs = None
         self.placer.load_state(state["placer"])
         self.baseline = state.get("baseline")
 

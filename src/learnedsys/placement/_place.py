@@ -26,7 +26,7 @@ METHODS: tuple[str, ...] = (*HEURISTICS, "rl", "hierarchical", "default")
 
 def _groups(sim: Simulator, k: int, seed: int) -> np.ndarray:
     n = sim.graph.n_nodes
-    k = max(1, min(k, n))
+    k = max(1, min(k, n // 4))
     if k == 1:
         return np.zeros(n, dtype=np.int64)
     return H.metis_parts(sim, k, seed=seed)
