@@ -93,7 +93,7 @@ def test_save_load_identical_answers(kind, built, words, tmp_path: Path) -> None
 @pytest.mark.parametrize("cls", CLASSES)
 @pytest.mark.parametrize("budget", [3000, 12000])
 def test_memory_budget(cls, budget: int, words) -> None:  # type: ignore[no-untyped-def]
-    keys, train, test = words
+    keys, train, _ = words
     f = cls(memory_budget=budget).fit(keys, train)
     assert f.size_in_bytes() <= budget
     assert f.contains(keys).all()
@@ -166,7 +166,7 @@ def test_bad_parameters(make, match: str) -> None:  # type: ignore[no-untyped-de
 
 def test_bad_data() -> None:
     f = LearnedBloomFilter()
-    with pytest.raises(InvalidParameterError, match="'keys' parameter .* at least one key"):
+    with pytest.raises(InvalidParameterError, match=r"'keys' parameter .* at least one key"):
         f.fit([], ["a", "b"])
     with pytest.raises(InvalidParameterError, match=r"keys\[2\]"):
         f.fit(["a", "b", 3.5], ["c", "d"])

@@ -30,17 +30,47 @@ True
 
 from __future__ import annotations
 
-from learnedsys._serialization import FormatError
-from learnedsys.bloom._bloomfilter import BloomFilter, bloom_bits, bloom_fpr
-from learnedsys.bloom._classifier import CLASSIFIERS, Classifier, NGramLogistic, register_classifier
-from learnedsys.bloom._encode import EncodedBatch, encode_items, hash_batch
-from learnedsys.bloom._fuse import BinaryFuseFilter
-from learnedsys.bloom._learned import (
-    LearnedBloomFilter,
-    PartitionedLearnedBloomFilter,
-    SandwichedLearnedBloomFilter,
-    load,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from learnedsys._serialization import FormatError
+    from learnedsys.bloom._bloomfilter import BloomFilter, bloom_bits, bloom_fpr
+    from learnedsys.bloom._classifier import (
+        CLASSIFIERS,
+        Classifier,
+        NGramLogistic,
+        register_classifier,
+    )
+    from learnedsys.bloom._encode import EncodedBatch, encode_items, hash_batch
+    from learnedsys.bloom._fuse import BinaryFuseFilter
+    from learnedsys.bloom._learned import (
+        LearnedBloomFilter,
+        PartitionedLearnedBloomFilter,
+        SandwichedLearnedBloomFilter,
+        load,
+    )
+
+# Names resolve on first use (PEP 562), so ``import learnedsys.bloom._cli`` (and with it
+# ``learnedsys --help``) does not import numba.
+_WHERE = {
+    "FormatError": "learnedsys._serialization",
+    "BloomFilter": "learnedsys.bloom._bloomfilter",
+    "bloom_bits": "learnedsys.bloom._bloomfilter",
+    "bloom_fpr": "learnedsys.bloom._bloomfilter",
+    "CLASSIFIERS": "learnedsys.bloom._classifier",
+    "Classifier": "learnedsys.bloom._classifier",
+    "NGramLogistic": "learnedsys.bloom._classifier",
+    "register_classifier": "learnedsys.bloom._classifier",
+    "EncodedBatch": "learnedsys.bloom._encode",
+    "encode_items": "learnedsys.bloom._encode",
+    "hash_batch": "learnedsys.bloom._encode",
+    "BinaryFuseFilter": "learnedsys.bloom._fuse",
+    "LearnedBloomFilter": "learnedsys.bloom._learned",
+    "PartitionedLearnedBloomFilter": "learnedsys.bloom._learned",
+    "SandwichedLearnedBloomFilter": "learnedsys.bloom._learned",
+    "load": "learnedsys.bloom._learned",
+}
 
 __all__ = [
     "CLASSIFIERS",
@@ -60,3 +90,15 @@ __all__ = [
     "load",
     "register_classifier",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        value = getattr(importlib.import_module(_WHERE[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'learnedsys.bloom' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_WHERE])

@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import gzip
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from learnedsys.cli import main
+
+
+@pytest.fixture()
+def files(tmp_path: Path) -> tuple[Path, Path, list[str]]:
+    keys = [f"user{i}@mail.com" for i in range(2000)]
+    k = tmp_path / "keys.txt"
+    k.write_text("\n".join(keys) + "\n")
+    n = tmp_path / "neg.txt.gz"
+    with gzip.open(n, "wt", encoding="utf-8") as fh:
+        fh.write("\n".join(f"host{i}.ads.net" for i in range(2000)))
+    return k, n, keys
+
+
+@pytest.mark.parametrize("kind", ["plbf", "sandwiched", "lbf", "bloom", "fuse"])
+def test_build_query_info(kind: str, files, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    k, n, keys = files
+    out = tmp_path / "f.lsys"
+    assert main(["bloom", "build", "--keys", str(k), "--negatives", str(n), "--kind", kind, "--fpr", "0.02", "--out", str(out)]) == 0
+    assert "built" in capsys.readouterr().out
+    assert main(["bloom", "query", str(out), keys[0], keys[1]]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [f"yes\t{keys[0]}", f"yes\t{keys[1]}"]
+    assert main(["bloom", "query", str(out), "--file", str(k), "--count"]) == 0
+    assert capsys.readouterr().out.strip() == str(len(keys))
+    assert main(["bloom", "info", str(out)]) == 0
+    assert "bytes" in capsys.readouterr().out
+
+
+def test_memory_budget(files, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    k, n, _ = files
+    out = tmp_path / "f.lsys"
+    assert main(["bloom", "build", "--keys", str(k), "--negatives", str(n), "--memory", "3000", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["bloom", "info", str(out)]) == 0
+    size = int(capsys.readouterr().out.splitlines()[0].split(":")[1].split()[0])
+    assert 0 < size <= 3000
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["bloom", "build", "--keys", "KEYS", "--negatives", "NEG", "--fpr", "1.5", "--out", "OUT"], "--fpr option"),
+        (["bloom", "build", "--keys", "KEYS", "--negatives", "NEG", "--fpr", "0", "--out", "OUT"], "--fpr option"),
+        (["bloom", "build", "--keys", "KEYS", "--out", "OUT"], "--negatives is required"),
+        (["bloom", "build", "--keys", "missing.txt", "--kind", "bloom", "--out", "OUT"], "does not exist"),
+        (["bloom", "build", "--keys", "KEYS", "--kind", "bloom", "--memory", "100", "--out", "OUT"], "--memory works with the learned kinds"),
+        (["bloom", "build", "--keys", "KEYS", "--negatives", "NEG", "--memory", "5", "--out", "OUT"], "--memory option"),
+        (["bloom", "build", "--keys", "KEYS", "--kind", "bloom", "--ints", "--out", "OUT"], "line 1 is not an integer"),
+        (["bloom", "query", "KEYS", "x"], "not a learnedsys file"),
+        (["bloom", "query", "missing.lsys", "x"], "does not exist"),
+        (["bloom", "info", "KEYS"], "not a learnedsys file"),
+    ],
+)
+def test_clear_errors(argv: list[str], message: str, files, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    k, n, _ = files
+    subst = {"KEYS": str(k), "NEG": str(n), "OUT": str(tmp_path / "o.lsys"), "missing.txt": str(tmp_path / "missing.txt"),
+             "missing.lsys": str(tmp_path / "missing.lsys")}
+    assert main([subst.get(a, a) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_query_errors(files, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    k, _, _ = files
+    out = tmp_path / "f.lsys"
+    assert main(["bloom", "build", "--keys", str(k), "--kind", "bloom", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["bloom", "query", str(out)]) == 2
+    assert "no items" in capsys.readouterr().err
+    assert main(["bloom", "query", "--ints", str(out), "5"]) == 2
+    assert "drop --ints" in capsys.readouterr().err
+    raw = bytearray(out.read_bytes())
+    raw[-30] ^= 1
+    out.write_bytes(bytes(raw))
+    assert main(["bloom", "query", str(out), "x"]) == 2
+    assert "corrupted" in capsys.readouterr().err
+
+
+def test_cli_module_imports_nothing_heavy() -> None:
+    code = "import sys, learnedsys.bloom._cli; print(any(m.split('.')[0] in ('numba', 'torch', 'ray') for m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
