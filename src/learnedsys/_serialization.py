@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["FORMAT_VERSION", "FormatError", "load", "save"]
+__all__ = ["FORMAT_VERSION", "FormatError", "load", "read_kind", "save"]
 
 MAGIC = b"LSYSARR\x00"
 FORMAT_VERSION = 1
@@ -136,3 +136,25 @@ def load(
         arr = np.frombuffer(payload[off : off + nbytes], dtype=dtype).reshape(shape)
         arrays[name] = arr.astype(dtype.newbyteorder("="), copy=True)
     return file_kind_version, meta, arrays
+
+
+def read_kind(path: str | os.PathLike[str]) -> str:
+    """The kind a file written by :func:`save` holds (reads only its header; validates nothing
+    else, so :func:`load` must still be called)."""
+    with open(path, "rb") as fh:
+        prefix = fh.read(_PREFIX.size)
+        if len(prefix) < _PREFIX.size:
+            raise FormatError(f"{str(path)!r} is not a learnedsys file (truncated)")
+        magic, _version, hlen = _PREFIX.unpack(prefix)
+        if magic != MAGIC:
+            raise FormatError(f"{str(path)!r} is not a learnedsys file (bad magic {magic!r})")
+        if hlen > 1 << 26:
+            raise FormatError(f"{str(path)!r} has an implausible header length {hlen}")
+        head = fh.read(hlen)
+    try:
+        kind = json.loads(head.decode("utf-8"))["kind"]
+    except (ValueError, KeyError, TypeError):
+        raise FormatError(f"{str(path)!r} has an unreadable header (truncated or corrupted)") from None
+    if not isinstance(kind, str):
+        raise FormatError(f"{str(path)!r} has an invalid kind field")
+    return kind

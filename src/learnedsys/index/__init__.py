@@ -1,0 +1,43 @@
+"""Learned index structures over sorted keys.
+
+- :class:`RMI`: a two-stage recursive model index (Kraska et al., SIGMOD 2018) with linear,
+  cubic, spline or neural root, linear leaves with stored error bounds, a hybrid fallback to
+  binary search for bad leaves, and interleaved numba lookups.
+- :class:`DynamicIndex`: inserts and deletes on top of an RMI (a delta buffer merged and
+  retrained periodically); ``lower_bound`` stays exact after any sequence of updates.
+- :class:`BinarySearch`, :class:`BPlusTree`: the honest no-model control and the cache-friendly
+  B+-tree the paper compares with, as numba kernels over the same array.
+- :func:`load`: read an index written by ``save``.
+
+>>> import numpy as np
+>>> from learnedsys.index import RMI
+>>> keys = np.array([1, 3, 3, 7, 10], dtype=np.int64)
+>>> RMI().fit(keys).lower_bound(np.array([0, 3, 4, 11])).tolist()
+[0, 1, 3, 5]
+"""
+
+import os
+from typing import Any
+
+from learnedsys._serialization import FormatError, read_kind
+from learnedsys.index._baselines import BinarySearch, BPlusTree
+from learnedsys.index._dynamic import _KIND as _DYNAMIC_KIND
+from learnedsys.index._dynamic import DynamicIndex, load_dynamic
+from learnedsys.index._rmi import _KIND as _RMI_KIND
+from learnedsys.index._rmi import RMI, load_rmi
+
+__all__ = ["RMI", "BPlusTree", "BinarySearch", "DynamicIndex", "FormatError", "load"]
+
+
+def load(path: str | os.PathLike[str]) -> Any:
+    """Load an :class:`RMI` or :class:`DynamicIndex` written by its ``save``.
+
+    Raises:
+        FormatError: the file is truncated, corrupted, of another kind or of a newer version.
+    """
+    kind = read_kind(path)
+    if kind == _RMI_KIND:
+        return load_rmi(path)
+    if kind == _DYNAMIC_KIND:
+        return load_dynamic(path)
+    raise FormatError(f"{str(path)!r} holds a {kind!r}, not a learned index")

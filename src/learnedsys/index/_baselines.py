@@ -1,0 +1,168 @@
+"""The structures the learned index is measured against, as numba kernels over the same array.
+
+- :class:`BinarySearch`: branch-free binary search over the whole array: the no-model control.
+- :class:`BPlusTree`: a static, bulk-loaded, cache-friendly B+-tree with pages of 128 keys (the
+  paper's baseline): inner levels store the largest key of each child; the leaf pages are the
+  sorted key array itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numba as nb
+import numpy as np
+
+from learnedsys._validation import check_int
+from learnedsys.index._rmi import prepare_keys, prepare_queries
+
+__all__ = ["BPlusTree", "BinarySearch"]
+
+_jit = nb.njit(cache=True, nogil=True, boundscheck=False)
+
+
+@_jit
+def _lower_bound_all(keys, queries):  # type: ignore[no-untyped-def]
+    n = keys.shape[0]
+    out = np.empty(queries.shape[0], dtype=np.int64)
+    for i in range(queries.shape[0]):
+        q = queries[i]
+        base = 0
+        m = n
+        while m > 1:
+            half = m >> 1
+            if keys[base + half] < q:
+                base += half
+            m -= half
+        if m == 1 and keys[base] < q:
+            base += 1
+        out[i] = base
+    return out
+
+
+@_jit
+def _build_levels(keys, page: int):  # type: ignore[no-untyped-def]
+    """Largest key of each leaf page, then of each group of ``page`` entries, up to one node."""
+    n = keys.shape[0]
+    sizes = []
+    m = (n + page - 1) // page
+    while True:
+        sizes.append(m)
+        if m <= page:
+            break
+        m = (m + page - 1) // page
+    total = 0
+    for s in sizes:
+        total += s
+    flat = np.empty(total, dtype=keys.dtype)
+    offsets = np.zeros(len(sizes) + 1, dtype=np.int64)
+    for li in range(len(sizes)):
+        offsets[li + 1] = offsets[li] + sizes[li]
+    # level 0: max of each leaf page
+    for p in range(sizes[0]):
+        flat[p] = keys[min(n, (p + 1) * page) - 1]
+    for li in range(1, len(sizes)):
+        prev0 = offsets[li - 1]
+        prevn = sizes[li - 1]
+        for p in range(sizes[li]):
+            flat[offsets[li] + p] = flat[prev0 + min(prevn, (p + 1) * page) - 1]
+    return flat, offsets
+
+
+@_jit
+def _node_search(arr, q, lo: int, hi: int) -> int:  # type: ignore[no-untyped-def]
+    base = lo
+    m = hi - lo
+    while m > 1:
+        half = m >> 1
+        if arr[base + half] < q:
+            base += half
+        m -= half
+    if m == 1 and arr[base] < q:
+        base += 1
+    return base
+
+
+@_jit
+def _btree_lookup(keys, flat, offsets, page: int, queries):  # type: ignore[no-untyped-def]
+    n = keys.shape[0]
+    n_levels = offsets.shape[0] - 1
+    out = np.empty(queries.shape[0], dtype=np.int64)
+    for i in range(queries.shape[0]):
+        q = queries[i]
+        if n == 0:
+            out[i] = 0
+            continue
+        # top level: one node
+        top0 = offsets[n_levels - 1]
+        top_n = offsets[n_levels] - top0
+        c = _node_search(flat, q, top0, top0 + top_n) - top0
+        if c >= top_n:
+            out[i] = n
+            continue
+        for li in range(n_levels - 2, -1, -1):
+            lo = offsets[li] + c * page
+            hi = min(offsets[li + 1], lo + page)
+            c = _node_search(flat, q, lo, hi) - offsets[li]
+        lo = c * page
+        hi = min(n, lo + page)
+        out[i] = _node_search(keys, q, lo, hi)
+    return out
+
+
+class BinarySearch:
+    """Branch-free binary search over the sorted array (numba): ``log2(n)`` steps, no extra space."""
+
+    def fit(self, keys: Any) -> BinarySearch:
+        self.keys_ = prepare_keys(keys, "BinarySearch")
+        return self
+
+    def lower_bound(self, queries: Any) -> Any:
+        q, below, above, scalar = prepare_queries(queries, self.keys_.dtype)
+        out = _lower_bound_all(self.keys_, q)
+        if below is not None:
+            out[below] = 0
+        if above is not None:
+            out[above] = self.keys_.shape[0]
+        return int(out[0]) if scalar else out.reshape(np.shape(queries))
+
+    def size_in_bytes(self) -> int:
+        return 0
+
+
+class BPlusTree:
+    """Static B+-tree with ``page``-key pages over the sorted array.
+
+    Inner nodes hold the largest key of each child, so a lookup reads one node per level
+    (``log_page(n)`` levels) and one leaf page of the key array. Size: about ``n / page`` keys.
+
+    Args:
+        page: keys per page (the paper uses 128).
+    """
+
+    def __init__(self, page: int = 128) -> None:
+        self.page = page
+
+    def fit(self, keys: Any) -> BPlusTree:
+        check_int(self.page, "page", "BPlusTree", low=2)
+        self.keys_ = prepare_keys(keys, "BPlusTree")
+        if self.keys_.shape[0]:
+            self.inner_, self.offsets_ = _build_levels(self.keys_, self.page)
+        else:
+            self.inner_, self.offsets_ = np.zeros(0, dtype=self.keys_.dtype), np.zeros(1, dtype=np.int64)
+        return self
+
+    def lower_bound(self, queries: Any) -> Any:
+        q, below, above, scalar = prepare_queries(queries, self.keys_.dtype)
+        if self.keys_.shape[0] == 0:
+            out = np.zeros(q.shape[0], dtype=np.int64)
+        else:
+            out = _btree_lookup(self.keys_, self.inner_, self.offsets_, self.page, q)
+        if below is not None:
+            out[below] = 0
+        if above is not None:
+            out[above] = self.keys_.shape[0]
+        return int(out[0]) if scalar else out.reshape(np.shape(queries))
+
+    def size_in_bytes(self) -> int:
+        return int(self.inner_.nbytes + self.offsets_.nbytes)

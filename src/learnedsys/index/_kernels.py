@@ -1,0 +1,518 @@
+"""numba kernels of the learned index: model evaluation, bounded search and interleaved lookups.
+
+Every lookup ends in a check that the answer really is the lower bound (``keys[p-1] < q <= keys[p]``)
+and, when the model's window missed, an exponential search from the window's edge. A model that is
+wrong (or a corrupted file that passed validation) can make a lookup slower, never wrong, and every
+index is clamped to the array before it is read.
+
+Root models map a key (as float64) to a fractional leaf number:
+
+- ``ROOT_LINEAR``:  params = [a, b];                 leaf = a * x + b
+- ``ROOT_CUBIC``:   params = [x0, scale, c0..c3];    t = (x - x0) * scale; leaf = c0 + t(c1 + t(c2 + t c3))
+- ``ROOT_SPLINE``:  params = [K, knots_x..., knots_y...]; piecewise linear through K knots
+- ``ROOT_NN``:      a ReLU MLP with 0-2 hidden layers on t = (x - x0) * scale, output times
+                    out_scale (layout in :func:`root_eval`)
+
+Leaves are rows of ``leaves``: [slope, intercept, err_lo, err_hi] (binary search within
+``[pred + err_lo, pred + err_hi + 1]``) or [slope, intercept] (exponential search from ``pred``).
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+ROOT_LINEAR = 0
+ROOT_CUBIC = 1
+ROOT_SPLINE = 2
+ROOT_NN = 3
+
+#: Lookups in flight per group in the interleaved kernel (memory-level parallelism).
+GROUP = 16
+
+_jit = nb.njit(cache=True, nogil=True, fastmath=False, boundscheck=False)
+
+
+@_jit
+def root_eval(kind: int, params: np.ndarray, x: float) -> float:
+    if kind == ROOT_LINEAR:
+        return params[0] * x + params[1]
+    if kind == ROOT_CUBIC:
+        t = (x - params[0]) * params[1]
+        return params[2] + t * (params[3] + t * (params[4] + t * params[5]))
+    if kind == ROOT_SPLINE:
+        k = int(params[0])
+        # knots_x at params[1 : 1 + k], knots_y at params[1 + k : 1 + 2k]
+        if x <= params[1]:
+            return params[1 + k]
+        if x >= params[k]:
+            return params[2 * k]
+        lo = 1
+        n = k
+        while n > 1:
+            half = n >> 1
+            if params[lo + half] <= x:
+                lo += half
+            n -= half
+        # params[lo] <= x < params[lo + 1]
+        x0 = params[lo]
+        x1 = params[lo + 1]
+        y0 = params[lo + k]
+        y1 = params[lo + k + 1]
+        if x1 > x0:
+            return y0 + (x - x0) * (y1 - y0) / (x1 - x0)
+        return y0
+    # ROOT_NN: params = [x0, scale, out_scale, n_hidden, h1, h2, w1(h1), b1(h1), W2(h1*h2),
+    # b2(h2), w_out(h_last), b_out]; no buffers, so no allocation per lookup
+    t = (x - params[0]) * params[1]
+    n_hidden = int(params[3])
+    h1 = int(params[4])
+    h2 = int(params[5])
+    p = 6
+    if n_hidden == 0:
+        return (params[p] * t + params[p + 1]) * params[2]
+    w1 = p
+    b1 = w1 + h1
+    if n_hidden == 1:
+        wo = b1 + h1
+        s = params[wo + h1]
+        for j in range(h1):
+            a = params[w1 + j] * t + params[b1 + j]
+            if a > 0.0:
+                s += params[wo + j] * a
+        return s * params[2]
+    w2 = b1 + h1
+    b2 = w2 + h1 * h2
+    wo = b2 + h2
+    s = params[wo + h2]
+    for k in range(h2):
+        z = params[b2 + k]
+        for j in range(h1):
+            a = params[w1 + j] * t + params[b1 + j]
+            if a > 0.0:
+                z += params[w2 + j * h2 + k] * a
+        if z > 0.0:
+            s += params[wo + k] * z
+    return s * params[2]
+
+
+@_jit
+def root_eval_many(kind: int, params: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    out = np.empty(xs.shape[0])
+    for i in range(xs.shape[0]):
+        out[i] = root_eval(kind, params, float(xs[i]))
+    return out
+
+
+@_jit
+def leaf_of(kind: int, params: np.ndarray, x: float, n_leaves: int) -> int:
+    r = root_eval(kind, params, x)
+    if not r >= 0.0:  # also NaN
+        return 0
+    if r >= n_leaves - 1:
+        return n_leaves - 1
+    return int(r)
+
+
+@_jit
+def _p(pos, i: int) -> int:  # type: ignore[no-untyped-def]
+    # an empty ``pos`` stands for the identity (keys without duplicates): no 8n-byte array
+    if pos.shape[0] == 0:
+        return i
+    return pos[i]
+
+
+@_jit
+def fit_leaves(keys, pos, leaf, n_leaves: int, n: int, hybrid: float) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """Least-squares line per leaf over the points (keys[pos[i]], pos[i]), then signed min/max errors.
+
+    Returns rows [slope, intercept, err_lo, err_hi]. A leaf whose error window is wider than its
+    key range (or than ``hybrid`` when ``hybrid >= 0``) becomes a binary search over that range
+    (slope 0, intercept = first position): the paper's hybrid index, worst case a B-tree's.
+    """
+    cnt = np.zeros(n_leaves)
+    sx = np.zeros(n_leaves)
+    sy = np.zeros(n_leaves)
+    pmin = np.full(n_leaves, np.inf)
+    pmax = np.full(n_leaves, -np.inf)
+    m = leaf.shape[0]
+    for i in range(m):
+        j = leaf[i]
+        y = float(_p(pos, i))
+        cnt[j] += 1.0
+        sx[j] += float(keys[_p(pos, i)])
+        sy[j] += y
+        if y < pmin[j]:
+            pmin[j] = y
+        if y > pmax[j]:
+            pmax[j] = y
+    mx = np.zeros(n_leaves)
+    my = np.zeros(n_leaves)
+    for j in range(n_leaves):
+        if cnt[j] > 0:
+            mx[j] = sx[j] / cnt[j]
+            my[j] = sy[j] / cnt[j]
+    sxy = np.zeros(n_leaves)
+    sxx = np.zeros(n_leaves)
+    for i in range(m):
+        j = leaf[i]
+        dx = float(keys[_p(pos, i)]) - mx[j]
+        sxy[j] += dx * (float(_p(pos, i)) - my[j])
+        sxx[j] += dx * dx
+    out = np.zeros((n_leaves, 4))
+    for j in range(n_leaves):
+        if cnt[j] > 0:
+            slope = sxy[j] / sxx[j] if sxx[j] > 0 else 0.0
+            out[j, 0] = slope
+            out[j, 1] = my[j] - slope * mx[j]
+            out[j, 2] = np.inf
+            out[j, 3] = -np.inf
+    for i in range(m):
+        j = leaf[i]
+        e = float(_p(pos, i)) - (out[j, 0] * float(keys[_p(pos, i)]) + out[j, 1])
+        if e < out[j, 2]:
+            out[j, 2] = e
+        if e > out[j, 3]:
+            out[j, 3] = e
+    # empty leaves point at the first position of the next non-empty leaf (or n)
+    nxt = float(n)
+    for j in range(n_leaves - 1, -1, -1):
+        if cnt[j] == 0:
+            out[j, 0] = 0.0
+            out[j, 1] = nxt
+            out[j, 2] = 0.0
+            out[j, 3] = 0.0
+        else:
+            lo = np.floor(out[j, 2])
+            hi = np.ceil(out[j, 3])
+            window = hi - lo
+            span = pmax[j] - pmin[j]
+            if window > span or (hybrid >= 0.0 and window > hybrid):
+                out[j, 0] = 0.0
+                out[j, 1] = pmin[j]
+                out[j, 2] = 0.0
+                out[j, 3] = span
+            else:
+                out[j, 2] = lo
+                out[j, 3] = hi
+            nxt = pmin[j]
+    return out
+
+
+@_jit
+def assign_leaves_at(kind: int, params: np.ndarray, keys, pos, m: int, n_leaves: int) -> np.ndarray:  # type: ignore[no-untyped-def]
+    out = np.empty(m, dtype=np.int32)
+    for i in range(m):
+        out[i] = leaf_of(kind, params, float(keys[_p(pos, i)]), n_leaves)
+    return out
+
+
+@_jit
+def is_monotone(kind: int, params: np.ndarray, keys, sample, n_leaves: int) -> bool:  # type: ignore[no-untyped-def]
+    prev = -1
+    for i in range(sample.shape[0]):
+        j = leaf_of(kind, params, float(keys[sample[i]]), n_leaves)
+        if j < prev:
+            return False
+        prev = j
+    return True
+
+
+@_jit
+def _first_leaf_at_least(kind, params, keys, pos, m: int, n_leaves: int, j: int) -> int:  # type: ignore[no-untyped-def]
+    lo = 0
+    hi = m
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if leaf_of(kind, params, float(keys[_p(pos, mid)]), n_leaves) < j:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@_jit
+def sampled_log_window(kind, params, keys, pos, m: int, n_leaves: int, leaves_to_check, hybrid: float) -> float:  # type: ignore[no-untyped-def]
+    """Key-weighted mean log2(window + 2) over a sample of leaves, each fitted exactly on all its
+    keys. Needs a monotone root (each leaf is then a contiguous run of keys)."""
+    total = 0.0
+    weight = 0.0
+    for t in range(leaves_to_check.shape[0]):
+        j = leaves_to_check[t]
+        a = _first_leaf_at_least(kind, params, keys, pos, m, n_leaves, j)
+        b = _first_leaf_at_least(kind, params, keys, pos, m, n_leaves, j + 1)
+        c = b - a
+        if c <= 0:
+            continue
+        mx = 0.0
+        my = 0.0
+        for i in range(a, b):
+            mx += float(keys[_p(pos, i)])
+            my += float(_p(pos, i))
+        mx /= c
+        my /= c
+        sxy = 0.0
+        sxx = 0.0
+        for i in range(a, b):
+            dx = float(keys[_p(pos, i)]) - mx
+            sxy += dx * (float(_p(pos, i)) - my)
+            sxx += dx * dx
+        slope = sxy / sxx if sxx > 0 else 0.0
+        icpt = my - slope * mx
+        emin = np.inf
+        emax = -np.inf
+        for i in range(a, b):
+            e = float(_p(pos, i)) - (slope * float(keys[_p(pos, i)]) + icpt)
+            emin = min(emin, e)
+            emax = max(emax, e)
+        window = np.ceil(emax) - np.floor(emin)
+        span = float(_p(pos, b - 1) - _p(pos, a))
+        if window > span or (hybrid >= 0.0 and window > hybrid):
+            window = span
+        total += c * np.log2(window + 2.0)
+        weight += c
+    return total / weight if weight > 0 else 0.0
+
+
+@_jit
+def mean_log_window(kind: int, params: np.ndarray, leaves: np.ndarray, keys, sample) -> float:  # type: ignore[no-untyped-def]
+    """Mean log2(window + 2) over the keys at positions ``sample`` under a fitted leaf table."""
+    total = 0.0
+    for i in range(sample.shape[0]):
+        j = leaf_of(kind, params, float(keys[sample[i]]), leaves.shape[0])
+        total += np.log2(leaves[j, 3] - leaves[j, 2] + 2.0)
+    return total / max(1, sample.shape[0])
+
+
+@_jit
+def _clamp(v: float, n: int) -> int:
+    if not v >= 0.0:  # also NaN
+        return 0
+    if v >= n:
+        return n
+    return int(v)
+
+
+@_jit
+def _less(a, q, side: int) -> bool:  # type: ignore[no-untyped-def]
+    # side 0: lower bound (first a >= q); side 1: upper bound (first a > q)
+    if side == 0:
+        return a < q
+    return a <= q
+
+
+@_jit
+def _bsearch(keys, q, lo: int, hi: int, side: int) -> int:  # type: ignore[no-untyped-def]
+    base = lo
+    n = hi - lo
+    while n > 1:
+        half = n >> 1
+        if _less(keys[base + half], q, side):
+            base += half
+        n -= half
+    if n == 1 and _less(keys[base], q, side):
+        base += 1
+    return base
+
+
+@_jit
+def _fix(keys, q, pos: int, lo: int, hi: int, side: int):  # type: ignore[no-untyped-def]
+    """Verify ``pos`` (the bound within [lo, hi]); repair by exponential search when the window
+    missed. Returns (pos, lo, hi) where [lo, hi] is the window that holds the answer."""
+    n = keys.shape[0]
+    if lo > 0 and not _less(keys[lo - 1], q, side):
+        # answer < lo: gallop left
+        step = 1
+        right = lo - 1
+        left = right - step
+        while left > 0 and not _less(keys[left], q, side):
+            right = left
+            step *= 2
+            left = right - step
+        if left < 0:
+            left = 0
+        p = _bsearch(keys, q, left, right, side)
+        return p, left, right
+    if pos == hi and hi < n and _less(keys[hi], q, side):
+        # answer > hi: gallop right
+        step = 1
+        left = hi + 1
+        right = left + step
+        while right < n and _less(keys[right], q, side):
+            left = right + 1
+            step *= 2
+            right = left + step
+        if right > n:
+            right = n
+        p = _bsearch(keys, q, left, right, side)
+        return p, left, right
+    return pos, lo, hi
+
+
+@_jit
+def _window(kind, params, leaves, keys, x: float, n: int):  # type: ignore[no-untyped-def]
+    n_leaves = leaves.shape[0]
+    j = leaf_of(kind, params, x, n_leaves)
+    pred = leaves[j, 0] * x + leaves[j, 1]
+    lo = _clamp(np.floor(pred + leaves[j, 2]), n)
+    hi = _clamp(np.ceil(pred + leaves[j, 3]) + 1.0, n)
+    if hi < lo:
+        hi = lo
+    return lo, hi
+
+
+@_jit
+def lookup_one(kind, params, leaves, keys, q, side: int):  # type: ignore[no-untyped-def]
+    """(pos, lo, hi) for one query: the bound and the window that was searched."""
+    n = keys.shape[0]
+    if n == 0:
+        return 0, 0, 0
+    x = float(q)
+    if leaves.shape[1] == 4:
+        lo, hi = _window(kind, params, leaves, keys, x, n)
+        p = _bsearch(keys, q, lo, hi, side)
+        return _fix(keys, q, p, lo, hi, side)
+    # exponential search from the prediction
+    j = leaf_of(kind, params, x, leaves.shape[0])
+    p0 = _clamp(leaves[j, 0] * x + leaves[j, 1], n)
+    if p0 >= n:
+        p0 = n - 1
+    if _less(keys[p0], q, side):
+        lo = p0 + 1
+        step = 1
+        hi = lo + step
+        while hi < n and _less(keys[hi], q, side):
+            lo = hi + 1
+            step *= 2
+            hi = lo + step
+        if hi > n:
+            hi = n
+    else:
+        hi = p0
+        step = 1
+        lo = hi - step
+        while lo > 0 and not _less(keys[lo], q, side):
+            hi = lo
+            step *= 2
+            lo = hi - step
+        if lo < 0:
+            lo = 0
+    p = _bsearch(keys, q, lo, hi, side)
+    return p, lo, hi
+
+
+@_jit
+def _lookup_range(kind, params, leaves, keys, queries, out, start: int, stop: int, side: int, interleave: bool):  # type: ignore[no-untyped-def]
+    n = keys.shape[0]
+    if n == 0:
+        for i in range(start, stop):
+            out[i] = 0
+        return
+    if leaves.shape[1] != 4 or not interleave:
+        for i in range(start, stop):
+            out[i] = lookup_one(kind, params, leaves, keys, queries[i], side)[0]
+        return
+    G = GROUP
+    base = np.empty(G, dtype=np.int64)
+    cnt = np.empty(G, dtype=np.int64)
+    los = np.empty(G, dtype=np.int64)
+    his = np.empty(G, dtype=np.int64)
+    i = start
+    while i + G <= stop:
+        # stage 1: every lane's window; the leaf rows are independent loads in flight together
+        maxn = 0
+        for g in range(G):
+            lo, hi = _window(kind, params, leaves, keys, float(queries[i + g]), n)
+            los[g] = lo
+            his[g] = hi
+            base[g] = lo
+            cnt[g] = hi - lo
+            if hi - lo > maxn:
+                maxn = hi - lo
+        # stage 2: branch-free binary searches in lockstep
+        while maxn > 1:
+            for g in range(G):
+                c = cnt[g]
+                if c > 1:
+                    half = c >> 1
+                    b = base[g]
+                    if _less(keys[b + half], queries[i + g], side):
+                        b += half
+                    base[g] = b
+                    cnt[g] = c - half
+            maxn -= maxn >> 1
+        # stage 3: last step and verification
+        for g in range(G):
+            q = queries[i + g]
+            b = base[g]
+            if cnt[g] == 1 and _less(keys[b], q, side):
+                b += 1
+            out[i + g] = _fix(keys, q, b, los[g], his[g], side)[0]
+        i += G
+    while i < stop:
+        out[i] = lookup_one(kind, params, leaves, keys, queries[i], side)[0]
+        i += 1
+
+
+@_jit
+def lookup_serial(kind, params, leaves, keys, queries, side: int, interleave: bool):  # type: ignore[no-untyped-def]
+    out = np.empty(queries.shape[0], dtype=np.int64)
+    _lookup_range(kind, params, leaves, keys, queries, out, 0, queries.shape[0], side, interleave)
+    return out
+
+
+@nb.njit(cache=True, nogil=True, parallel=True)
+def lookup_parallel(kind, params, leaves, keys, queries, side: int, interleave: bool):  # type: ignore[no-untyped-def]
+    m = queries.shape[0]
+    out = np.empty(m, dtype=np.int64)
+    chunk = 1 << 14
+    n_chunks = (m + chunk - 1) // chunk
+    for c in nb.prange(n_chunks):
+        s = c * chunk
+        e = min(m, s + chunk)
+        _lookup_range(kind, params, leaves, keys, queries, out, s, e, side, interleave)
+    return out
+
+
+@_jit
+def search_many(kind, params, leaves, keys, queries, side: int):  # type: ignore[no-untyped-def]
+    m = queries.shape[0]
+    pos = np.empty(m, dtype=np.int64)
+    lo = np.empty(m, dtype=np.int64)
+    hi = np.empty(m, dtype=np.int64)
+    for i in range(m):
+        p, a, b = lookup_one(kind, params, leaves, keys, queries[i], side)
+        pos[i] = p
+        lo[i] = a
+        hi[i] = b
+    return pos, lo, hi
+
+
+@_jit
+def is_sorted_first_violation(keys) -> int:  # type: ignore[no-untyped-def]
+    """Index i of the first keys[i] > keys[i+1], or -1 when sorted ascending."""
+    for i in range(keys.shape[0] - 1):
+        if keys[i] > keys[i + 1]:
+            return i
+    return -1
+
+
+@_jit
+def first_nan(keys) -> int:  # type: ignore[no-untyped-def]
+    for i in range(keys.shape[0]):
+        if keys[i] != keys[i]:
+            return i
+    return -1
+
+
+@_jit
+def unique_first_positions(keys) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """Positions of the first occurrence of each distinct key (keys sorted)."""
+    n = keys.shape[0]
+    out = np.empty(n, dtype=np.int64)
+    m = 0
+    for i in range(n):
+        if i == 0 or keys[i] != keys[i - 1]:
+            out[m] = i
+            m += 1
+    return out[:m]

@@ -1,0 +1,632 @@
+"""The recursive model index (RMI): a two-stage model of the keys' cumulative distribution.
+
+Kraska et al., "The Case for Learned Index Structures" (SIGMOD 2018). A root model routes a key to
+one of ``n_leaves`` linear leaf models; the leaf predicts the key's position, and a search within
+the leaf's stored error bounds finds it exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from learnedsys import _serialization
+from learnedsys._validation import (
+    InvalidParameterError,
+    check_bool,
+    check_choice,
+    check_float,
+    check_int,
+    check_seed,
+)
+from learnedsys.index import _kernels as K
+
+__all__ = ["RMI", "load_rmi", "prepare_keys", "prepare_queries"]
+
+ROOTS = {"linear": K.ROOT_LINEAR, "cubic": K.ROOT_CUBIC, "spline": K.ROOT_SPLINE, "nn": K.ROOT_NN}
+_ROOT_NAMES = {v: k for k, v in ROOTS.items()}
+SUPPORTED_DTYPES = tuple(
+    np.dtype(t) for t in ("uint64", "int64", "float64", "uint32", "int32", "float32")
+)
+_KIND = "learnedsys.index.RMI"
+_KIND_VERSION = 1
+_SAMPLE = 1 << 18  # keys the auto-configuration looks at
+_META_BYTES = 64  # scalars beside the arrays: n, dtype, root kind, leaf count, flags
+
+
+def prepare_keys(keys: Any, owner: str = "RMI") -> np.ndarray:
+    """Validate sorted keys; return them as a contiguous array of a supported dtype (no copy when
+    they already are one)."""
+    if isinstance(keys, (str, bytes)) or keys is None:
+        raise InvalidParameterError(
+            f"The 'keys' parameter of {owner} must be a sorted 1-D numpy array. Got {type(keys).__name__} instead."
+        )
+    arr = np.asarray(keys)
+    if arr.size == 0 and arr.dtype == np.float64 and not isinstance(keys, np.ndarray):
+        arr = arr.astype(np.uint64)  # an empty list: any dtype will do
+    if arr.ndim != 1:
+        raise InvalidParameterError(
+            f"The 'keys' parameter of {owner} must be a 1-D array. Got an array of shape {arr.shape} instead."
+        )
+    if arr.dtype not in SUPPORTED_DTYPES:
+        names = ", ".join(str(d) for d in SUPPORTED_DTYPES)
+        raise InvalidParameterError(
+            f"The 'keys' parameter of {owner} must have one of the dtypes {names}. Got dtype {arr.dtype} instead."
+        )
+    arr = np.ascontiguousarray(arr)
+    if arr.dtype.kind == "f":
+        i = int(K.first_nan(arr))
+        if i >= 0:
+            raise ValueError(f"keys must not contain NaN; keys[{i}] is NaN")
+    i = int(K.is_sorted_first_violation(arr))
+    if i >= 0:
+        raise ValueError(
+            f"keys must be sorted ascending; keys[{i}] > keys[{i + 1}] ({arr[i]!r} > {arr[i + 1]!r})"
+        )
+    return arr
+
+
+def prepare_queries(
+    queries: Any, key_dtype: np.dtype
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, bool]:
+    """Turn queries into an array the kernels can compare exactly with keys of ``key_dtype``.
+
+    Returns (queries, below, above, scalar): ``below`` / ``above`` mark integer queries outside
+    the key dtype's range (their answers are 0 and n), ``scalar`` whether one value came.
+    """
+    scalar = np.ndim(queries) == 0
+    q = np.asarray(queries)
+    if q.dtype.kind not in "iuf" or q.dtype == np.float16:
+        if q.dtype.kind == "b":
+            raise TypeError(f"queries must be numbers, not booleans (dtype {q.dtype})")
+        raise TypeError(
+            f"queries must be numbers comparable with keys of dtype {key_dtype}; got dtype {q.dtype}"
+        )
+    q = q.reshape(-1)
+    below = above = None
+    if key_dtype.kind == "f":
+        q = q.astype(np.float64, copy=False)  # a float32 key compares exactly with a float64
+        if q.size and np.isnan(q).any():
+            raise ValueError(f"queries must not contain NaN; queries[{int(np.flatnonzero(np.isnan(q))[0])}] is NaN")
+        return np.ascontiguousarray(q), None, None, scalar
+    if q.dtype.kind == "f":
+        raise TypeError(
+            f"queries of dtype {q.dtype} are incompatible with keys of dtype {key_dtype}; "
+            f"cast them to an integer dtype explicitly (e.g. np.ceil(q).astype(np.{key_dtype}))"
+        )
+    if q.dtype == key_dtype or np.can_cast(q.dtype, key_dtype, casting="safe"):
+        return np.ascontiguousarray(q.astype(key_dtype, copy=False)), None, None, scalar
+    info = np.iinfo(key_dtype)
+    if q.dtype.kind == "i":
+        below = q < 0 if key_dtype.kind == "u" else q < np.int64(info.min)
+        if key_dtype.kind == "u" and key_dtype.itemsize == 8:
+            above = np.zeros(q.shape, dtype=bool)
+        else:
+            above = q > np.int64(info.max)
+    else:  # unsigned queries, signed or narrower keys
+        below = np.zeros(q.shape, dtype=bool)
+        above = q > np.uint64(info.max)
+    out = np.empty(q.shape, dtype=key_dtype)
+    inside = ~(below | above)
+    out[inside] = q[inside].astype(key_dtype)
+    out[below] = info.min
+    out[above] = info.max
+    return out, below, above, scalar
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    root: str
+    n_leaves: int
+    est_ns: float
+    size: int
+
+
+class RMI:
+    """A two-stage recursive model index over sorted keys.
+
+    ``lower_bound`` returns exactly ``np.searchsorted(keys, queries, "left")`` for any queries; the
+    models only decide where the search starts. Lookup cost is one root evaluation, one leaf row
+    read and a binary search over the leaf's error window, about ``log2(window)`` steps; the
+    index takes ``32 * n_leaves`` bytes plus the root's parameters (the keys themselves are the
+    user's array, held by reference and not counted).
+
+    Args:
+        root: root model: "linear", "cubic", "spline" (piecewise linear through key quantiles, a
+            radix-spline-like root), "nn" (a small ReLU network), or "auto" (pick per data).
+        n_leaves: number of leaf models, or "auto" (pick per data within ``max_bytes``).
+        target: what auto-configuration optimises: "speed" (fastest within ``max_bytes``) or
+            "space" (smallest whose estimated lookup time is within 1.5x of the fastest).
+        max_bytes: size budget of the index; default 1% of the key array for "speed",
+            min(1%, 200 kB) for "space".
+        leaf_search: "binary" (stores per-leaf error bounds) or "exponential" (stores no bounds: half
+            the leaf bytes, searches outward from the prediction).
+        hybrid_threshold: a leaf whose error window exceeds this many positions falls back to a
+            binary search over its key range (the paper's hybrid index); None: only where the
+            range is narrower than the window.
+        nn_hidden: hidden layer widths of the "nn" root (0 to 2 layers, widths 4 to 32).
+        interleave: run 16 lookups in lockstep so their memory accesses overlap.
+        parallel: split large query batches over all cores.
+        seed: seed of the "nn" root's training.
+
+    Example:
+        >>> import numpy as np
+        >>> keys = np.arange(0, 3000, 3, dtype=np.uint64)
+        >>> index = RMI(root="linear", n_leaves=8).fit(keys)
+        >>> index.lower_bound(np.array([0, 4, 2997, 5000], dtype=np.uint64)).tolist()
+        [0, 2, 999, 1000]
+        >>> index.contains(np.array([3, 4], dtype=np.uint64)).tolist()
+        [True, False]
+    """
+
+    def __init__(
+        self,
+        *,
+        root: str = "auto",
+        n_leaves: int | str = "auto",
+        target: str = "speed",
+        max_bytes: int | None = None,
+        leaf_search: str = "binary",
+        hybrid_threshold: int | None = None,
+        nn_hidden: tuple[int, ...] = (16,),
+        interleave: bool = True,
+        parallel: bool = False,
+        seed: int | None = 0,
+    ) -> None:
+        self.root = root
+        self.n_leaves = n_leaves
+        self.target = target
+        self.max_bytes = max_bytes
+        self.leaf_search = leaf_search
+        self.hybrid_threshold = hybrid_threshold
+        self.nn_hidden = nn_hidden
+        self.interleave = interleave
+        self.parallel = parallel
+        self.seed = seed
+
+    # -- parameters ---------------------------------------------------------------------------
+
+    def get_params(self) -> dict[str, Any]:
+        return {
+            "root": self.root,
+            "n_leaves": self.n_leaves,
+            "target": self.target,
+            "max_bytes": self.max_bytes,
+            "leaf_search": self.leaf_search,
+            "hybrid_threshold": self.hybrid_threshold,
+            "nn_hidden": tuple(self.nn_hidden),
+            "interleave": self.interleave,
+            "parallel": self.parallel,
+            "seed": self.seed,
+        }
+
+    def _validate_params(self) -> None:
+        o = "RMI"
+        check_choice(self.root, "root", o, ["auto", *ROOTS])
+        if self.n_leaves != "auto":
+            check_int(self.n_leaves, "n_leaves", o, low=1, high=1 << 28)
+        check_choice(self.target, "target", o, ["speed", "space"])
+        check_int(self.max_bytes, "max_bytes", o, low=64, none_ok=True)
+        check_choice(self.leaf_search, "leaf_search", o, ["binary", "exponential"])
+        check_int(self.hybrid_threshold, "hybrid_threshold", o, low=0, none_ok=True)
+        hidden = self.nn_hidden
+        if (
+            not isinstance(hidden, (tuple, list))
+            or len(hidden) > 2
+            or any(isinstance(h, bool) or not isinstance(h, int) or not 4 <= h <= 32 for h in hidden)
+        ):
+            raise InvalidParameterError(
+                "The 'nn_hidden' parameter of RMI must be a tuple of 0 to 2 ints in the range "
+                f"[4, 32]. Got {hidden!r} instead."
+            )
+        check_bool(self.interleave, "interleave", o)
+        check_bool(self.parallel, "parallel", o)
+        check_seed(self.seed, "seed", o)
+
+    # -- fitting ------------------------------------------------------------------------------
+
+    def fit(self, keys: Any) -> RMI:
+        """Fit the index to ``keys`` (sorted ascending; duplicates allowed; empty is fine).
+
+        Cost: O(n) passes over the keys, plus model selection on a sample of at most 2M keys.
+        Returns self.
+        """
+        self._validate_params()
+        keys = prepare_keys(keys)
+        self.keys_ = keys
+        self.n_ = n = int(keys.shape[0])
+        pos = K.unique_first_positions(keys) if n else np.zeros(0, dtype=np.int64)
+        if keys.dtype.kind == "f" and n and not (np.isfinite(keys[0]) and np.isfinite(keys[-1])):
+            # model the finite keys; lookups of infinities are verified like any other
+            pos = pos[np.isfinite(keys[pos])]
+        m = int(pos.shape[0])  # distinct (finite) keys
+        if m == n:
+            pos = np.zeros(0, dtype=np.int64)  # identity: no 8n-byte position array
+        budget = self._budget(keys)
+        if m == 0:
+            self._set_model("linear", np.array([0.0, 0.0]), np.zeros((1, self._leaf_cols())))
+            self.candidates_: list[_Candidate] = []
+            return self
+        stride = max(1, m // _SAMPLE)
+        sample = np.arange(0, m, stride, dtype=np.int64) if pos.shape[0] == 0 else pos[::stride]
+        if self.root == "auto" or self.n_leaves == "auto":
+            roots = ["linear", "spline", "cubic"] if self.root == "auto" else [self.root]
+            rng = np.random.default_rng(self.seed)
+            cands = []
+            for r in roots:
+                for L in self._leaf_candidates(n, budget):
+                    params = self._fit_root(r, keys, sample, n, L)
+                    mlw = self._estimate_log_window(r, params, keys, pos, m, sample, n, L, rng)
+                    cands.append(
+                        _Candidate(r, L, self._estimate_ns(r, params, L, mlw, keys), self._size(params, L))
+                    )
+            self.candidates_ = cands
+            fitting = [c for c in cands if c.size <= budget] or [min(cands, key=lambda c: c.size)]
+            best = min(fitting, key=lambda c: c.est_ns)
+            if self.target == "space":
+                ok = [c for c in fitting if c.est_ns <= 1.5 * best.est_ns]
+                best = min(ok, key=lambda c: (c.size, c.est_ns))
+            root, L = best.root, best.n_leaves
+        else:
+            self.candidates_ = []
+            root, L = self.root, int(self.n_leaves)
+        params = self._fit_root(root, keys, sample, n, L)
+        leaf = K.assign_leaves_at(ROOTS[root], params, keys, pos, m, L)
+        leaves = K.fit_leaves(keys, pos, leaf, L, n, self._hybrid())
+        del leaf
+        self._set_model(root, params, leaves)
+        self._sample_cache = None
+        return self
+
+    def _estimate_log_window(
+        self,
+        root: str,
+        params: np.ndarray,
+        keys: np.ndarray,
+        pos: np.ndarray,
+        m: int,
+        sample: np.ndarray,
+        n: int,
+        L: int,
+        rng: np.random.Generator,
+    ) -> float:
+        """Mean log2 of the search window a lookup of an existing key would see.
+
+        With a monotone root each leaf is a contiguous run of keys, so a few hundred leaves fitted
+        exactly on all their keys give an unbiased estimate at a fraction of a full fit. Otherwise
+        leaves are fitted on the sample (cheaper, less exact).
+        """
+        kind = ROOTS[root]
+        if K.is_monotone(kind, params, keys, sample[:: max(1, sample.shape[0] // 32768)], L):
+            check = np.unique(rng.integers(0, L, min(L, 384)))
+            return float(K.sampled_log_window(kind, params, keys, pos, m, L, check, self._hybrid()))
+        leaf = K.assign_leaves_at(kind, params, keys, sample, sample.shape[0], L)
+        leaves = K.fit_leaves(keys, sample, leaf, L, n, self._hybrid())
+        return float(K.mean_log_window(kind, params, leaves, keys, sample))
+
+    def _leaf_cols(self) -> int:
+        return 4 if self.leaf_search == "binary" else 2
+
+    def _hybrid(self) -> float:
+        return -1.0 if self.hybrid_threshold is None else float(self.hybrid_threshold)
+
+    def _set_model(self, root: str, params: np.ndarray, leaves: np.ndarray) -> None:
+        self.root_ = root
+        self._root_kind = ROOTS[root]
+        self.root_params_ = np.ascontiguousarray(params, dtype=np.float64)
+        self.leaves_ = np.ascontiguousarray(leaves[:, : self._leaf_cols()], dtype=np.float64)
+        self.n_leaves_ = int(self.leaves_.shape[0])
+
+    def _budget(self, keys: np.ndarray) -> int:
+        if self.max_bytes is not None:
+            return int(self.max_bytes)
+        one_percent = max(4096, keys.nbytes // 100)
+        return one_percent if self.target == "speed" else min(one_percent, 200_000)
+
+    def _size(self, params: np.ndarray, n_leaves: int) -> int:
+        return 8 * int(params.shape[0]) + 8 * self._leaf_cols() * n_leaves + _META_BYTES
+
+    def _leaf_candidates(self, n: int, budget: int) -> list[int]:
+        if self.n_leaves != "auto":
+            return [int(self.n_leaves)]
+        cap = max(1, min(n // 2, (budget - _META_BYTES) // (8 * self._leaf_cols() + 1)))
+        counts = [1 << k for k in range(0, 30) if (1 << k) <= cap]
+        counts = [c for c in counts if c >= min(cap, 16)]
+        if cap not in counts:
+            counts.append(cap)
+        return counts[-6:] if self.target == "speed" else counts[-10:]
+
+    @staticmethod
+    def _mem_ns(nbytes: float) -> float:
+        # rough latency of a random access into a structure of this size (L2 2 MB, L3 32 MB here)
+        if nbytes <= 48 * 1024:
+            return 1.0
+        if nbytes <= 2 * 1024 * 1024:
+            return 5.0
+        if nbytes <= 24 * 1024 * 1024:
+            return 35.0
+        return 90.0
+
+    def _estimate_ns(self, root: str, params: np.ndarray, L: int, mlw: float, keys: np.ndarray) -> float:
+        root_ns = {"linear": 2.0, "cubic": 4.0, "spline": 4.0 + 3.0 * math.log2(max(2, params[0] if root == "spline" else 2)), "nn": 40.0}[root]
+        root_ns += self._mem_ns(8 * params.shape[0]) if root in ("spline", "nn") else 0.0
+        leaf_ns = self._mem_ns(8 * self._leaf_cols() * L)
+        key_ns = self._mem_ns(keys.nbytes)
+        per_line = max(1, 64 // keys.itemsize)
+        misses = 1.0 + max(0.0, mlw - math.log2(per_line))
+        if self.leaf_search == "exponential":
+            misses *= 2.0
+        return root_ns + leaf_ns + misses * key_ns + 3.0 * mlw
+
+    def _fit_root(self, root: str, keys: np.ndarray, sample: np.ndarray, n: int, L: int) -> np.ndarray:
+        # keys spanning most of the float64 range overflow the fits; the result is then a poor
+        # model, which costs time, never correctness (every lookup is verified)
+        with np.errstate(all="ignore"):
+            return self._fit_root_unchecked(root, keys, sample, n, L)
+
+    def _fit_root_unchecked(self, root: str, keys: np.ndarray, sample: np.ndarray, n: int, L: int) -> np.ndarray:
+        cache = getattr(self, "_sample_cache", None)
+        if cache is None or cache[0] is not sample:
+            xs = keys[sample].astype(np.float64)
+            self._sample_cache = cache = (sample, xs, sample.astype(np.float64))
+        x = cache[1]
+        y = cache[2] * (L / n)  # fractional leaf number
+        if root == "linear":
+            mx, my = x.mean(), y.mean()
+            dx = x - mx
+            sxx = float(dx @ dx)
+            a = float(dx @ (y - my)) / sxx if sxx > 0 else 0.0
+            return np.array([a, my - a * mx])
+        x0 = float(x[0])
+        span = float(x[-1] - x[0])
+        scale = 1.0 / span if span > 0 else 0.0
+        t = (x - x0) * scale
+        if root == "cubic":
+            step = max(1, t.shape[0] // 32768)
+            A = np.vander(t[::step], 4, increasing=True)
+            coef, *_ = np.linalg.lstsq(A, y[::step], rcond=None)
+            return np.concatenate([[x0, scale], coef])
+        if root == "spline":
+            k = int(min(2048, max(2, L // 16), x.shape[0]))
+            idx = np.linspace(0, x.shape[0] - 1, k).round().astype(np.int64)
+            kx, ky = x[idx], y[idx]
+            return np.concatenate([[float(k)], kx, ky])
+        return self._fit_nn(t, y / L if L else y, x0, scale, L)
+
+    def _fit_nn(self, t: np.ndarray, y: np.ndarray, x0: float, scale: float, L: int) -> np.ndarray:
+        """Train a ReLU MLP t -> CDF with full-batch Adam in numpy (a few thousand points)."""
+        rng = np.random.default_rng(self.seed)
+        if t.shape[0] > 4096:
+            pick = np.sort(rng.choice(t.shape[0], 4096, replace=False))
+            t, y = t[pick], y[pick]
+        hidden = list(self.nn_hidden)
+        sizes = [1, *hidden, 1]
+        Ws = [rng.normal(0, math.sqrt(2.0 / a), (a, b)) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
+        bs = [np.zeros(b) for b in sizes[1:]]
+        if hidden:  # spread the first layer's kinks over [0, 1]
+            Ws[0][0, :] = np.abs(Ws[0][0, :]) + 0.5
+            bs[0][:] = -Ws[0][0, :] * np.linspace(0, 1, hidden[0], endpoint=False)
+        params = Ws + bs
+        m = [np.zeros_like(p) for p in params]
+        v = [np.zeros_like(p) for p in params]
+        X = t[:, None]
+        Y = y[:, None]
+        lr, b1, b2 = 0.01, 0.9, 0.999
+        for step in range(1, 1501):
+            acts = [X]
+            h = X
+            for i, (W, b) in enumerate(zip(Ws, bs, strict=True)):
+                h = h @ W + b
+                if i < len(Ws) - 1:
+                    h = np.maximum(h, 0.0)
+                acts.append(h)
+            g = 2.0 * (h - Y) / X.shape[0]
+            gW: list[np.ndarray] = [np.empty(0)] * len(Ws)
+            gb: list[np.ndarray] = [np.empty(0)] * len(Ws)
+            for i in range(len(Ws) - 1, -1, -1):
+                gW[i] = acts[i].T @ g
+                gb[i] = g.sum(axis=0)
+                if i > 0:
+                    g = (g @ Ws[i].T) * (acts[i] > 0)
+            grads = gW + gb
+            for p, gr, mm, vv in zip(params, grads, m, v, strict=True):
+                mm *= b1
+                mm += (1 - b1) * gr
+                vv *= b2
+                vv += (1 - b2) * gr * gr
+                p -= lr * (mm / (1 - b1**step)) / (np.sqrt(vv / (1 - b2**step)) + 1e-8)
+        h1 = hidden[0] if hidden else 0
+        h2 = hidden[1] if len(hidden) > 1 else 0
+        flat = [x0, scale, float(L), float(len(hidden)), float(h1), float(h2)]
+        if not hidden:
+            flat += [float(Ws[0][0, 0]), float(bs[0][0])]
+        elif len(hidden) == 1:
+            flat += list(Ws[0][0]) + list(bs[0]) + list(Ws[1][:, 0]) + [float(bs[1][0])]
+        else:
+            flat += list(Ws[0][0]) + list(bs[0]) + list(Ws[1].reshape(-1)) + list(bs[1])
+            flat += list(Ws[2][:, 0]) + [float(bs[2][0])]
+        return np.array(flat, dtype=np.float64)
+
+    # -- queries ------------------------------------------------------------------------------
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "leaves_"):
+            raise RuntimeError("this RMI is not fitted yet; call fit(keys) first")
+
+    def _bound(self, queries: Any, side: int) -> Any:
+        self._check_fitted()
+        q, below, above, scalar = prepare_queries(queries, self.keys_.dtype)
+        if self.parallel and q.shape[0] >= (1 << 16):
+            out = K.lookup_parallel(self._root_kind, self.root_params_, self.leaves_, self.keys_, q, side, self.interleave)
+        else:
+            out = K.lookup_serial(self._root_kind, self.root_params_, self.leaves_, self.keys_, q, side, self.interleave)
+        if below is not None:
+            out[below] = 0
+        if above is not None:
+            out[above] = self.n_
+        if scalar:
+            return int(out[0])
+        return out.reshape(np.shape(queries))
+
+    def lower_bound(self, queries: Any) -> Any:
+        """Positions of the first key >= each query: ``np.searchsorted(keys, queries, "left")``.
+
+        Takes a scalar (returns an int) or an array of numbers comparable with the keys (returns
+        int64 positions of the same shape). Cost per query: O(log2 of the leaf's error window).
+        """
+        return self._bound(queries, 0)
+
+    def upper_bound(self, queries: Any) -> Any:
+        """Positions of the first key > each query: ``np.searchsorted(keys, queries, "right")``."""
+        return self._bound(queries, 1)
+
+    def contains(self, queries: Any) -> Any:
+        """Whether each query is one of the keys (bool array, or a bool for a scalar)."""
+        self._check_fitted()
+        pos = np.atleast_1d(self.lower_bound(queries))
+        q, below, above, scalar = prepare_queries(queries, self.keys_.dtype)
+        ok = pos < self.n_
+        hit = np.zeros(pos.shape[0], dtype=bool)
+        hit[ok] = self.keys_[pos[ok]] == q[ok]
+        if below is not None:
+            hit[below] = False
+        if above is not None:
+            hit[above] = False
+        if scalar:
+            return bool(hit[0])
+        return hit.reshape(np.shape(queries))
+
+    def __contains__(self, item: Any) -> bool:
+        return bool(self.contains(item))
+
+    def __len__(self) -> int:
+        self._check_fitted()
+        return self.n_
+
+    def range(self, lo: Any, hi: Any, *, inclusive: bool = False) -> tuple[int, int]:
+        """(start, stop) such that ``keys[start:stop]`` are the keys k with lo <= k < hi
+        (lo <= k <= hi with ``inclusive=True``)."""
+        start = self.lower_bound(lo)
+        stop = self.upper_bound(hi) if inclusive else self.lower_bound(hi)
+        if np.ndim(start) or np.ndim(stop):
+            raise TypeError("range takes scalar bounds; use lower_bound for arrays")
+        return int(start), int(max(start, stop))
+
+    def search(self, queries: Any) -> Any:
+        """(pos, lo, hi) per query, the guarantee ``lo <= pos <= hi`` with pos the lower bound and
+        [lo, hi] the window the model predicted (widened when a query fell outside it).
+
+        A scalar query returns a tuple of ints; an array returns three int64 arrays.
+        """
+        self._check_fitted()
+        q, below, above, scalar = prepare_queries(queries, self.keys_.dtype)
+        pos, lo, hi = K.search_many(self._root_kind, self.root_params_, self.leaves_, self.keys_, q, 0)
+        for mask, value in ((below, 0), (above, self.n_)):
+            if mask is not None:
+                pos[mask] = lo[mask] = hi[mask] = value
+        if scalar:
+            return int(pos[0]), int(lo[0]), int(hi[0])
+        return pos, lo, hi
+
+    # -- size, persistence --------------------------------------------------------------------
+
+    def size_in_bytes(self) -> int:
+        """Bytes of the model: root parameters, leaf rows and a few scalars (not the keys)."""
+        self._check_fitted()
+        return int(self.root_params_.nbytes + self.leaves_.nbytes + _META_BYTES)
+
+    def describe(self) -> dict[str, Any]:
+        """What was fitted: root, leaf count, size, error windows."""
+        self._check_fitted()
+        info: dict[str, Any] = {
+            "n": self.n_,
+            "dtype": str(self.keys_.dtype),
+            "root": self.root_,
+            "n_leaves": self.n_leaves_,
+            "size_bytes": self.size_in_bytes(),
+            "leaf_search": self.leaf_search,
+        }
+        if self.leaves_.shape[1] == 4 and self.n_leaves_:
+            w = self.leaves_[:, 3] - self.leaves_[:, 2]
+            info["mean_window"] = float(w.mean())
+            info["max_window"] = float(w.max())
+        return info
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the index and its keys to ``path`` (versioned, checksummed; no pickle)."""
+        self._check_fitted()
+        params = self.get_params()
+        params["nn_hidden"] = list(params["nn_hidden"])
+        meta = {"params": params, "root": self.root_, "n": self.n_}
+        _serialization.save(
+            path,
+            _KIND,
+            _KIND_VERSION,
+            meta,
+            {"keys": self.keys_, "root_params": self.root_params_, "leaves": self.leaves_},
+        )
+
+    def __repr__(self) -> str:
+        if hasattr(self, "leaves_"):
+            return f"RMI(n={self.n_}, root={self.root_!r}, n_leaves={self.n_leaves_}, size={self.size_in_bytes()} B)"
+        return "RMI(unfitted)"
+
+
+def load_rmi(path: str | os.PathLike[str]) -> RMI:
+    """Load an index written by :meth:`RMI.save`, validating every field.
+
+    Raises:
+        FormatError: the file is truncated, corrupted, foreign or inconsistent.
+    """
+    err = _serialization.FormatError
+    _, meta, arrays = _serialization.load(path, _KIND, _KIND_VERSION)
+    try:
+        params = dict(meta["params"])
+        params["nn_hidden"] = tuple(params["nn_hidden"])
+        root = meta["root"]
+        n = int(meta["n"])
+        keys, rp, leaves = arrays["keys"], arrays["root_params"], arrays["leaves"]
+        index = RMI(**params)
+        index._validate_params()
+    except (KeyError, TypeError, ValueError) as exc:
+        raise err(f"{str(path)!r} has invalid RMI metadata: {exc}") from None
+    if root not in ROOTS:
+        raise err(f"{str(path)!r}: unknown root model {root!r}")
+    if keys.ndim != 1 or keys.shape[0] != n or keys.dtype not in SUPPORTED_DTYPES:
+        raise err(f"{str(path)!r}: keys array does not match n={n}")
+    cols = 4 if index.leaf_search == "binary" else 2
+    if leaves.ndim != 2 or leaves.shape[1] != cols or leaves.shape[0] < 1 or leaves.dtype != np.float64:
+        raise err(f"{str(path)!r}: leaf table has shape {leaves.shape}, expected (L, {cols})")
+    if rp.ndim != 1 or rp.dtype != np.float64 or rp.shape[0] < 2 or not np.isfinite(rp).all():
+        raise err(f"{str(path)!r}: root parameters are invalid")
+    if not np.isfinite(leaves).all():
+        raise err(f"{str(path)!r}: leaf table holds non-finite values")
+    if root == "spline":
+        k = rp[0]
+        if k != int(k) or k < 2 or rp.shape[0] != 1 + 2 * int(k):
+            raise err(f"{str(path)!r}: spline root has {rp.shape[0]} values for {k} knots")
+    if root == "nn":
+        try:
+            nh, h1, h2 = int(rp[3]), int(rp[4]), int(rp[5])
+        except (IndexError, ValueError):
+            raise err(f"{str(path)!r}: nn root parameters are invalid") from None
+        need = 6 + {0: 2, 1: 3 * h1 + 1, 2: 2 * h1 + h1 * h2 + 2 * h2 + 1}.get(nh, -10**9)
+        if nh not in (0, 1, 2) or not (0 <= h1 <= 32 and 0 <= h2 <= 32) or rp.shape[0] != need:
+            raise err(f"{str(path)!r}: nn root parameters do not match their shape")
+    if root == "cubic" and rp.shape[0] != 6:
+        raise err(f"{str(path)!r}: cubic root needs 6 parameters, found {rp.shape[0]}")
+    if root == "linear" and rp.shape[0] != 2:
+        raise err(f"{str(path)!r}: linear root needs 2 parameters, found {rp.shape[0]}")
+    try:
+        keys = prepare_keys(keys)
+    except ValueError as exc:
+        raise err(f"{str(path)!r}: {exc}") from None
+    index.keys_ = keys
+    index.n_ = n
+    index.candidates_ = []
+    index._set_model(root, rp, leaves)
+    return index
