@@ -50,8 +50,8 @@ def _fail(name: str, owner: str, expected: str, value: Any) -> InvalidParameterE
 
 
 def _interval(low: float | None, high: float | None, closed: str) -> str:
-    left = "[" if closed in ("both", "left") else "("
-    right = "]" if closed in ("both", "right") else ")"
+    left = "[" if closed in ("both", "left") and low is not None else "("
+    right = "]" if closed in ("both", "right") and high is not None else ")"
     lo = "-inf" if low is None else repr(low)
     hi = "inf" if high is None else repr(high)
     return f"{left}{lo}, {hi}{right}"

@@ -1,0 +1,105 @@
+"""``learnedsys index build|lookup|info``: build a learned index over a .npy of sorted keys."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = subparsers.add_parser("index", help="build and query a learned index (RMI) over sorted keys")
+    sub = p.add_subparsers(dest="index_command", metavar="ACTION", required=True)
+
+    b = sub.add_parser("build", help="fit an RMI to a .npy of sorted keys and save it")
+    b.add_argument("keys", type=Path, help=".npy file of sorted keys (uint64, int64, float64, uint32, int32, float32)")
+    b.add_argument("--out", "-o", type=Path, required=True, help="where to write the index")
+    b.add_argument("--root", default="auto", help="root model: auto, linear, cubic, spline, nn (default auto)")
+    b.add_argument("--leaves", default="auto", help="number of leaf models or 'auto' (default)")
+    b.add_argument("--target", default="speed", choices=["speed", "space"], help="what auto-configuration optimises")
+    b.add_argument("--max-bytes", type=int, default=None, help="size budget of the index (default 1%% of the keys)")
+    b.set_defaults(func=_build)
+
+    q = sub.add_parser("lookup", help="lower-bound positions of keys in a saved index")
+    q.add_argument("index", type=Path, help="file written by 'learnedsys index build'")
+    q.add_argument("queries", nargs="+", help="query values")
+    q.set_defaults(func=_lookup)
+
+    i = sub.add_parser("info", help="describe a saved index")
+    i.add_argument("index", type=Path)
+    i.set_defaults(func=_info)
+
+
+def _fail(msg: str) -> int:
+    print(f"learnedsys index: {msg}", file=sys.stderr)
+    return 2
+
+
+def _build(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from learnedsys.index import RMI
+
+    if not args.keys.exists():
+        return _fail(f"keys file {str(args.keys)!r} does not exist")
+    try:
+        keys = np.load(args.keys, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        return _fail(f"cannot read {str(args.keys)!r} as a .npy array: {exc}")
+    leaves: int | str = args.leaves
+    if leaves != "auto":
+        try:
+            leaves = int(leaves)
+        except ValueError:
+            return _fail(f"--leaves must be an int or 'auto'; got {args.leaves!r}")
+    t0 = time.perf_counter()
+    try:
+        index = RMI(root=args.root, n_leaves=leaves, target=args.target, max_bytes=args.max_bytes).fit(keys)
+    except (ValueError, TypeError) as exc:
+        return _fail(str(exc))
+    seconds = time.perf_counter() - t0
+    index.save(args.out)
+    info = {**index.describe(), "build_seconds": round(seconds, 3), "path": str(args.out)}
+    print(json.dumps(info, indent=1))
+    return 0
+
+
+def _load(path: Path):  # type: ignore[no-untyped-def]
+    from learnedsys.index import FormatError, load
+
+    if not path.exists():
+        raise SystemExit(_fail(f"index file {str(path)!r} does not exist"))
+    try:
+        return load(path)
+    except FormatError as exc:
+        raise SystemExit(_fail(str(exc))) from None
+
+
+def _lookup(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    index = _load(args.index)
+    dtype = index.keys_.dtype if hasattr(index, "keys_") else index._dtype
+    try:
+        q = np.array([float(v) if dtype.kind == "f" else int(v) for v in args.queries])
+    except ValueError:
+        return _fail(f"queries must be {'numbers' if dtype.kind == 'f' else 'integers'} for keys of dtype {dtype}")
+    try:
+        pos = index.lower_bound(q)
+        hit = index.contains(q)
+    except (ValueError, TypeError, OverflowError) as exc:
+        return _fail(str(exc))
+    for v, p, h in zip(args.queries, pos.tolist(), hit.tolist(), strict=True):
+        print(f"{v}\t{p}\t{'found' if h else 'absent'}")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    index = _load(args.index)
+    if hasattr(index, "describe"):
+        print(json.dumps(index.describe(), indent=1))
+    else:
+        print(json.dumps({"kind": "DynamicIndex", "n": len(index), "size_bytes": index.size_in_bytes()}, indent=1))
+    return 0
