@@ -218,3 +218,19 @@ def test_two_million_keys_no_false_negatives() -> None:
     assert f.contains(keys).all()
     b = BloomFilter(target_fpr=0.01).fit(keys)
     assert b.contains(keys).all()
+
+
+def test_prefitted_classifier_shared_across_filters(words) -> None:  # type: ignore[no-untyped-def]
+    from learnedsys.bloom import encode_items
+
+    keys, train, test = words
+    half = len(train) // 2
+    clf = NGramLogistic().fit(encode_items(keys), encode_items(train[:half]), 0)
+    before = clf.score(encode_items(test[:100])).copy()
+    for cls in CLASSES:
+        f = cls(target_fpr=0.01, classifier=clf, refit=False).fit(keys, train[half:])
+        assert f.contains(keys).all()
+        assert f.classifier_ is clf
+    assert np.array_equal(clf.score(encode_items(test[:100])), before)
+    with pytest.raises(InvalidParameterError, match="'refit' parameter"):
+        LearnedBloomFilter(refit=False).fit(keys, train)

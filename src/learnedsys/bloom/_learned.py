@@ -19,6 +19,7 @@ import numpy as np
 from learnedsys import _serialization
 from learnedsys._validation import (
     InvalidParameterError,
+    check_bool,
     check_choice,
     check_float,
     check_int,
@@ -109,6 +110,7 @@ class _LearnedFilter:
         classifier: Classifier | None = None,
         backup: str = "bloom",
         validation_fraction: float = 0.5,
+        refit: bool = True,
         seed: int | None = 0,
     ) -> None:
         self.target_fpr = target_fpr
@@ -116,6 +118,7 @@ class _LearnedFilter:
         self.classifier = classifier
         self.backup = backup
         self.validation_fraction = validation_fraction
+        self.refit = refit
         self.seed = seed
         self._clf: Classifier | None = None
 
@@ -136,6 +139,11 @@ class _LearnedFilter:
         check_choice(self.backup, "backup", owner, self._backup_kinds)
         check_float(self.validation_fraction, "validation_fraction", owner, low=0.0, high=1.0, closed="neither")
         check_seed(self.seed, "seed", owner)
+        check_bool(self.refit, "refit", owner)
+        if not self.refit and self.classifier is None:
+            raise InvalidParameterError(
+                f"The 'refit' parameter of {owner} may be False only with a fitted 'classifier'. Got False instead."
+            )
         if self.classifier is not None and not isinstance(self.classifier, Classifier):
             raise InvalidParameterError(
                 f"The 'classifier' parameter of {owner} must be a learnedsys.bloom.Classifier or None. "
@@ -187,14 +195,18 @@ class _LearnedFilter:
                 f"The 'negatives' parameter of {owner} must hold at least 2 non-keys (after dropping "
                 f"keys). Got {len(nb_)} instead."
             )
-        rng = np.random.default_rng(seed)
-        perm = rng.permutation(len(nb_))
-        n_val = min(len(nb_) - 1, max(1, round(len(nb_) * self.validation_fraction)))
-        val = nb_.take(np.sort(perm[:n_val]))
-        train = nb_.take(np.sort(perm[n_val:]))
-
-        clf = copy.deepcopy(self.classifier) if self.classifier is not None else NGramLogistic()
-        clf.fit(kb, train, seed)
+        if self.refit:
+            rng = np.random.default_rng(seed)
+            perm = rng.permutation(len(nb_))
+            n_val = min(len(nb_) - 1, max(1, round(len(nb_) * self.validation_fraction)))
+            val = nb_.take(np.sort(perm[:n_val]))
+            train = nb_.take(np.sort(perm[n_val:]))
+            clf = copy.deepcopy(self.classifier) if self.classifier is not None else NGramLogistic()
+            clf.fit(kb, train, seed)
+        else:
+            assert self.classifier is not None
+            clf = self.classifier
+            val = nb_
         self._clf = clf
         self._kind = kb.kind
         sk = clf.score(kb)
@@ -437,6 +449,7 @@ class _LearnedFilter:
             "memory_budget": self.memory_budget,
             "backup": self.backup,
             "validation_fraction": self.validation_fraction,
+            "refit": self.refit,
             "seed": self.seed,
         }
 
@@ -508,6 +521,9 @@ class LearnedBloomFilter(_LearnedFilter):
         classifier: a :class:`Classifier`; default :class:`NGramLogistic`.
         backup: "bloom" (default) or "fuse" (static binary fuse backup filters).
         validation_fraction: share of the negatives held out from training to set thresholds.
+        refit: when False, ``classifier`` is already fitted (on negatives other than these) and
+            is used as is; then every negative serves to set thresholds. Lets one model serve
+            several filters.
         seed: seed of the split, the training order and the hash functions.
 
     Example:
@@ -553,6 +569,8 @@ class PartitionedLearnedBloomFilter(_LearnedFilter):
         classifier: a :class:`Classifier`; default :class:`NGramLogistic`.
         backup: "bloom" (default) or "fuse".
         validation_fraction: share of the negatives held out from training to set regions.
+        refit: when False, ``classifier`` is already fitted and used as is (see
+            :class:`LearnedBloomFilter`).
         seed: seed of the split, the training order and the hash functions.
 
     Example:
@@ -574,6 +592,7 @@ class PartitionedLearnedBloomFilter(_LearnedFilter):
         classifier: Classifier | None = None,
         backup: str = "bloom",
         validation_fraction: float = 0.5,
+        refit: bool = True,
         seed: int | None = 0,
     ) -> None:
         super().__init__(
@@ -582,6 +601,7 @@ class PartitionedLearnedBloomFilter(_LearnedFilter):
             classifier=classifier,
             backup=backup,
             validation_fraction=validation_fraction,
+            refit=refit,
             seed=seed,
         )
         self.n_segments = n_segments
