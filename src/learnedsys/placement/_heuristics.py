@@ -136,8 +136,9 @@ def metis(sim: Simulator, seed: int = 0) -> np.ndarray:
     return np.asarray(gpus, dtype=np.int64)[parts]
 
 
-def metis_parts(sim: Simulator, k: int, seed: int = 0, pymetis: object = None) -> np.ndarray:
-    """``k`` balanced min-cut parts of the operation graph (labels 0..k-1)."""
+def metis_parts(sim: Simulator, k: int, seed: int = 0, pymetis: object = None, weighted: bool = True) -> np.ndarray:
+    """``k`` balanced min-cut parts of the operation graph (labels 0..k-1), balanced by compute
+    time (``weighted``) or by operation count."""
     if pymetis is None:
         pymetis = require("pymetis", extra="placement", purpose="graph partitioning")
     g = sim.graph
@@ -158,10 +159,14 @@ def metis_parts(sim: Simulator, k: int, seed: int = 0, pymetis: object = None) -
     np.add.at(xadj, s + 1, 1)
     np.cumsum(xadj, out=xadj)
     opts = pymetis.Options(seed=seed)  # type: ignore[attr-defined]
+    csr = getattr(pymetis, "CSRAdjacency", None)
+    adj = {"adjacency": csr(xadj, d)} if csr is not None else {"xadj": xadj.tolist(), "adjncy": d.tolist()}
     _, parts = pymetis.part_graph(  # type: ignore[attr-defined]
-        k, xadj=xadj.tolist(), adjncy=d.tolist(), vweights=vw.tolist(), eweights=w.tolist(), options=opts
+        k, **adj, vweights=vw.tolist() if weighted else None,
+        eweights=w.tolist(), options=opts,
     )
-    return np.asarray(parts, dtype=np.int64)
+    labels = np.unique(np.asarray(parts, dtype=np.int64), return_inverse=True)[1]
+    return np.asarray(labels, dtype=np.int64).ravel()
 
 
 # ------------------------------------------------------------------------------------ Baechi

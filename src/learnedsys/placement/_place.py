@@ -29,7 +29,7 @@ def _groups(sim: Simulator, k: int, seed: int) -> np.ndarray:
     k = max(1, min(k, n // 4))
     if k == 1:
         return np.zeros(n, dtype=np.int64)
-    return H.metis_parts(sim, k, seed=seed)
+    return H.metis_parts(sim, k, seed=seed, weighted=False)
 
 
 def _heuristic(name: str, sim: Simulator, seed: int) -> np.ndarray:

@@ -64,33 +64,45 @@ def rnnlm(batch: int = 64, seq: int = 20, vocab: int = 10000, hidden: int = 1024
 
 # ------------------------------------------------------------------------------ NMT
 class NMT(nn.Module):
+    """GNMT-like: per-step LSTM cells (a static unrolled graph, as in the papers' TensorFlow
+    models), residual connections from the third layer, attention per decoder step from the
+    bottom decoder layer, fed to every layer above."""
+
     def __init__(self, vocab: int, hidden: int, layers: int) -> None:
         super().__init__()
+        self.hidden = hidden
         self.src_embedding = nn.Embedding(vocab, hidden)
         self.tgt_embedding = nn.Embedding(vocab, hidden)
-        self.encoder = nn.ModuleList([nn.LSTM(hidden, hidden, batch_first=True) for _ in range(layers)])
+        self.encoder = nn.ModuleList([nn.LSTMCell(hidden, hidden) for _ in range(layers)])
         self.decoder = nn.ModuleList(
-            [nn.LSTM(hidden if i == 0 else 2 * hidden, hidden, batch_first=True) for i in range(layers)]
+            [nn.LSTMCell(hidden if i == 0 else 2 * hidden, hidden) for i in range(layers)]
         )
         self.attention = nn.Linear(hidden, hidden, bias=False)
         self.projection = nn.Linear(hidden, vocab)
 
+    def _stack(self, cells: nn.ModuleList, xs: list[torch.Tensor], memory: torch.Tensor | None) -> list[torch.Tensor]:
+        b = xs[0].shape[0]
+        contexts: list[torch.Tensor] = []
+        for i, cell in enumerate(cells):
+            h = xs[0].new_zeros(b, self.hidden)
+            c = xs[0].new_zeros(b, self.hidden)
+            outs = []
+            for t, x in enumerate(xs):
+                inp = x if (memory is None or i == 0) else torch.cat([x, contexts[t]], dim=-1)
+                h, c = cell(inp, (h, c))
+                outs.append(x + h if i >= 2 else h)
+                if memory is not None and i == 0:
+                    scores = torch.bmm(memory, self.attention(h).unsqueeze(2))
+                    weights = torch.softmax(scores, dim=1)
+                    contexts.append((weights * memory).sum(dim=1))
+            xs = outs
+        return xs
+
     def forward(self, src: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
-        x = self.src_embedding(src)
-        for i, layer in enumerate(self.encoder):
-            y, _ = layer(x)
-            x = x + y if i >= 2 else y
-        memory = x
-        h = self.tgt_embedding(tgt)
-        context = None
-        for i, layer in enumerate(self.decoder):
-            inp = h if i == 0 else torch.cat([h, context], dim=-1)
-            y, _ = layer(inp)
-            if i == 0:
-                scores = torch.bmm(self.attention(y), memory.transpose(1, 2))
-                context = torch.bmm(torch.softmax(scores, dim=-1), memory)
-            h = h + y if i >= 2 else y
-        return F.log_softmax(self.projection(h), dim=-1)
+        enc = self._stack(self.encoder, list(self.src_embedding(src).unbind(1)), None)
+        memory = torch.stack(enc, dim=1)
+        dec = self._stack(self.decoder, list(self.tgt_embedding(tgt).unbind(1)), memory)
+        return F.log_softmax(self.projection(torch.stack(dec, dim=1)), dim=-1)
 
 
 def nmt(layers: int = 4, batch: int = 64, seq: int = 20, vocab: int = 8000, hidden: int = 1024, device: str = "meta") -> tuple[nn.Module, tuple[Any, ...]]:

@@ -1,0 +1,190 @@
+"""Every placer on hand-built graphs: valid output, oracle checks (exhaustive search), the default
+never beaten by a named method, reproducibility."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from learnedsys._validation import InvalidParameterError
+from learnedsys.placement import (
+    HEURISTICS,
+    METHODS,
+    Cluster,
+    GroupPolicy,
+    HierarchicalPolicy,
+    OpGraph,
+    Placement,
+    Simulator,
+    place,
+    simulate,
+)
+from learnedsys.policy import ActionSpace, Policy
+
+FAST = {"iterations": 15, "batch": 4, "time_budget": 5.0}
+
+
+def graph(flops, edges, out_bytes, param_bytes=None, modules=None):
+    n = len(flops)
+    return OpGraph(
+        names=[f"op{i}" for i in range(n)], op_types=["mm"] * n,
+        modules=modules or [""] * n, flops=np.asarray(flops, float), mem_bytes=np.zeros(n),
+        out_bytes=np.asarray(out_bytes, float),
+        param_bytes=np.zeros(n) if param_bytes is None else np.asarray(param_bytes, float),
+        edge_src=np.array([e[0] for e in edges], dtype=np.int64), edge_dst=np.array([e[1] for e in edges], dtype=np.int64),
+    )
+
+
+def towers_graph(n_towers=4, depth=5, flops=1e12, nbytes=1e6):
+    """input -> n independent chains (module towers.<j>.<k>) -> sum."""
+    flo, edges, mods, ob = [0.0], [], [""], [nbytes]
+    for j in range(n_towers):
+        prev = 0
+        for k in range(depth):
+            flo.append(flops)
+            mods.append(f"towers.{j}.{k}")
+            ob.append(nbytes)
+            edges.append((prev, len(flo) - 1))
+            prev = len(flo) - 1
+        edges.append((prev, n_towers * depth + 1))
+    flo.append(1e9)
+    mods.append("")
+    ob.append(0.0)
+    return graph(flo, edges, ob, modules=mods)
+
+
+def chain_graph(n=12, flops=1e12, nbytes=4e8):
+    return graph([flops] * n, [(i, i + 1) for i in range(n - 1)], [nbytes] * n, modules=[f"layers.{i}" for i in range(n)])
+
+
+GPU4 = Cluster.from_dict({
+    "name": "test4",
+    "devices": [{"name": "cpu", "kind": "cpu", "flops": 1e11, "memory": 1e12}]
+    + [{"name": f"gpu{i}", "flops": 1e12, "memory": 1e11, "overhead": 1e-5} for i in range(4)],
+    "links": {"bandwidth": 8e9, "latency": 25e-6},
+})
+
+
+@pytest.fixture(scope="module")
+def results():
+    out = {}
+    for gname, g in (("towers", towers_graph()), ("chain", chain_graph())):
+        sim = Simulator(g, GPU4)
+        out[gname] = (g, sim, {m: place(g, GPU4, m, simulator=sim, seed=0, **FAST) for m in METHODS})
+    return out
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_method_returns_valid_placement(results, method):
+    for g, sim, res in results.values():
+        p = res[method]
+        assert p.devices.shape == (g.n_nodes,)
+        assert p.devices.min() >= 0 and p.devices.max() < GPU4.n_devices
+        assert p.step_time == pytest.approx(sim(p.devices).step_time)
+        assert p.method == method and p.search_seconds >= 0
+
+
+def test_default_never_beaten_by_named_method(results):
+    for _, _, res in results.values():
+        best_named = min(res[m].step_time for m in METHODS if m != "default")
+        assert res["default"].step_time <= best_named * (1 + 1e-12)
+
+
+def test_towers_are_spread(results):
+    g, sim, res = results["towers"]
+    single = res["single"].step_time
+    assert res["default"].step_time <= 0.45 * single
+    assert res["expert"].step_time <= 0.45 * single  # one tower per GPU
+    assert len(set(res["expert"].devices[1:21].tolist())) == 4
+
+
+def test_chain_not_made_worse(results):
+    _, _, res = results["chain"]
+    assert res["default"].step_time <= 1.02 * res["single"].step_time
+
+
+def test_default_finds_exhaustive_optimum_on_tiny_graph():
+    # fork-join of 5 ops, 3 devices: 3^5 = 243 placements, checked exhaustively
+    g = graph([1e11, 4e11, 3e11, 5e11, 1e11], [(0, 1), (0, 2), (0, 3), (1, 4), (2, 4), (3, 4)], [2e8, 1e8, 1e8, 1e8, 0])
+    cl = Cluster.homogeneous(3, flops=1e12, bandwidth=1e9, latency=1e-4)
+    sim = Simulator(g, cl)
+    best = min(sim(np.array(a)).step_time for a in itertools.product(range(3), repeat=5))
+    p = place(g, cl, "default", seed=0, **FAST)
+    assert p.step_time == pytest.approx(best, rel=1e-9)
+
+
+def test_memory_limits_respected_by_heuristics():
+    # each op holds 3 GB of parameters (x3 in training): one GPU cannot hold two of them
+    g = chain_graph(4)
+    g.param_bytes[:] = 3e9
+    cl = Cluster.from_dict({"devices": [{"name": f"g{i}", "flops": 1e12, "memory": 12e9} for i in range(4)], "links": {"bandwidth": 1e10}})
+    assert not simulate(g, np.zeros(4, np.int64), cl).feasible
+    for m in ("m-topo", "m-etf", "m-sct", "default"):
+        p = place(g, cl, m, **FAST)
+        assert p.feasible, m
+
+
+def test_expert_layerwise_for_stacks():
+    g = chain_graph(8)
+    p = place(g, GPU4, "expert")
+    assert p.devices.tolist() == [1, 1, 2, 2, 3, 3, 4, 4]
+
+
+def test_policies_follow_interface():
+    pol = GroupPolicy(ActionSpace((3,) * 4), seed=1)
+    assert isinstance(pol, Policy)
+    prop = pol.propose()
+    assert pol.space.contains(prop.action) and 0 < prop.propensity <= 1
+    # rewarding action 2 everywhere pulls the policy to it
+    for _ in range(200):
+        pr = pol.propose()
+        pol.update(pr, float(sum(a == 2 for a in pr.action)))
+    assert pol.greedy() == (2, 2, 2, 2)
+    st = json.loads(json.dumps(pol.state()))
+    pol2 = GroupPolicy(ActionSpace((3,) * 4), seed=1)
+    pol2.load_state(st)
+    assert pol2.greedy() == pol.greedy()
+    h = HierarchicalPolicy(np.eye(6), n_groups=2, n_devices=3, seed=0)
+    a = h.propose().action
+    assert h.space.contains(a) and h.devices_of(a).shape == (6,)
+
+
+def test_same_seed_same_result_and_bad_method():
+    g = towers_graph(3, 3)
+    a = place(g, GPU4, "rl", seed=3, **FAST)
+    b = place(g, GPU4, "rl", seed=3, **FAST)
+    assert np.array_equal(a.devices, b.devices)
+    with pytest.raises(InvalidParameterError, match="'method' parameter of place"):
+        place(g, GPU4, "magic")
+
+
+def test_reproducible_in_fresh_process():
+    code = (
+        "import numpy as np, sys; sys.path.insert(0, 'tests/placement');"
+        "from test_placers import towers_graph, GPU4, FAST;"
+        "from learnedsys.placement import place;"
+        "print(place(towers_graph(3, 3), GPU4, 'hierarchical', seed=5, **FAST).devices.tolist())"
+    )
+    here = place(towers_graph(3, 3), GPU4, "hierarchical", seed=5, **FAST).devices.tolist()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.strip()) == here
+
+
+def test_placement_json_roundtrip(tmp_path):
+    p = place(chain_graph(4), GPU4, "m-etf")
+    path = tmp_path / "p.json"
+    p.save(path, op_names=[f"op{i}" for i in range(4)])
+    q = Placement.load(path)
+    assert np.array_equal(p.devices, q.devices) and q.method == "m-etf"
+    path.write_text("{not json")
+    with pytest.raises(InvalidParameterError):
+        Placement.load(path)
+
+
+def test_heuristics_list():
+    assert set(HEURISTICS) < set(METHODS) and "default" in METHODS
