@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import math
 import os
 import sqlite3
 import threading
@@ -45,6 +46,9 @@ _DECISION, _REWARD = 0, 1
 def _json(v: Any) -> str | None:
     if v is None:
         return None
+    t = type(v)
+    if t is int or t is float:
+        return repr(v) if v == v and v not in (math.inf, -math.inf) else json.dumps(v)
     if isinstance(v, np.ndarray):
         return json.dumps(v.tolist())
     try:
@@ -177,7 +181,7 @@ class DecisionLog:
                 item = q.popleft()
                 if item[0] == _DECISION:
                     _, choice, run, i, ts, ctx, action, value, p, version, served = item
-                    decisions.append((choice, run, i, ts, _json(ctx), json.dumps(action), _json(value), p, version, served))
+                    decisions.append((choice, run, i, ts, _json(ctx), str(action), _json(value), p, version, served))
                 else:
                     _, choice, run, i, r, ts, is_default = item
                     rewards.append((choice, run, i, r, ts, int(is_default)))

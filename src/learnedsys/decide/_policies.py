@@ -474,7 +474,7 @@ class _Linear(DecidePolicy):
         space: ActionSpace | None = None,
         *,
         dim: int | None = None,
-        alpha: float = 1.0,
+        alpha: float = 0.5,
         ridge: float = 1.0,
         seed: int | None = None,
     ) -> None:
@@ -499,6 +499,7 @@ class _Linear(DecidePolicy):
         self._bvec = np.zeros((self._k, d))
         self._theta = np.zeros((self._k, d))
         self._counts = [0] * self._k
+        self._t = 0
 
     def _x(self, context: Any) -> np.ndarray:
         if context is None:
@@ -527,7 +528,7 @@ class _Linear(DecidePolicy):
         return int(np.argmax(self._theta @ x))
 
     def _state(self) -> dict[str, Any]:
-        return {"dim": self._d, "ainv": self._ainv.tolist() if self._d else [], "b": self._bvec.tolist() if self._d else [], "counts": list(self._counts) if self._d else []}
+        return {"dim": self._d, "ainv": self._ainv.tolist() if self._d else [], "b": self._bvec.tolist() if self._d else [], "counts": list(self._counts) if self._d else [], "t": getattr(self, "_t", 0)}
 
     def _load(self, state: dict[str, Any]) -> None:
         d = int(state["dim"])
@@ -537,17 +538,22 @@ class _Linear(DecidePolicy):
             self._bvec = np.asarray(state["b"], dtype=np.float64).reshape(self._k, d)
             self._theta = np.einsum("kij,kj->ki", self._ainv, self._bvec)
             self._counts = [int(c) for c in state["counts"]]
+            self._t = int(state.get("t", sum(self._counts)))
 
 
 class LinUCB(_Linear):
     """LinUCB with disjoint models (Li et al. 2010): per arm a ridge regression of reward on the
-    context vector; play argmax theta_a.x + alpha * sqrt(x' A_a^-1 x). Deterministic (propensity 1).
+    context vector; play argmax theta_a.x + alpha * sqrt(log t) * sqrt(x' A_a^-1 x) (the
+    sqrt(log t) factor, as in UCB1, keeps revisiting arms an unlucky start made look bad).
+    Deterministic up to ties (propensity 1 / number of tied arms).
     Cost: O(k d^2) per decision, O(d^2) per update. ``dim`` is inferred from the first context."""
 
     def _draw(self, context: Any) -> tuple[int, float]:
         x = self._x(context)
+        self._t += 1
         width = np.sqrt(np.maximum(np.einsum("i,kij,j->k", x, self._ainv, x), 0.0))
-        scores = self._theta @ x + self.alpha * width
+        # the bound grows like sqrt(log t) (as UCB1's): an unlucky start cannot freeze an arm out
+        scores = self._theta @ x + self.alpha * math.sqrt(math.log(self._t + 1.0)) * width
         best = np.flatnonzero(scores >= scores.max() - 1e-12)
         arm = int(best[0] if len(best) == 1 else best[self._rng.randrange(len(best))])
         return arm, 1.0 / len(best)

@@ -1,0 +1,557 @@
+"""Bench section ``decide``: the cost of a decision, side by side with a plain-Python loop,
+Vowpal Wabbit's in-process client and Optuna's ask/tell; then two real workloads: SQLite PRAGMA
+tuning on apsw's speedtest workload, and per-block compression choice on this machine's Python
+installation.
+
+Every alternative runs in this process, on the same rewards, through :func:`measure` (warm-up,
+repeats, median and quartiles).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from learnedsys.bench._harness import BenchContext, SectionResult, measure
+
+PACKAGES = ("optuna", "vowpalwabbit", "apsw", "lz4", "zstandard")
+
+ARMS = [0.3, 0.5, 0.55, 0.65]
+
+
+# -- 1. overhead per decision -----------------------------------------------------------------
+
+def _rewards(n: int, seed: int) -> list[float]:
+    rng = random.Random(seed)
+    return [rng.random() for _ in range(n)]
+
+
+def _loop_inline(u: list[float]) -> int:
+    """The trivial plain-Python epsilon-greedy loop, everything inline."""
+    counts, means, best = [0] * 4, [0.0] * 4, 0
+    rnd = random.Random(0).random
+    hits = 0
+    for x in u:
+        if rnd() < 0.05:
+            a = int(rnd() * 4)
+        else:
+            a = best
+        r = 1.0 if x < ARMS[a] else 0.0
+        n = counts[a] + 1
+        counts[a] = n
+        means[a] += (r - means[a]) / n
+        if means[a] > means[best]:
+            best = a
+        hits += a == 3
+    return hits
+
+
+class _Trivial:
+    """The same epsilon-greedy as two plain-Python functions, choose() and feedback()."""
+
+    def __init__(self) -> None:
+        self.counts, self.means, self.best = [0] * 4, [0.0] * 4, 0
+        self.rnd = random.Random(0).random
+
+    def choose(self) -> int:
+        if self.rnd() < 0.05:
+            return int(self.rnd() * 4)
+        return self.best
+
+    def feedback(self, a: int, r: float) -> None:
+        n = self.counts[a] + 1
+        self.counts[a] = n
+        m = self.means
+        m[a] += (r - m[a]) / n
+        if m[a] > m[self.best]:
+            self.best = a
+
+
+def _loop_trivial(u: list[float]) -> int:
+    t = _Trivial()
+    ch, fb = t.choose, t.feedback
+    hits = 0
+    for x in u:
+        a = ch()
+        fb(a, 1.0 if x < ARMS[a] else 0.0)
+        hits += a == 3
+    return hits
+
+
+def _loop_choice(u: list[float], log: str | None = None, policy: Any = None, flush: bool = True) -> int:
+    from learnedsys.decide import Choice
+
+    c = Choice("bench", options=[0, 1, 2, 3], policy=policy, seed=0, log=log)
+    c.feedback(c.choose(), 0.0)  # binds the policy and installs the hot path
+    ch, fb = c.choose, c.feedback
+    hits = 0
+    for x in u:
+        d = ch()
+        a = d.value
+        fb(d, 1.0 if x < ARMS[a] else 0.0)
+        hits += a == 3
+    if log is not None:
+        if flush:
+            c.close()
+        else:
+            _PENDING_LOGS.append(c)  # written after the timing
+    return hits
+
+
+_PENDING_LOGS: list[Any] = []
+
+
+def _loop_vw(u: list[float], preparsed: bool) -> int:
+    import vowpalwabbit
+
+    vw = vowpalwabbit.Workspace("--cb_explore 4 --epsilon 0.05 --quiet")
+    shared = vw.parse("| x")
+    labeled = {}
+    if preparsed:
+        for a in range(4):
+            for cost in (0.0, -1.0):
+                for p in (0.9625, 0.0125, 0.25):
+                    labeled[(a, cost, p)] = vw.parse(f"{a + 1}:{cost}:{p} | x")
+    rnd = random.Random(7).random
+    hits = 0
+    for x in u:
+        pmf = vw.predict(shared) if preparsed else vw.predict("| x")
+        v, acc, a = rnd(), 0.0, 3
+        for j, pj in enumerate(pmf):
+            acc += pj
+            if v < acc:
+                a = j
+                break
+        cost = -1.0 if x < ARMS[a] else 0.0
+        if preparsed:
+            p = pmf[a]
+            key = 0.9625 if p > 0.5 else (0.25 if abs(p - 0.25) < 1e-6 else 0.0125)
+            vw.learn(labeled[(a, cost, key)])
+        else:
+            vw.learn(f"{a + 1}:{cost}:{pmf[a]} | x")
+        hits += a == 3
+    vw.finish()
+    return hits
+
+
+def _loop_optuna(u: list[float], sampler: str) -> int:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    smp = optuna.samplers.TPESampler(seed=0) if sampler == "tpe" else optuna.samplers.RandomSampler(seed=0)
+    study = optuna.create_study(direction="maximize", sampler=smp)
+    dist = {"arm": optuna.distributions.CategoricalDistribution([0, 1, 2, 3])}
+    hits = 0
+    for x in u:
+        t = study.ask(dist)
+        a = t.params["arm"]
+        study.tell(t, 1.0 if x < ARMS[a] else 0.0)
+        hits += a == 3
+    return hits
+
+
+def _overhead(ctx: BenchContext, res: SectionResult) -> None:
+    n = 30_000 if ctx.quick else 300_000
+    u = _rewards(n, ctx.seed + 1_000_003)  # not the policies' seed: rewards independent of their coins
+    rows = []
+    tmp = tempfile.mkdtemp(prefix="lsys-bench-decide-")
+    counter = iter(range(10**6))
+
+    def logged() -> int:
+        return _loop_choice(u, log=os.path.join(tmp, f"log{next(counter)}.sqlite"), flush=False)
+
+    def logged_flushed() -> int:
+        return _loop_choice(u, log=os.path.join(tmp, f"log{next(counter)}.sqlite"), flush=True)
+
+    variants: list[tuple[str, Any, int]] = [
+        ("plain Python epsilon-greedy, inline loop", lambda: _loop_inline(u), n),
+        ("plain Python epsilon-greedy, choose()/feedback() functions", lambda: _loop_trivial(u), n),
+        ("learnedsys Choice (default policy)", lambda: _loop_choice(u), n),
+        ("learnedsys Choice + SQLite log: the loop (writer thread running)", logged, n),
+        ("learnedsys Choice + SQLite log: until every row is written", logged_flushed, n),
+    ]
+    from learnedsys.decide import UCB1
+
+    variants.append(("learnedsys Choice, UCB1 policy", lambda: _loop_choice(u[: n // 5], policy=UCB1(seed=0)), n // 5))
+    try:
+        import vowpalwabbit  # noqa: F401
+
+        m = n // 10
+        variants.append(("Vowpal Wabbit cb_explore, pre-parsed examples", lambda: _loop_vw(u[:m], True), m))
+        variants.append(("Vowpal Wabbit cb_explore, text examples", lambda: _loop_vw(u[:m], False), m))
+    except ImportError:
+        res.notes.append("vowpalwabbit is not installed: its rows are missing")
+    try:
+        import optuna  # noqa: F401
+
+        variants.append(("Optuna ask/tell, RandomSampler", lambda: _loop_optuna(u[:1000], "random"), 1000))
+        k = 60 if ctx.quick else 300
+        variants.append((f"Optuna ask/tell, TPESampler (first {k} trials)", lambda: _loop_optuna(u[:k], "tpe"), k))
+    except ImportError:
+        res.notes.append("optuna is not installed: its rows are missing")
+    for name, fn, count in variants:
+        slow = "Optuna" in name or "Vowpal" in name
+        timing, hits = measure(fn, repeats=max(3, ctx.repeats - 2) if slow else ctx.repeats, warmup=1)
+        rows.append({"what": name, "n": count, "us": timing.median / count * 1e6,
+                     "p25": timing.p25 / count * 1e6, "p75": timing.p75 / count * 1e6, "best_rate": hits / count})
+    for c in _PENDING_LOGS:
+        c.close()
+    _PENDING_LOGS.clear()
+    base_fn = rows[1]["us"]
+    base_inline = rows[0]["us"]
+    ours = rows[2]["us"]
+    for r in rows:
+        r["x_trivial"] = r["us"] / base_fn
+        r["x_inline"] = r["us"] / base_inline
+        r["x_ours"] = r["us"] / ours
+    res.tables.append((
+        "Overhead per choose + feedback (context-free, 4 options, Bernoulli rewards; median of repeats)",
+        rows,
+        [("what", "implementation", "s"), ("n", "decisions", "d"), ("us", "µs/decision", ".3f"),
+         ("p25", "p25", ".3f"), ("p75", "p75", ".3f"), ("x_trivial", "× trivial functions", ".2f"),
+         ("x_inline", "× inline loop", ".2f"), ("x_ours", "× learnedsys", ".1f"), ("best_rate", "best-arm rate", ".3f")],
+    ))
+    for r in rows:
+        res.records.append({"workload": "overhead", **r})
+    vw = [r for r in rows if "pre-parsed" in r["what"]]
+    msg = (f"overhead: learnedsys choose+feedback {ours:.2f} µs = {ours / base_fn:.2f}× the plain-Python "
+           f"choose()/feedback() loop ({base_fn:.2f} µs) and {ours / base_inline:.2f}× the inline loop (goal: within 3×)")
+    if vw:
+        msg += f"; Vowpal Wabbit pre-parsed {vw[0]['us']:.2f} µs = {vw[0]['us'] / ours:.1f}× ours (goal ≥ 5×)"
+    res.notes.append(msg)
+
+
+# -- 2. SQLite PRAGMA tuning ---------------------------------------------------------------------
+
+PRAGMA_GRID_QUICK = {
+    "journal_mode": ["delete", "wal", "off"],
+    "synchronous": ["off", "normal", "full"],
+    "cache_size": [-64, -2000, -64000],
+    "page_size": [1024, 4096],
+}
+PRAGMA_GRID_FULL = {  # 540 settings
+    "journal_mode": ["delete", "truncate", "wal", "memory", "off"],
+    "synchronous": ["off", "normal", "full"],
+    "cache_size": [-64, -2000, -64000],
+    "page_size": [1024, 4096, 16384],
+    "temp_store": ["default", "memory"],
+    "mmap_size": [0, 268435456],
+}
+PRAGMA_DEFAULTS = {"journal_mode": "delete", "synchronous": "full", "cache_size": -2000, "page_size": 4096,
+                   "temp_store": "default", "mmap_size": 0}
+
+
+def _speedtest_sql(tmp: str, fraction: float, seed: int) -> str | None:
+    path = os.path.join(tmp, "speedtest.sql")
+    try:
+        subprocess.run([sys.executable, "-m", "apsw.speedtest", "--dump-sql", path, "--scale", "1"],
+                       capture_output=True, timeout=300, check=True)
+    except (subprocess.SubprocessError, OSError):
+        return None
+    text = Path(path).read_text()
+    stmts = [s.strip() for s in text.split(";\n") if s.strip()]
+    rng = random.Random(seed)
+    keep = [s for s in stmts if not s.upper().startswith("PRAGMA")
+            and (s.split(None, 1)[0].upper() not in ("INSERT", "SELECT", "UPDATE", "DELETE") or rng.random() < fraction)]
+    return ";\n".join(keep) + ";"
+
+
+def _run_sql(body: str, cfg: dict[str, Any], db: str) -> float:
+    import apsw
+
+    for suf in ("", "-wal", "-shm", "-journal"):
+        try:
+            os.remove(db + suf)
+        except FileNotFoundError:
+            pass
+    conn = apsw.Connection(db)
+    cur = conn.cursor()
+    for k, v in cfg.items():
+        if k == "temp_store" and v == "default":
+            continue
+        for _ in cur.execute(f"PRAGMA {k}={v}"):
+            pass
+    t0 = time.perf_counter()
+    for _ in cur.execute(body):
+        pass
+    dt = time.perf_counter() - t0
+    conn.close()
+    return dt
+
+
+def _search_replay(table: dict[tuple[Any, ...], float], grid: dict[str, list[Any]], method: str, budget: int, seed: int) -> float:
+    """Best measured time a search method finds in ``budget`` evaluations of the measured grid."""
+    import optuna
+
+    from learnedsys.decide._tune import Param, tune
+
+    names = list(grid)
+    if method == "random":
+        rng = random.Random(seed)
+        keys = list(table)
+        return min(table[k] for k in rng.sample(keys, min(budget, len(keys))))
+    if method == "optuna-tpe":
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed))
+        dists = {k: optuna.distributions.CategoricalDistribution([str(v) for v in vals]) for k, vals in grid.items()}
+        for _ in range(budget):
+            t = study.ask(dists)
+            key = tuple(type(grid[k][0])(t.params[k]) for k in names)
+            study.tell(t, table[key])
+        return float(study.best_value)
+    # learnedsys tune: TPE, multivariate, the defaults tried first
+    params = [Param(k, "categorical", choices=tuple(str(v) for v in vals)) for k, vals in grid.items()]
+
+    def obj(v: dict[str, Any]) -> tuple[float, list[float], None]:
+        key = tuple(type(grid[k][0])(v[k]) for k in names)
+        return table[key], [table[key]], None
+
+    first = {k: str(PRAGMA_DEFAULTS[k]) for k in names}
+    res = tune(params, obj, trials=budget, seed=seed, first=first)
+    return float(res.best_value)  # type: ignore[arg-type]
+
+
+def _sqlite(ctx: BenchContext, res: SectionResult) -> None:
+    try:
+        import apsw  # noqa: F401
+    except ImportError:
+        res.notes.append("apsw is not installed: SQLite PRAGMA tuning skipped")
+        return
+    tmp = tempfile.mkdtemp(prefix="lsys-bench-sqlite-")
+    fraction = 0.1 if ctx.quick else 0.25
+    body = _speedtest_sql(tmp, fraction, ctx.seed)
+    if body is None:
+        res.notes.append("could not dump apsw's speedtest SQL: SQLite PRAGMA tuning skipped")
+        return
+    grid = PRAGMA_GRID_QUICK if ctx.quick else PRAGMA_GRID_FULL
+    names = list(grid)
+    db = os.path.join(tmp, "bench.db")
+    reps = 1
+    import itertools
+
+    table: dict[tuple[Any, ...], float] = {}
+    t0 = time.perf_counter()
+    for combo in itertools.product(*grid.values()):
+        cfg = dict(zip(names, combo, strict=True))
+        table[combo] = float(np.median([_run_sql(body, cfg, db) for _ in range(reps)]))
+    grid_secs = time.perf_counter() - t0
+    default_key = tuple(PRAGMA_DEFAULTS[k] for k in names)
+    default_t = table[default_key]
+    best_key = min(table, key=table.__getitem__)
+    best_t = table[best_key]
+    budget = max(4, len(table) // 4)
+    seeds = range(5) if ctx.quick else range(10)
+    rows = [
+        {"method": "SQLite defaults", "trials": 1, "best_s": default_t, "vs_grid": default_t / best_t - 1, "within5": float(default_t <= 1.05 * best_t)},
+        {"method": f"exhaustive grid ({len(table)} configs)", "trials": len(table), "best_s": best_t, "vs_grid": 0.0, "within5": 1.0},
+    ]
+    for method, label in (("learnedsys", "learnedsys tune (TPE, defaults first)"), ("optuna-tpe", "Optuna TPE (defaults)"), ("random", "random search")):
+        found = [_search_replay(table, grid, method, budget, s) for s in seeds]
+        rows.append({"method": label, "trials": budget, "best_s": float(np.mean(found)),
+                     "vs_grid": float(np.mean([f / best_t - 1 for f in found])),
+                     "within5": float(np.mean([f <= 1.05 * best_t for f in found]))})
+    for r in rows:
+        r["speedup"] = default_t / r["best_s"]
+        res.records.append({"workload": "sqlite-pragma", **r})
+    res.tables.append((
+        f"SQLite PRAGMA tuning on apsw speedtest ({fraction:.0%} sample of the scale-1 statements, file database; "
+        f"search budget = a quarter of the grid; mean over {len(seeds)} seeds)",
+        rows,
+        [("method", "method", "s"), ("trials", "trials", "d"), ("best_s", "best time (s)", ".4f"),
+         ("vs_grid", "above grid optimum", ".1%"), ("within5", "P(within 5% of grid)", ".2f"), ("speedup", "× faster than defaults", ".2f")],
+    ))
+    res.notes.append(
+        f"SQLite: grid of {len(table)} PRAGMA settings measured once each ({reps} run(s), median; {grid_secs:.1f} s); "
+        f"the searches replay those measurements (same numbers for every method). Best {best_t:.4f} s with "
+        f"{dict(zip(names, best_key, strict=True))}; defaults {default_t:.4f} s."
+    )
+
+
+# -- 3. per-block compression choice -------------------------------------------------------------
+
+def _python_blocks(total: int, block: int, seed: int) -> tuple[list[bytes], dict[str, int]]:
+    """Blocks from this machine's Python installation: text, binaries and compressed files, mixed."""
+    roots = [Path(sys.base_prefix) / "lib", Path(sys.prefix) / "lib"]
+    cats: dict[str, list[Path]] = {"text": [], "binary": [], "compressed": []}
+    seen = 0
+    for root in roots:
+        for p in sorted(root.rglob("*")):
+            seen += 1
+            if seen > 200_000:
+                break
+            if not p.is_file() or p.is_symlink():
+                continue
+            s = p.suffix
+            if s in (".py", ".txt", ".rst", ".h", ".c", ".json", ".cfg", ".toml", ".md", ".html", ".pyi"):
+                cats["text"].append(p)
+            elif s in (".so", ".a", ".o", ".pyc") or ".so." in p.name:
+                cats["binary"].append(p)
+            elif s in (".gz", ".zip", ".whl", ".png", ".jpg", ".jpeg", ".xz", ".bz2", ".npz", ".zst", ".ttf", ".gif"):
+                cats["compressed"].append(p)
+    rng = random.Random(seed)
+    for v in cats.values():
+        rng.shuffle(v)
+    blocks: list[bytes] = []
+    counts = {k: 0 for k in cats}
+    per = total // 3
+    for cat, files in cats.items():
+        got = 0
+        for f in files:
+            try:
+                data = f.read_bytes()
+            except OSError:
+                continue
+            for i in range(0, len(data) - block + 1, block):
+                blocks.append(data[i : i + block])
+                got += block
+                counts[cat] += 1
+                if got >= per:
+                    break
+            if got >= per:
+                break
+    rng.shuffle(blocks)
+    return blocks, counts
+
+
+def _compressors() -> list[tuple[str, Any]]:
+    import lz4.block
+    import zstandard
+
+    z1, z3, z9 = (zstandard.ZstdCompressor(level=lv) for lv in (1, 3, 9))
+    return [
+        ("none", lambda b: b),
+        ("lz4", lambda b: lz4.block.compress(b, store_size=False)),
+        ("zstd-1", z1.compress),
+        ("zstd-3", z3.compress),
+        ("zstd-9", z9.compress),
+    ]
+
+
+def _features(b: bytes, comp: Any) -> tuple[float, float]:
+    """Cheap context: lz4's ratio on the first KiB (a few µs; its cost is charged to the policy)."""
+    return 1.0, len(comp(b[:1024], store_size=False)) / 1024.0
+
+
+def _compression(ctx: BenchContext, res: SectionResult) -> None:
+    try:
+        comps = _compressors()
+    except ImportError:
+        res.notes.append("lz4 or zstandard is not installed: compression choice skipped")
+        return
+    from learnedsys.decide import Choice
+
+    import lz4.block
+
+    block = 64 * 1024
+    total = (24 if ctx.quick else 96) * 2**20
+    blocks, counts = _python_blocks(total, block, ctx.seed)
+    if len(blocks) < 50:
+        res.notes.append("too few files found in the Python installation: compression choice skipped")
+        return
+    lam = 50e6  # bytes of storage worth one second of CPU
+    reps = 3
+    if ctx.quick:
+        comps = comps[:4]  # zstd-9 is never worth it at this price of CPU: the full run shows it
+    n, k = len(blocks), len(comps)
+    size = np.zeros((n, k))
+    secs = np.zeros((n, k))
+    feats = np.zeros((n, 2))
+    feat_secs = np.zeros(n)
+    lz = lz4.block.compress
+    for i, b in enumerate(blocks):
+        fts = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            feats[i] = _features(b, lz)
+            fts.append(time.perf_counter() - t0)
+        feat_secs[i] = float(np.median(fts))
+        for j, (_, fn) in enumerate(comps):
+            ts = []
+            for _ in range(reps):
+                t0 = time.perf_counter()
+                out = fn(b)
+                ts.append(time.perf_counter() - t0)
+            size[i, j] = len(out)
+            secs[i, j] = float(np.median(ts))
+    cost = size + lam * secs  # per block, per choice
+    oracle = cost.min(axis=1).sum()
+    rows = []
+    for j, (name, _) in enumerate(comps):
+        rows.append({"policy": f"always {name}", "cost": cost[:, j].sum(), "ratio": size[:, j].sum() / (n * block),
+                     "cpu_s": secs[:, j].sum()})
+    rows.append({"policy": "per-block oracle", "cost": oracle, "ratio": size[np.arange(n), cost.argmin(axis=1)].sum() / (n * block),
+                 "cpu_s": secs[np.arange(n), cost.argmin(axis=1)].sum()})
+    # learned: one online pass; the features' own time is charged to the learned policy
+    from learnedsys.decide import LinUCB
+
+    for label, policy, contextual in (
+        ("learned: LinUCB on the lz4 sample ratio (default policy), online", None, True),
+        ("learned: LinUCB alpha=0.1, online", "lin01", True),
+        ("learned: epsilon-greedy without context (default policy), online", None, False),
+    ):
+        c = Choice("codec", options=list(range(k)), policy=LinUCB(alpha=0.1, seed=ctx.seed) if policy else None, seed=ctx.seed)
+        total_cost, total_size, total_secs = 0.0, 0.0, 0.0
+        picks = np.zeros(k, dtype=np.int64)
+        for i in range(n):
+            d = c.choose(feats[i] if contextual else None)
+            j = d.value
+            ci = cost[i, j] + (lam * feat_secs[i] if contextual else 0.0)
+            total_cost += ci
+            total_size += size[i, j]
+            total_secs += secs[i, j] + (feat_secs[i] if contextual else 0.0)
+            picks[j] += 1
+            c.feedback(d, -ci / block)
+        rows.append({"policy": label, "cost": total_cost, "ratio": total_size / (n * block), "cpu_s": total_secs,
+                     "picks": " ".join(f"{comps[j][0]}:{picks[j]}" for j in range(k))})
+    best_fixed = min(r["cost"] for r in rows if r["policy"].startswith("always"))
+    for r in rows:
+        r["vs_oracle"] = r["cost"] / oracle - 1
+        r["vs_best_fixed"] = r["cost"] / best_fixed - 1
+        res.records.append({"workload": "compression", **r})
+    res.tables.append((
+        f"Per-block compression choice ({n} blocks of 64 KiB from this Python installation: {counts}); "
+        f"cost = compressed bytes + {lam / 1e6:.0f} MB × CPU seconds",
+        rows,
+        [("policy", "policy", "s"), ("cost", "cost (MB-equiv.)", ",.2f"), ("vs_oracle", "above oracle", ".1%"),
+         ("vs_best_fixed", "vs best fixed", "+.1%"), ("ratio", "size ratio", ".3f"), ("cpu_s", "CPU s", ".3f"), ("picks", "choices", "s")],
+    ))
+    for r in rows:
+        r["cost"] = r["cost"] / 1e6
+    res.notes.append(
+        f"compression: the context (lz4 on the first KiB) costs {np.median(feat_secs) * 1e6:.1f} µs per block "
+        f"(median) = {lam * feat_secs.sum() / oracle:.1%} of the oracle's cost, charged to the contextual policies"
+    )
+    learned = [r for r in rows if r["policy"].startswith("learned")]
+    res.notes.append(
+        "compression: " + "; ".join(f"{r['policy']} is {r['vs_oracle']:.1%} above the per-block oracle and "
+                                    f"{r['vs_best_fixed']:+.1%} vs the best fixed choice" for r in learned)
+        + " (goal: within 5% of the oracle and better than the best fixed choice; the learned policy pays for its features)"
+    )
+
+
+def run(ctx: BenchContext) -> SectionResult:
+    res = SectionResult(
+        name="decide",
+        title="decide: learned decisions (overhead, SQLite PRAGMA tuning, compression choice)",
+    )
+    t0 = time.perf_counter()
+    _overhead(ctx, res)
+    ctx.log(f"decide: overhead done ({time.perf_counter() - t0:.1f} s)")
+    _sqlite(ctx, res)
+    ctx.log(f"decide: sqlite done ({time.perf_counter() - t0:.1f} s)")
+    _compression(ctx, res)
+    ctx.log(f"decide: compression done ({time.perf_counter() - t0:.1f} s)")
+    res.columns = [("workload", "workload", "s")]
+    res.records = [r for r in res.records]
+    if not res.tables:
+        res.notes.append("no workload ran")
+    return res
+
