@@ -96,7 +96,7 @@ def test_default_never_beaten_by_named_method(results):
 
 
 def test_towers_are_spread(results):
-    g, sim, res = results["towers"]
+    _, _, res = results["towers"]
     single = res["single"].step_time
     assert res["default"].step_time <= 0.45 * single
     assert res["expert"].step_time <= 0.45 * single  # one tower per GPU

@@ -239,7 +239,7 @@ def test_presets():
         off = ~np.eye(c.n_devices, dtype=bool)
         assert np.array_equal(Cluster.from_dict(c.to_dict()).bandwidth[off], c.bandwidth[off])
     assert Cluster.preset("k80x4").bandwidth[1, 2] == 7.6e9
-    with pytest.raises(InvalidParameterError, match="'name' parameter of Cluster.preset"):
+    with pytest.raises(InvalidParameterError, match=r"'name' parameter of Cluster\.preset"):
         Cluster.preset("tpu")
     with pytest.raises(InvalidParameterError, match="flops"):
         Cluster.from_dict({"devices": [{"name": "x", "flops": -1, "memory": 1}]})

@@ -35,8 +35,8 @@ __all__ = [
     "HierarchicalPolicy",
     "OpGraph",
     "Placement",
-    "place",
     "SimResult",
     "Simulator",
+    "place",
     "simulate",
 ]

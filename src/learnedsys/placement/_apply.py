@@ -77,7 +77,7 @@ def apply(model: Any, placement: Placement | np.ndarray, example_inputs: Any, *,
 
 
 def _make_module(torch: Any) -> type:
-    class PlacedModule(torch.nn.Module):  # type: ignore[misc, name-defined]
+    class PlacedModule(torch.nn.Module):
         """An exported program run node by node with a device per operation."""
 
         def __init__(self, ep: Any, node_device: dict[str, Any], param_device: dict[str, Any], default: Any) -> None:
@@ -116,7 +116,7 @@ def _make_module(torch: Any) -> type:
                 env[name] = value
             node_device = self.node_device
 
-            class Runner(torch.fx.Interpreter):  # type: ignore[misc, name-defined]
+            class Runner(torch.fx.Interpreter):
                 def placeholder(self, target: Any, args: Any, kwargs: Any) -> Any:
                     return env[self.current_node.name]
 

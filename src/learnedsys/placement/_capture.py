@@ -107,11 +107,11 @@ def op_flops(op: str, in_shapes: list[tuple[int, ...]], out_shapes: list[tuple[i
         bias = out if len(in_shapes) > 2 and in_shapes[2] else 0
         return 2.0 * out * (x[1] // max(groups, 1) if len(x) > 1 else 1) * kernel + bias, True
     if op.startswith("_scaled_dot_product") or op == "scaled_dot_product_attention":
-        q, k = in_shapes[0], in_shapes[1]
-        b = _numel(q[:-2])
-        lq, e = q[-2], q[-1]
-        s = k[-2]
-        return 4.0 * b * lq * s * e + 5.0 * b * lq * s, True
+        qs, ks = in_shapes[0], in_shapes[1]
+        nb = _numel(qs[:-2])
+        lq, e = qs[-2], qs[-1]
+        ls = ks[-2]
+        return 4.0 * nb * lq * ls * e + 5.0 * nb * lq * ls, True
     if op in _VIEW_OPS or op in _MOVES:
         return 0.0, True
     if op in _CHEAP:

@@ -291,7 +291,13 @@ class OpGraph:
             modules=meta["modules"],
             fx_names=meta["fx_names"],
             meta=meta["meta"],
-            **{k: arrays[k] for k in ("flops", "mem_bytes", "out_bytes", "param_bytes", "edge_src", "edge_dst", "layer")},
+            flops=arrays["flops"],
+            mem_bytes=arrays["mem_bytes"],
+            out_bytes=arrays["out_bytes"],
+            param_bytes=arrays["param_bytes"],
+            edge_src=arrays["edge_src"],
+            edge_dst=arrays["edge_dst"],
+            layer=arrays["layer"] if arrays["layer"].size else None,
         )
 
     def to_json(self) -> str:

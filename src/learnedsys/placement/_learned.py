@@ -29,7 +29,7 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 
 def _sample(rng: np.random.Generator, p: np.ndarray) -> np.ndarray:
     """One categorical draw per row of ``p``."""
-    u = rng.random(p.shape[0])[:, None]
+    u = np.asarray(rng.random(p.shape[0]))[:, None]
     idx = (np.cumsum(p, axis=1) < u).sum(axis=1)
     return np.asarray(np.minimum(idx, p.shape[1] - 1), dtype=np.int64)
 
@@ -298,6 +298,7 @@ def local_search(
             for idx in members:
                 if idx.size == 0:
                     continue
+                best_d, best_c = -1, cost
                 for d in range(d_all):
                     if np.all(dev[idx] == d):
                         continue
@@ -305,9 +306,13 @@ def local_search(
                     trial[idx] = d
                     c = sim.cost(trial)
                     evals += 1
-                    if c < cost * (1 - 1e-9):
-                        dev, cost, improved = trial, c, True
-                        moves += 1
+                    if c < best_c * (1 - 1e-9):
+                        best_d, best_c = d, c
+                if best_d >= 0:
+                    dev = dev.copy()
+                    dev[idx] = best_d
+                    cost, improved = best_c, True
+                    moves += 1
                 if out_of_time():
                     break
             if out_of_time():

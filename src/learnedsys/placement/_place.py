@@ -32,6 +32,23 @@ def _groups(sim: Simulator, k: int, seed: int) -> np.ndarray:
     return H.metis_parts(sim, k, seed=seed, weighted=False)
 
 
+def structural_partitions(graph: OpGraph) -> list[np.ndarray]:
+    """Groups that follow the model's structure: module path prefixes of growing depth (the
+    whole ``decoder``, then ``decoder.3``...), each split further by layer tag."""
+    out = []
+    assert graph.layer is not None
+    depth = max((m.count(".") + 1 for m in graph.modules if m), default=0)
+    seen = set()
+    for k in range(1, min(depth, 4) + 1):
+        keys = [".".join(m.split(".")[:k]) + f"@{lay}" for m, lay in zip(graph.modules, graph.layer.tolist(), strict=True)]
+        labels = np.unique(np.asarray(keys), return_inverse=True)[1].ravel().astype(np.int64)
+        sig = tuple(labels.tolist())
+        if labels.max() >= 1 and sig not in seen:
+            seen.add(sig)
+            out.append(labels)
+    return out
+
+
 def _heuristic(name: str, sim: Simulator, seed: int) -> np.ndarray:
     fn: dict[str, Callable[[], np.ndarray]] = {
         "single": lambda: H.single(sim),
@@ -122,7 +139,7 @@ def _default(sim: Simulator, k: int, seed: int, iterations: int, batch: int, tim
     if c < inc_cost:
         incumbent, inc_cost = dv, c
     n = sim.graph.n_nodes
-    parts = []
+    parts = structural_partitions(sim.graph)
     for kk in (4, 16, 64):
         if kk < n:
             parts.append(_groups(sim, kk, seed))

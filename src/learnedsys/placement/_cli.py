@@ -1,0 +1,123 @@
+"""``learnedsys place MODULE:FACTORY``: capture a model, run placers, print step times, write the
+placement. Imports nothing heavy at module level."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sqlite3
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "place",
+        help="device placement: simulated step time of every placer for a PyTorch model",
+        description=(
+            "Capture MODULE:FACTORY (a function returning (model, example_inputs)), run the "
+            "placement methods against the simulated cluster, print the step time of each and "
+            "write the chosen placement. Example: learnedsys place "
+            "learnedsys.placement.models:nmt4 --cluster k80x4 --json nmt4.json"
+        ),
+    )
+    p.add_argument("target", help="MODULE:FACTORY, e.g. learnedsys.placement.models:inception_v3")
+    p.add_argument("--cluster", default="k80x4", help="preset name (k80x4, p100x4-nvlink, h100x8) or a JSON file")
+    p.add_argument("--method", action="append", default=None,
+                   help="placer to run (repeatable; default: all); the placement written is the last one's, or 'default'")
+    p.add_argument("--kwargs", default="{}", help="JSON keyword arguments for the factory, e.g. '{\"batch\": 32}'")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--iterations", type=int, default=150, help="policy-gradient iterations (rl, hierarchical, default)")
+    p.add_argument("--time-budget", type=float, default=120.0, help="seconds per learned search phase")
+    p.add_argument("--inference", action="store_true", help="simulate forward passes only (default: training step)")
+    p.add_argument("--json", type=Path, default=None, help="write the results and the placement here")
+    p.add_argument("--journal", type=Path, default=None,
+                   help="SQLite file journaling finished methods; a rerun resumes from it")
+    p.set_defaults(func=run)
+
+
+def _load_factory(target: str) -> Any:
+    if ":" not in target:
+        raise SystemExit(f"learnedsys place: target must be MODULE:FACTORY, got {target!r}")
+    mod, _, fn = target.partition(":")
+    try:
+        module = importlib.import_module(mod)
+    except ImportError as exc:
+        raise SystemExit(f"learnedsys place: cannot import module {mod!r}: {exc}") from None
+    factory = getattr(module, fn, None)
+    if factory is None:
+        raise SystemExit(f"learnedsys place: module {mod!r} has no {fn!r}")
+    return factory
+
+
+def _journal(path: Path | None) -> sqlite3.Connection | None:
+    if path is None:
+        return None
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE IF NOT EXISTS placement (key TEXT PRIMARY KEY, result TEXT NOT NULL)")
+    con.commit()
+    return con
+
+
+def run(args: argparse.Namespace) -> int:
+    from learnedsys.placement import METHODS, Cluster, Placement, Simulator, place
+    from learnedsys.placement._capture import CaptureError, capture
+
+    methods = args.method or list(METHODS)
+    for m in methods:
+        if m not in METHODS:
+            print(f"learnedsys place: unknown method {m!r}; choose from {', '.join(METHODS)}", file=sys.stderr)
+            return 2
+    try:
+        kwargs = json.loads(args.kwargs)
+    except json.JSONDecodeError as exc:
+        print(f"learnedsys place: --kwargs is not JSON: {exc}", file=sys.stderr)
+        return 2
+    cluster = Cluster.from_json(args.cluster) if args.cluster.endswith(".json") else Cluster.preset(args.cluster)
+    factory = _load_factory(args.target)
+    t0 = time.perf_counter()
+    made = factory(**kwargs)
+    model, inputs = made if isinstance(made, tuple) else (made, made.example_inputs)
+    try:
+        graph = capture(model, inputs, name=args.target)
+    except CaptureError as exc:
+        print(f"learnedsys place: {exc}", file=sys.stderr)
+        return 1
+    print(f"{args.target}: {graph.summary()}; captured in {time.perf_counter() - t0:.1f} s; cluster {cluster}", file=sys.stderr)
+    sim = Simulator(graph, cluster, training=not args.inference)
+    con = _journal(args.journal)
+    results: dict[str, Placement] = {}
+    for m in methods:
+        key = json.dumps([args.target, args.kwargs, cluster.name, m, args.seed, args.iterations, args.inference])
+        row = con.execute("SELECT result FROM placement WHERE key = ?", (key,)).fetchone() if con else None
+        if row is not None:
+            results[m] = Placement.from_dict(json.loads(row[0]))
+            print(f"  {m}: resumed from journal", file=sys.stderr)
+            continue
+        p = place(graph, cluster, m, seed=args.seed, iterations=args.iterations, time_budget=args.time_budget, simulator=sim)
+        results[m] = p
+        if con is not None:
+            con.execute("INSERT OR REPLACE INTO placement VALUES (?, ?)", (key, json.dumps(p.to_dict(), default=float)))
+            con.commit()
+    base = results.get("single")
+    print("| method | step time (ms) | vs single | feasible | search (s) |\n|---|---|---|---|---|")
+    for m, p in results.items():
+        rel = f"{p.step_time / base.step_time:.3f}" if base is not None and base.feasible and p.feasible else "-"
+        st = f"{p.step_time * 1e3:.3f}" if p.feasible else "infeasible"
+        print(f"| {m} | {st} | {rel} | {p.feasible} | {p.search_seconds:.2f} |")
+    chosen = results["default"] if "default" in results else results[methods[-1]]
+    if args.json is not None:
+        payload = {
+            "model": args.target,
+            "kwargs": kwargs,
+            "cluster": cluster.to_dict(),
+            "graph": {"ops": graph.n_nodes, "edges": graph.n_edges, "forward_flops": graph.total_flops},
+            "results": {m: {k: v for k, v in p.to_dict().items() if k != "devices"} for m, p in results.items()},
+            "placement": chosen.to_dict(op_names=graph.names),
+        }
+        args.json.write_text(json.dumps(payload, indent=1, default=float) + "\n")
+        print(f"wrote {args.json}", file=sys.stderr)
+    return 0

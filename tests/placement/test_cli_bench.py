@@ -1,0 +1,50 @@
+"""The ``learnedsys place`` command and the bench section's module contract."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("torch")
+
+
+def test_cli_module_imports_nothing_heavy():
+    code = "import sys, learnedsys.placement._cli, learnedsys.placement; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_place_command_writes_json_and_resumes(tmp_path):
+    out = tmp_path / "p.json"
+    journal = tmp_path / "j.sqlite"
+    cmd = [
+        sys.executable, "-m", "learnedsys.cli", "place", "learnedsys.placement.models:towers",
+        "--kwargs", json.dumps({"d": 64, "depth": 2, "batch": 16, "n": 2}),
+        "--method", "single", "--method", "m-etf", "--method", "default",
+        "--iterations", "5", "--time-budget", "2", "--json", str(out), "--journal", str(journal),
+    ]
+    r = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    assert "| default |" in r.stdout and "| m-etf |" in r.stdout
+    payload = json.loads(out.read_text())
+    assert payload["placement"]["method"] == "default"
+    assert len(payload["placement"]["devices"]) == payload["graph"]["ops"] == len(payload["placement"]["op_names"])
+    assert payload["results"]["default"]["step_time"] <= payload["results"]["m-etf"]["step_time"]
+    r2 = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    assert r2.stderr.count("resumed from journal") == 3
+
+
+def test_place_command_bad_inputs():
+    base = [sys.executable, "-m", "learnedsys.cli", "place"]
+    r = subprocess.run([*base, "no_colon"], capture_output=True, text=True)
+    assert r.returncode != 0 and "MODULE:FACTORY" in r.stderr
+    r = subprocess.run([*base, "learnedsys.placement.models:chain", "--method", "magic"], capture_output=True, text=True)
+    assert r.returncode == 2 and "unknown method 'magic'" in r.stderr
+
+
+def test_bench_section_contract():
+    from learnedsys.bench import placement
+
+    assert callable(placement.run) and "torch" in placement.PACKAGES
