@@ -10,7 +10,7 @@ import pytest
 
 from learnedsys._serialization import FormatError
 from learnedsys._validation import InvalidParameterError
-from learnedsys.decide import Choice, Decision, EpsilonGreedy, FloatRange, IntRange, UCB1
+from learnedsys.decide import UCB1, Choice, Decision, EpsilonGreedy, FloatRange, IntRange
 from learnedsys.decide._policies import DecidePolicy
 from learnedsys.policy import Proposal
 

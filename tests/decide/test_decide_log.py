@@ -11,10 +11,10 @@ import subprocess
 import tempfile
 import time
 
+import decide_workers
 import numpy as np
 import pytest
 
-import decide_workers
 from learnedsys._validation import InvalidParameterError
 from learnedsys.decide import (
     Choice,
@@ -228,3 +228,43 @@ def test_bad_log_argument() -> None:
     with pytest.raises(Exception):  # noqa: B017 - a missing directory fails at open, not later
         Choice("x", options=[1], log="/nonexistent/dir/log.sqlite").choose()
     assert time.perf_counter() - t0 < 10
+
+
+def test_ray_learner_with_ray_workers() -> None:
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    try:
+        learner = Learner(EpsilonGreedy(seed=0), options=list(range(4)), backend="ray", interval=0.05).start()
+        handle = learner.handle()
+        arms = decide_workers.ARMS
+
+        @ray.remote
+        def worker(handle, w, n):  # type: ignore[no-untyped-def]
+            import random as _random
+            import time as _time
+
+            from learnedsys.decide import Choice as _Choice
+            from learnedsys.decide import EpsilonGreedy as _EG
+
+            c = _Choice("shared", options=list(range(4)), policy=_EG(seed=w), learner=handle, local_updates=False)
+            rng = _random.Random(w)
+            picks = []
+            for i in range(n):
+                d = c.choose()
+                picks.append(d.value == 3)
+                c.feedback(d, 1.0 if rng.random() < arms[d.value] else 0.0)
+                if i % 10 == 0:
+                    _time.sleep(0.002)
+            c.close()
+            return sum(picks[:100]) / 100, sum(picks[-n // 5 :]) / (n // 5), c._sync.sent
+
+        n = 2000
+        res = ray.get([worker.remote(handle, w, n) for w in range(2)])
+        assert learner.wait(2 * n, timeout=60)
+        learner.stop()
+        assert sum(learner.policy.counts) == 2 * n  # type: ignore[attr-defined]
+        assert learner.policy.greedy() == (3,)
+        assert all(sent == n for _, _, sent in res)
+        assert np.mean([late for _, late, _ in res]) > np.mean([early for early, _, _ in res]) + 0.2
+    finally:
+        ray.shutdown()

@@ -50,7 +50,7 @@ _KIND_VERSION = 1
 _tuple_new = tuple.__new__
 
 
-class Decision(tuple):  # type: ignore[type-arg]
+class Decision(tuple):
     """One decision: the value to use, its id, the probability it was drawn with, and the version
     of the policy that drew it. Pass it back to :meth:`Choice.feedback`.
 
@@ -70,8 +70,8 @@ class Decision(tuple):  # type: ignore[type-arg]
     served = "policy"
     _t = 0.0
     __hash__ = object.__hash__
-    __eq__ = object.__eq__  # type: ignore[assignment]
-    __ne__ = object.__ne__  # type: ignore[assignment]
+    __eq__ = object.__eq__
+    __ne__ = object.__ne__
 
     def __new__(cls, value: Any, id: int, propensity: float, version: int, arm: Any, context: Any, choice: Choice) -> Decision:
         return _tuple_new(cls, (value, id, propensity, version, arm, context, choice))
@@ -104,8 +104,8 @@ class _GuardedDecision(Decision):
     """A decision made with a default, a hand-over, a reward wait or a learner in play."""
 
     __slots__ = ()
-    served = property(itemgetter(7))  # type: ignore[assignment]
-    _t = property(itemgetter(8))  # type: ignore[assignment]
+    served = property(itemgetter(7))
+    _t = property(itemgetter(8))
 
     def __new__(cls, value: Any, id: int, propensity: float, version: int, arm: Any, context: Any, choice: Choice, served: str = "policy", t: float = 0.0) -> _GuardedDecision:
         return _tuple_new(cls, (value, id, propensity, version, arm, context, choice, served, t))
@@ -321,7 +321,7 @@ class Choice:
                 me._evict()
             if q is not None:
                 q.append((_DECISION, name, run, i, now(), context, [arm], value, p, d[3], "policy"))
-            return d  # type: ignore[no-any-return]
+            return d
 
         def feedback(decision: Decision | int, reward: float) -> None:
             try:
@@ -385,7 +385,7 @@ class Choice:
             pend[i] = d
             if len(pend) > maxp:
                 me._evict()
-            return d  # type: ignore[no-any-return]
+            return d
 
         def feedback(decision: Decision | int, reward: float) -> None:
             try:
@@ -439,8 +439,8 @@ class Choice:
             return arm, p, None
         assert self.policy is not None
         prop = self.policy.propose(context)
-        arm = prop.action if self._structured else prop.action[0]
-        return arm, prop.propensity, prop
+        act: Any = prop.action if self._structured else prop.action[0]
+        return act, prop.propensity, prop
 
     # -- the API -------------------------------------------------------------------------------
     def choose(self, context: Any = None) -> Decision:
@@ -453,7 +453,7 @@ class Choice:
             self._setup(context)
         fast = self.__dict__.get("choose")
         if fast is not None:  # a reference to this method taken before the hot path was installed
-            return fast(context)  # type: ignore[no-any-return]
+            return fast(context)
         sync = self._sync
         if sync is not None and sync.incoming is not None:
             sync.apply()
@@ -526,7 +526,7 @@ class Choice:
             and isinstance(reward, (int, float))
             and math.isfinite(reward)
         ):
-            return fast(decision, reward)  # type: ignore[no-any-return]
+            return fast(decision, reward)
         if not isinstance(decision, Decision):
             decision = self._lookup(decision)
         if decision._choice is not self:
@@ -721,6 +721,5 @@ class Episode:
     def _abandon(self) -> None:
         self.rewarded = True
         for d in self.decisions:
-            if not d._done:
-                if d.id in self.choice._pending:
-                    self.choice._expire_one(d.id)
+            if not d._done and d.id in self.choice._pending:
+                self.choice._expire_one(d.id)

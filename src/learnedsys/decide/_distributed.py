@@ -78,7 +78,7 @@ class _RayHandle:
 
     def fetch(self, known_version: int) -> tuple[int, dict[str, Any]] | None:
         ray = require("ray", extra="ray", purpose="a Ray learner")
-        return ray.get(self.actor.snapshot.remote(known_version))  # type: ignore[no-any-return]
+        return ray.get(self.actor.snapshot.remote(known_version))
 
 
 class Learner:
@@ -182,7 +182,7 @@ class Learner:
         if self.backend == "ray":
             ray = require("ray", extra="ray")
             got = ray.get(self._actor.snapshot.remote(-1))
-            return got[1]  # type: ignore[no-any-return]
+            return got[1]
         return self.policy.state()
 
     def stop(self) -> None:

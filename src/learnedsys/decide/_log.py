@@ -14,6 +14,7 @@ mutate a context array in place after passing it to ``choose``.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import math
 import os
@@ -166,10 +167,8 @@ class DecisionLog:
             self._error = exc
         finally:
             self._idle.set()
-            try:
+            with contextlib.suppress(Exception):  # closing a broken connection
                 conn.close()
-            except Exception:
-                pass
 
     def _drain(self, conn: Any) -> None:
         q = self._queue
@@ -314,10 +313,8 @@ _OPEN_LOGS: weakref.WeakSet[DecisionLog] = weakref.WeakSet()
 @atexit.register
 def _close_all() -> None:
     for log in list(_OPEN_LOGS):
-        try:
+        with contextlib.suppress(Exception):  # best effort at interpreter exit
             log.close()
-        except Exception:
-            pass
 
 
 def open_log(log: Any) -> DecisionLog | None:

@@ -110,6 +110,14 @@ def snips(logs: Any, target: Any, n_actions: int | None = None) -> Estimate:
     return Estimate(v, se, n)
 
 
+def _subset(ctx: Any, mask: np.ndarray) -> Any:
+    if ctx is None:
+        return None
+    if isinstance(ctx, list):
+        return [ctx[i] for i in np.flatnonzero(mask)]
+    return ctx[mask]
+
+
 def _fit_ridge(x: np.ndarray, y: np.ndarray, lam: float) -> np.ndarray:
     d = x.shape[1]
     return np.linalg.solve(x.T @ x + lam * np.eye(d), x.T @ y)
@@ -143,8 +151,7 @@ def doubly_robust(
         ev = fold == f
         tr = ~ev if folds > 1 else ev
         if reward_model is not None:
-            sub = (lambda m: ctx[m] if ctx is not None and not isinstance(ctx, list) else ([ctx[i] for i in np.flatnonzero(m)] if ctx is not None else None))
-            q[ev] = reward_model(sub(tr), a[tr], r[tr], sub(ev))
+            q[ev] = reward_model(_subset(ctx, tr), a[tr], r[tr], _subset(ctx, ev))
             continue
         for act in range(k):
             m = tr & (a == act)

@@ -267,7 +267,7 @@ class EpsilonGreedy(_Counting):
         return draw, learn
 
     @property
-    def _t(self) -> int:  # type: ignore[override]
+    def _t(self) -> int:
         return self._st[0] if hasattr(self, "_st") else 0
 
     @_t.setter
@@ -276,7 +276,7 @@ class EpsilonGreedy(_Counting):
             self._st[0] = value
 
     @property
-    def version(self) -> int:  # type: ignore[override]
+    def version(self) -> int:
         st = self.__dict__.get("_st")
         return st[2] if st is not None else self.__dict__.get("_version", 0)
 

@@ -120,8 +120,8 @@ class IntRange(OptionSpace):
             check_int(self.low, "low", "IntRange", low=1)
         self.steps = check_int(steps, "steps", "IntRange", low=2, none_ok=True)
         if self.log:
-            n = self.steps or max(2, int(round(math.log2(self.high / self.low))) + 1)
-            grid = sorted({int(round(self.low * (self.high / self.low) ** (i / (n - 1)))) for i in range(n)})
+            n = self.steps or max(2, round(math.log2(self.high / self.low)) + 1)
+            grid = sorted({round(self.low * (self.high / self.low) ** (i / (n - 1))) for i in range(n)})
             self._grid = grid if self.high > self.low else [self.low]
         else:
             self._grid = list(range(self.low, self.high + 1, self.step))

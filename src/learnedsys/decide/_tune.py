@@ -34,7 +34,13 @@ from pathlib import Path
 from typing import Any
 
 from learnedsys._lazy import require
-from learnedsys._validation import InvalidParameterError, check_bool, check_choice, check_int, check_seed
+from learnedsys._validation import (
+    InvalidParameterError,
+    check_bool,
+    check_choice,
+    check_int,
+    check_seed,
+)
 
 __all__ = ["Param", "TuneResult", "parse_command", "tune", "tune_command"]
 
@@ -211,12 +217,11 @@ class _Study:
         )
         sig = json.dumps(signature, sort_keys=True)
         row = self.conn.execute("SELECT value FROM meta WHERE key = 'signature'").fetchone()
-        if row is not None and row[0] != sig:
-            if not fresh:
-                raise InvalidParameterError(
-                    f"the study {path!r} belongs to another command or search space; "
-                    "pass another --study file, or --fresh to start it over"
-                )
+        if row is not None and row[0] != sig and not fresh:
+            raise InvalidParameterError(
+                f"the study {path!r} belongs to another command or search space; "
+                "pass another --study file, or --fresh to start it over"
+            )
         if fresh or row is None or row[0] != sig:
             with self.conn:
                 self.conn.execute("DELETE FROM trials")
