@@ -232,46 +232,95 @@ def _first_leaf_at_least(kind, params, keys, pos, m: int, n_leaves: int, j: int)
 
 
 @_jit
-def sampled_log_window(kind, params, keys, pos, m: int, n_leaves: int, leaves_to_check, hybrid: float) -> float:  # type: ignore[no-untyped-def]
-    """Key-weighted mean log2(window + 2) over a sample of leaves, each fitted exactly on all its
-    keys. Needs a monotone root (each leaf is then a contiguous run of keys)."""
+def _fit_range(keys, pos, a: int, b: int, hybrid: float, step: int = 1):  # type: ignore[no-untyped-def]
+    """Least-squares line over the points (keys[p], p) for p = pos[a:b:step]; returns
+    (slope, intercept, err_lo, err_hi) with the hybrid fallback applied (see fit_leaves).
+    ``step > 1`` (estimates only) looks at every step-th key."""
+    c = (b - a + step - 1) // step
+    mx = 0.0
+    my = 0.0
+    for i in range(a, b, step):
+        mx += float(keys[_p(pos, i)])
+        my += float(_p(pos, i))
+    mx /= c
+    my /= c
+    sxy = 0.0
+    sxx = 0.0
+    for i in range(a, b, step):
+        dx = float(keys[_p(pos, i)]) - mx
+        sxy += dx * (float(_p(pos, i)) - my)
+        sxx += dx * dx
+    slope = sxy / sxx if sxx > 0 else 0.0
+    icpt = my - slope * mx
+    emin = np.inf
+    emax = -np.inf
+    for i in range(a, b, step):
+        e = float(_p(pos, i)) - (slope * float(keys[_p(pos, i)]) + icpt)
+        emin = min(emin, e)
+        emax = max(emax, e)
+    lo = np.floor(emin)
+    hi = np.ceil(emax)
+    first = float(_p(pos, a))
+    span = float(_p(pos, b - 1)) - first
+    if not hi - lo <= span or (hybrid >= 0.0 and hi - lo > hybrid):
+        return 0.0, first, 0.0, span
+    return slope, icpt, lo, hi
+
+
+@_jit
+def sampled_log_window(kind, params, keys, pos, m: int, n_leaves: int, probes, hybrid: float) -> float:  # type: ignore[no-untyped-def]
+    """Mean log2(window + 2) a lookup of an existing key sees, estimated from the leaves of
+    random keys (``probes``: indices into the distinct keys), each leaf fitted exactly on all its
+    keys. A leaf is drawn in proportion to its keys, so the plain mean over probes is unbiased.
+    Needs a monotone root (each leaf is then a contiguous run of keys)."""
     total = 0.0
-    weight = 0.0
-    for t in range(leaves_to_check.shape[0]):
-        j = leaves_to_check[t]
-        a = _first_leaf_at_least(kind, params, keys, pos, m, n_leaves, j)
-        b = _first_leaf_at_least(kind, params, keys, pos, m, n_leaves, j + 1)
-        c = b - a
-        if c <= 0:
-            continue
-        mx = 0.0
-        my = 0.0
-        for i in range(a, b):
-            mx += float(keys[_p(pos, i)])
-            my += float(_p(pos, i))
-        mx /= c
-        my /= c
-        sxy = 0.0
-        sxx = 0.0
-        for i in range(a, b):
-            dx = float(keys[_p(pos, i)]) - mx
-            sxy += dx * (float(_p(pos, i)) - my)
-            sxx += dx * dx
-        slope = sxy / sxx if sxx > 0 else 0.0
-        icpt = my - slope * mx
-        emin = np.inf
-        emax = -np.inf
-        for i in range(a, b):
-            e = float(_p(pos, i)) - (slope * float(keys[_p(pos, i)]) + icpt)
-            emin = min(emin, e)
-            emax = max(emax, e)
-        window = np.ceil(emax) - np.floor(emin)
-        span = float(_p(pos, b - 1) - _p(pos, a))
-        if window > span or (hybrid >= 0.0 and window > hybrid):
-            window = span
-        total += c * np.log2(window + 2.0)
-        weight += c
-    return total / weight if weight > 0 else 0.0
+    last_leaf = -1
+    last_value = 0.0
+    for t in range(probes.shape[0]):
+        j = leaf_of(kind, params, float(keys[_p(pos, probes[t])]), n_leaves)
+        if j != last_leaf:  # probes are sorted, so equal leaves are adjacent
+            a = _first_leaf_at_least(kind, params, keys, pos, m, n_leaves, j)
+            b = _first_leaf_at_least(kind, params, keys, pos, m, n_leaves, j + 1)
+            if b <= a:
+                last_value = 1.0
+            else:
+                _, _, lo, hi = _fit_range(keys, pos, a, b, hybrid, max(1, (b - a) // 2048))
+                last_value = np.log2(hi - lo + 2.0)
+            last_leaf = j
+        total += last_value
+    return total / max(1, probes.shape[0])
+
+
+@nb.njit(cache=True, nogil=True, parallel=True)
+def fit_leaves_monotone(kind, params, keys, pos, m: int, n_leaves: int, n: int, hybrid: float) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """fit_leaves for a monotone root: leaf j holds the contiguous run of keys between two
+    boundaries found by binary search, so no per-key leaf array is built and each leaf is fitted
+    while its keys are in cache; leaves are fitted in parallel."""
+    bounds = np.empty(n_leaves + 1, dtype=np.int64)
+    for j in nb.prange(n_leaves + 1):
+        bounds[j] = _first_leaf_at_least(kind, params, keys, pos, m, n_leaves, j) if j < n_leaves else m
+    bounds[0] = 0
+    out = np.zeros((n_leaves, 4))
+    for j in nb.prange(n_leaves):
+        a = bounds[j]
+        b = bounds[j + 1]
+        if b > a:
+            s, c, lo, hi = _fit_range(keys, pos, a, b, hybrid)
+            out[j, 0] = s
+            out[j, 1] = c
+            out[j, 2] = lo
+            out[j, 3] = hi
+    # empty leaves point at the first position of the next non-empty leaf (or n)
+    nxt = float(n)
+    for j in range(n_leaves - 1, -1, -1):
+        if bounds[j + 1] <= bounds[j]:
+            out[j, 0] = 0.0
+            out[j, 1] = nxt
+            out[j, 2] = 0.0
+            out[j, 3] = 0.0
+        else:
+            nxt = float(_p(pos, bounds[j]))
+    return out
 
 
 @_jit
@@ -507,12 +556,19 @@ def first_nan(keys) -> int:  # type: ignore[no-untyped-def]
 
 @_jit
 def unique_first_positions(keys) -> np.ndarray:  # type: ignore[no-untyped-def]
-    """Positions of the first occurrence of each distinct key (keys sorted)."""
+    """Positions of the first occurrence of each distinct key (keys sorted); an empty array when
+    all keys are distinct (the identity, which the fitting kernels read as such)."""
     n = keys.shape[0]
-    out = np.empty(n, dtype=np.int64)
+    dups = 0
+    for i in range(1, n):
+        if keys[i] == keys[i - 1]:
+            dups += 1
+    if dups == 0:
+        return np.zeros(0, dtype=np.int64)
+    out = np.empty(n - dups, dtype=np.int64)
     m = 0
     for i in range(n):
         if i == 0 or keys[i] != keys[i - 1]:
             out[m] = i
             m += 1
-    return out[:m]
+    return out

@@ -239,13 +239,17 @@ class RMI:
         keys = prepare_keys(keys)
         self.keys_ = keys
         self.n_ = n = int(keys.shape[0])
+        # positions of distinct keys; empty stands for the identity (no 8n-byte array)
         pos = K.unique_first_positions(keys) if n else np.zeros(0, dtype=np.int64)
+        m = int(pos.shape[0]) if pos.shape[0] else n
         if keys.dtype.kind == "f" and n and not (np.isfinite(keys[0]) and np.isfinite(keys[-1])):
             # model the finite keys; lookups of infinities are verified like any other
+            if not pos.shape[0]:
+                pos = np.arange(n, dtype=np.int64)
             pos = pos[np.isfinite(keys[pos])]
-        m = int(pos.shape[0])  # distinct (finite) keys
-        if m == n:
-            pos = np.zeros(0, dtype=np.int64)  # identity: no 8n-byte position array
+            m = int(pos.shape[0])
+            if m == n:
+                pos = np.zeros(0, dtype=np.int64)
         budget = self._budget(keys)
         if m == 0:
             self._set_model("linear", np.array([0.0, 0.0]), np.zeros((1, self._leaf_cols())))
@@ -275,9 +279,13 @@ class RMI:
             self.candidates_ = []
             root, L = self.root, int(self.n_leaves)
         params = self._fit_root(root, keys, sample, n, L)
-        leaf = K.assign_leaves_at(ROOTS[root], params, keys, pos, m, L)
-        leaves = K.fit_leaves(keys, pos, leaf, L, n, self._hybrid())
-        del leaf
+        kind = ROOTS[root]
+        if root in ("linear", "spline") or K.is_monotone(kind, params, keys, sample, L):
+            leaves = K.fit_leaves_monotone(kind, params, keys, pos, m, L, n, self._hybrid())
+        else:
+            leaf = K.assign_leaves_at(kind, params, keys, pos, m, L)
+            leaves = K.fit_leaves(keys, pos, leaf, L, n, self._hybrid())
+            del leaf
         self._set_model(root, params, leaves)
         self._sample_cache = None
         return self
@@ -297,13 +305,14 @@ class RMI:
         """Mean log2 of the search window a lookup of an existing key would see.
 
         With a monotone root each leaf is a contiguous run of keys, so a few hundred leaves fitted
-        exactly on all their keys give an unbiased estimate at a fraction of a full fit. Otherwise
+        exactly on all their keys (drawn through random keys, so in proportion to their size) give
+        an unbiased estimate at a fraction of a full fit. Otherwise
         leaves are fitted on the sample (cheaper, less exact).
         """
         kind = ROOTS[root]
         if K.is_monotone(kind, params, keys, sample[:: max(1, sample.shape[0] // 32768)], L):
-            check = np.unique(rng.integers(0, L, min(L, 384)))
-            return float(K.sampled_log_window(kind, params, keys, pos, m, L, check, self._hybrid()))
+            probes = np.sort(rng.integers(0, m, 256))
+            return float(K.sampled_log_window(kind, params, keys, pos, m, L, probes, self._hybrid()))
         leaf = K.assign_leaves_at(kind, params, keys, sample, sample.shape[0], L)
         leaves = K.fit_leaves(keys, sample, leaf, L, n, self._hybrid())
         return float(K.mean_log_window(kind, params, leaves, keys, sample))
@@ -338,7 +347,7 @@ class RMI:
         counts = [c for c in counts if c >= min(cap, 16)]
         if cap not in counts:
             counts.append(cap)
-        return counts[-6:] if self.target == "speed" else counts[-10:]
+        return counts[-4:] if self.target == "speed" else counts[-10:]
 
     @staticmethod
     def _mem_ns(nbytes: float) -> float:
