@@ -15,6 +15,8 @@ from __future__ import annotations
 import gzip
 import math
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -158,7 +160,7 @@ def _run_dataset(
     t0 = time.perf_counter()
     ours = BloomFilter(target_fpr=0.01).fit(keys)
     tb = time.perf_counter() - t0
-    timing, ans = measure(lambda f=ours: f.contains(queries), repeats=repeats)
+    timing, ans = measure(partial(ours.contains, queries), repeats=repeats)
     result.records.append(record("BloomFilter (ours)", 0.01, ours.size_in_bytes(), tb, ans, timing))
 
     t0 = time.perf_counter()
@@ -179,11 +181,11 @@ def _run_dataset(
     t0 = time.perf_counter()
     bf = BinaryFuseFilter(fingerprint_bits=7).fit(keys)
     tb = time.perf_counter() - t0
-    timing, ans = measure(lambda f=bf: f.contains(queries), repeats=repeats)
+    timing, ans = measure(partial(bf.contains, queries), repeats=repeats)
     result.records.append(record("BinaryFuseFilter r=7 (ours)", 2**-7, bf.size_in_bytes(), tb, ans, timing))
 
     # -- learned filters at 1%, built from scratch (train + validation negatives) --------
-    learned = {
+    learned: dict[str, Callable[..., Any]] = {
         "LBF": lambda F, **kw: LearnedBloomFilter(target_fpr=F, seed=ctx.seed, **kw),
         "sandwiched LBF": lambda F, **kw: SandwichedLearnedBloomFilter(target_fpr=F, seed=ctx.seed, **kw),
         "PLBF": lambda F, **kw: PartitionedLearnedBloomFilter(target_fpr=F, seed=ctx.seed, **kw),
@@ -196,7 +198,7 @@ def _run_dataset(
         t0 = time.perf_counter()
         f = make(0.01).fit(keys, train + val)
         tb = time.perf_counter() - t0
-        timing, ans = measure(lambda f=f: f.contains(queries), repeats=repeats)
+        timing, ans = measure(partial(f.contains, queries), repeats=repeats)
         br = f.size_breakdown()
         result.records.append(record(label, 0.01, f.size_in_bytes(), tb, ans, timing,
                                      model_bytes=br["model"], regions=len(f.regions_)))
@@ -225,9 +227,12 @@ def _run_dataset(
                    "false_negatives": fn}
             sweep_rows.append(row)
             curve.setdefault(label, []).append((fpr, f.size_in_bytes()))
-        for label, maker in (("BloomFilter (ours)", lambda F: BloomFilter(target_fpr=F).fit(keys)),
-                             ("BinaryFuseFilter (ours)", lambda F: BinaryFuseFilter(target_fpr=F).fit(keys))):
-            g = maker(target)
+        plain: list[tuple[str, Any]] = [
+            ("BloomFilter (ours)", BloomFilter(target_fpr=target)),
+            ("BinaryFuseFilter (ours)", BinaryFuseFilter(target_fpr=target)),
+        ]
+        for label, g in plain:
+            g.fit(keys)
             ans = g.contains(queries)
             curve.setdefault(label, []).append((float(ans[~is_key].mean()), g.size_in_bytes()))
     fuse8 = next(r for r in result.records if r["dataset"] == name and r["structure"] == "pyxorfilter Fuse8")

@@ -149,15 +149,29 @@ def _train(buf_k, off_k, buf_n, off_n, order, min_n, max_n, shift, w, g2, lr, l2
 
 @nb.njit(cache=True, nogil=True)
 def _score_int8(buf, offsets, min_n, max_n, shift, q, scale, bias, out):  # type: ignore[no-untyped-def]
-    maxlen = 0
+    # The same features as ``_features``, summed on the fly (no index buffer): integer sums, so
+    # the score of an item is exactly reproducible.
+    sh = np.uint64(shift)
     for i in range(out.shape[0]):
-        maxlen = max(maxlen, offsets[i + 1] - offsets[i])
-    feats = np.empty((maxlen + 2) * max_n + 1, dtype=np.int64)
-    for i in range(out.shape[0]):
-        nf = _features(buf, offsets[i], offsets[i + 1], min_n, max_n, shift, feats)
-        acc = 0
-        for f in range(nf):
-            acc += np.int64(q[feats[f]])
+        start = offsets[i]
+        length = offsets[i + 1] - start
+        total = length + 2
+        acc = np.int64(0)
+        for p in range(total):
+            h = _FNV0
+            lim = min(max_n, total - p)
+            for j in range(lim):
+                qq = p + j
+                if qq == 0:
+                    c = _BOS
+                elif qq == total - 1:
+                    c = _EOS
+                else:
+                    c = np.uint64(buf[start + qq - 1]) + np.uint64(4)
+                h = (h ^ c) * _FNV
+                if j + 1 >= min_n:
+                    acc += np.int64(q[((h + np.uint64(j)) * _MUL) >> sh])
+        acc += np.int64(q[mix64(np.uint64(min(length, 63)) + np.uint64(0xABCDEF)) >> sh])
         out[i] = acc * scale + bias
 
 

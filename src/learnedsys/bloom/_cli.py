@@ -15,7 +15,7 @@ from typing import Any
 KINDS = ("plbf", "sandwiched", "lbf", "bloom", "fuse")
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "bloom",
         help="build and query learned Bloom filters",

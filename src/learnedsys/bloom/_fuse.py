@@ -40,17 +40,17 @@ def fuse_layout(n: int) -> tuple[int, int, int]:
 
 
 @nb.njit(cache=True)
-def fuse_length(n):  # type: ignore[no-untyped-def]
+def fuse_length(n: int) -> int:
     """Slots of a binary fuse filter for ``n`` keys (numba twin of :func:`fuse_layout`)."""
-    size = max(np.int64(n), 2)
-    seg_len = np.int64(1) << np.int64(math.floor(math.log(size) / math.log(3.33) + 2.25))
-    seg_len = min(seg_len, np.int64(1) << 18)
+    size = max(int(n), 2)
+    seg_len = 1 << math.floor(math.log(size) / math.log(3.33) + 2.25)
+    seg_len = min(seg_len, 1 << 18)
     size_factor = max(1.125, 0.875 + 0.25 * math.log(1_000_000) / math.log(size))
-    capacity = np.int64(round(size * size_factor))
+    capacity = round(size * size_factor)
     init_segment_count = (capacity + seg_len - 1) // seg_len - 2
     array_length = (init_segment_count + 2) * seg_len
     seg_count = (array_length + seg_len - 1) // seg_len
-    seg_count = 1 if seg_count <= 2 else seg_count - 2
+    seg_count = seg_count - 2 if seg_count > 2 else 1
     return (seg_count + 2) * seg_len
 
 

@@ -92,8 +92,8 @@ def _members(keys: EncodedBatch, items: EncodedBatch) -> np.ndarray:
         x = int(hk[i])
         if x in hks:
             keyset.setdefault(x, set()).add(keys.item(i))
-    for i in cand:
-        out[i] = items.item(int(i)) in keyset.get(int(hi[i]), ())
+    for j in cand:
+        out[j] = items.item(int(j)) in keyset.get(int(hi[j]), ())
     return out
 
 
@@ -260,7 +260,7 @@ class _LearnedFilter:
 
     def _make_backup(self, hashes: np.ndarray, fpr: float, seed: int) -> Backup:
         if self.backup == "bloom":
-            f: Backup = BloomFilter(target_fpr=min(max(fpr, 1e-15), 0.999999), seed=seed)
+            f = BloomFilter(target_fpr=min(max(fpr, 1e-15), 0.999999), seed=seed)
             f._allocate(hashes.shape[0])
             f._kind = self._kind
             f._add_hashes(hashes)
@@ -304,7 +304,7 @@ class _LearnedFilter:
             if isinstance(p, str):
                 rtype[r] = 1 if p == _ACCEPT else 0
                 continue
-            assert p._words is not None
+            assert isinstance(p, BloomFilter) and p._words is not None
             rtype[r] = 2
             woff[r] = pos
             ms[r], ks[r], salts[r] = p._m, p._k, p._salt
@@ -649,9 +649,8 @@ def load(path: str | os.PathLike[str]) -> Any:
                 return cls.load(path)
         raise
     try:
-        name = str(meta["class"])
-        cls = _CLASSES[name]
-        return cls._from_meta(meta, arrays, where)
+        learned_cls = _CLASSES[str(meta["class"])]
+        return learned_cls._from_meta(meta, arrays, where)
     except _serialization.FormatError:
         raise
     except (KeyError, TypeError, ValueError, InvalidParameterError) as exc:

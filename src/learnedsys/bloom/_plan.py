@@ -48,7 +48,7 @@ def filter_bits_array(n: np.ndarray, f: np.ndarray, backup: str) -> np.ndarray:
 def _fuse_lengths(n):  # type: ignore[no-untyped-def]
     out = np.empty(n.shape[0])
     for i in range(n.shape[0]):
-        out[i] = fuse_length(np.int64(n[i])) if n[i] > 0 else 0.0
+        out[i] = fuse_length(int(n[i])) if n[i] > 0 else 0.0
     return out
 
 
@@ -74,13 +74,15 @@ def _tail_counts(sorted_scores: np.ndarray, taus: np.ndarray) -> np.ndarray:
 
 
 def _upper(count: np.ndarray, total: int) -> np.ndarray:
-    """A one-sigma upper estimate of a rate seen ``count`` times in ``total`` samples.
+    """An upper estimate ``(c + 2 sqrt(c) + 1) / total`` of a rate seen ``c`` times in ``total``.
 
-    Thresholds are picked where the validation rate happens to be low, so the plain estimate is
-    optimistic on fresh negatives; the margin matters only for small validation sets.
+    Thresholds and regions are picked where the validation rate happens to be low, so the plain
+    estimate is optimistic on fresh negatives; the margin (about two standard deviations) keeps
+    the test FPR near the target when the validation set holds only a few false positives, and
+    costs little when it holds many.
     """
     c = np.asarray(count, dtype=np.float64)
-    return np.minimum(1.0, np.where(c > 0, c + np.sqrt(c), 0.0) / total)
+    return np.minimum(1.0, (c + 2.0 * np.sqrt(c) + 1.0) / total)
 
 
 def _candidates(sk: np.ndarray, sv: np.ndarray, limit: int = 4000) -> np.ndarray:
@@ -199,17 +201,16 @@ def _cost_bits(nk, f, fuse):  # type: ignore[no-untyped-def]
     if f < 1e-12:
         f = 1e-12
     if fuse:
-        r = math.ceil(math.log2(1.0 / f) - 1e-9)
-        r = min(32.0, max(1.0, r))
-        return fuse_length(np.int64(round(nk))) * r
+        r = min(32.0, max(1.0, float(math.ceil(math.log2(1.0 / f) - 1e-9))))
+        return fuse_length(round(nk)) * r
     return nk * math.log(1.0 / f) / 0.4804530139182014
 
 
 @nb.njit(cache=True, inline="always")
 def _upper_rate(h, nv):  # type: ignore[no-untyped-def]
-    """One-sigma upper estimate of a rate h measured on nv negatives (see ``_upper``)."""
+    """Upper estimate of a rate h measured on nv negatives (see ``_upper``)."""
     c = h * nv
-    return min(1.0, (c + math.sqrt(c)) / nv) if c > 0.0 else 0.0
+    return min(1.0, (c + 2.0 * math.sqrt(c) + 1.0) / nv)
 
 
 @nb.njit(cache=True, nogil=True)
@@ -251,7 +252,7 @@ def _plbf_best(G, H, dp, arg, kmax, F, n, fuse, overhead_bits, nv):  # type: ign
     bi = -1
     bj = -1
     for j in range(1, N + 1):
-        h_last = _upper_rate(H[N] - H[j], nv)
+        h_last = _upper_rate(H[N] - H[j], nv) if j < N else 0.0
         Fp = F - h_last
         if Fp <= 0.0:
             continue
@@ -268,7 +269,7 @@ def _plbf_best(G, H, dp, arg, kmax, F, n, fuse, overhead_bits, nv):  # type: ign
             h = np.empty(i)
             for r in range(i):
                 g[r] = G[cuts[r + 1]] - G[cuts[r]]
-                h[r] = H[cuts[r + 1]] - H[cuts[r]]
+                h[r] = _upper_rate(H[cuts[r + 1]] - H[cuts[r]], nv)
             f, ok = _region_fprs(g, h, Fp)
             if not ok:
                 continue
@@ -323,8 +324,8 @@ class PLBFPlanner:
             cuts.append(t)
         cuts = cuts[::-1]  # 0 = cuts[0] < ... < cuts[i] = j
         g = np.array([self.G[cuts[r + 1]] - self.G[cuts[r]] for r in range(i)])
-        h = np.array([self.H[cuts[r + 1]] - self.H[cuts[r]] for r in range(i)])
-        h_last = float(_upper_rate(self.H[N] - self.H[j], self.nv))
+        h = np.array([_upper_rate(self.H[cuts[r + 1]] - self.H[cuts[r]], self.nv) for r in range(i)])
+        h_last = float(_upper_rate(self.H[N] - self.H[j], self.nv)) if j < N else 0.0
         f, _ = _region_fprs(g, h, F - h_last)
         fprs = [float(x) for x in f]
         bounds = list(cuts[1:])  # segment index where each next region starts
