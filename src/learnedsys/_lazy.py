@@ -7,9 +7,11 @@ at first use, which fails with a message naming the extra to install.
 from __future__ import annotations
 
 import importlib
+import sys
 from types import ModuleType
+from typing import Any
 
-__all__ = ["MissingDependencyError", "require"]
+__all__ = ["MissingDependencyError", "lazy_exports", "require"]
 
 
 class MissingDependencyError(ImportError):
@@ -26,3 +28,24 @@ def require(module: str, extra: str, purpose: str = "") -> ModuleType:
             f"{module!r} is needed{what} but is not installed; "
             f"install it with: pip install 'learnedsys[{extra}]'"
         ) from exc
+
+
+def lazy_exports(package: str, where: dict[str, str]) -> tuple[Any, Any]:
+    """``__getattr__`` and ``__dir__`` for a package whose public names resolve on first use
+    (PEP 562), so that importing one light submodule (a ``_cli``) does not import numba or torch.
+
+    ``where`` maps each public name to the module that defines it.
+    """
+
+    def __getattr__(name: str) -> Any:
+        mod = where.get(name)
+        if mod is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(mod), name)
+        sys.modules[package].__dict__[name] = value
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted(set(sys.modules[package].__dict__) | set(where))
+
+    return __getattr__, __dir__

@@ -16,17 +16,34 @@
 [0, 1, 3, 5]
 """
 
-import os
-from typing import Any
+from __future__ import annotations
 
-from learnedsys._serialization import FormatError, read_kind
-from learnedsys.index._baselines import BinarySearch, BPlusTree
-from learnedsys.index._dynamic import _KIND as _DYNAMIC_KIND
-from learnedsys.index._dynamic import DynamicIndex, load_dynamic
-from learnedsys.index._rmi import _KIND as _RMI_KIND
-from learnedsys.index._rmi import RMI, load_rmi
+import os
+from typing import TYPE_CHECKING, Any
+
+from learnedsys._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from learnedsys._serialization import FormatError
+    from learnedsys.index._baselines import BinarySearch, BPlusTree
+    from learnedsys.index._dynamic import DynamicIndex, load_dynamic
+    from learnedsys.index._rmi import RMI, load_rmi
 
 __all__ = ["RMI", "BPlusTree", "BinarySearch", "DynamicIndex", "FormatError", "load"]
+
+# names resolve on first use, so ``learnedsys index --help`` does not import numba
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "FormatError": "learnedsys._serialization",
+        "BinarySearch": "learnedsys.index._baselines",
+        "BPlusTree": "learnedsys.index._baselines",
+        "DynamicIndex": "learnedsys.index._dynamic",
+        "load_dynamic": "learnedsys.index._dynamic",
+        "RMI": "learnedsys.index._rmi",
+        "load_rmi": "learnedsys.index._rmi",
+    },
+)
 
 
 def load(path: str | os.PathLike[str]) -> Any:
@@ -35,9 +52,15 @@ def load(path: str | os.PathLike[str]) -> Any:
     Raises:
         FormatError: the file is truncated, corrupted, of another kind or of a newer version.
     """
+    from learnedsys._serialization import FormatError, read_kind
+    from learnedsys.index._dynamic import _KIND as DYNAMIC_KIND
+    from learnedsys.index._dynamic import load_dynamic
+    from learnedsys.index._rmi import _KIND as RMI_KIND
+    from learnedsys.index._rmi import load_rmi
+
     kind = read_kind(path)
-    if kind == _RMI_KIND:
+    if kind == RMI_KIND:
         return load_rmi(path)
-    if kind == _DYNAMIC_KIND:
+    if kind == DYNAMIC_KIND:
         return load_dynamic(path)
     raise FormatError(f"{str(path)!r} holds a {kind!r}, not a learned index")
