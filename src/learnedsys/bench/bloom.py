@@ -240,6 +240,7 @@ def _run_dataset(
     rbr = next(r for r in result.records if r["dataset"] == name and r["structure"] == "rbloom")
     curve["rbloom"] = [(rbr["measured_fpr"], rbr["bytes"])]
     if ctx.report_dir is not None:
+        ctx.report_dir.mkdir(parents=True, exist_ok=True)
         fname = f"bloom_{len(figures)}_memory_vs_fpr.png"
         _plot(ctx.report_dir / fname, name, n, curve)
         figures.append((fname, f"{name}: total bytes against FPR measured on held-out negatives ({n} keys)"))
