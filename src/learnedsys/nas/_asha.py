@@ -1,0 +1,83 @@
+"""Asynchronous successive halving (ASHA; Li et al., MLSys 2020) around any strategy.
+
+New architectures start at the lowest fidelity (fewest epochs); whenever the top ``1/eta`` of a
+rung holds an architecture not yet promoted, it is trained again at the next rung
+(``eta`` times the epochs) instead of starting a new one. The wrapped strategy learns from the
+lowest-rung accuracy of every architecture it proposed, so all its rewards share one fidelity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from learnedsys._validation import check_int
+from learnedsys.nas._strategies import SearchStrategy
+from learnedsys.policy import Proposal
+
+__all__ = ["ASHA", "Job"]
+
+
+@dataclass
+class Job:
+    """One unit of work: train ``action`` for ``epochs`` epochs (rung ``rung``)."""
+
+    action: tuple[int, ...]
+    epochs: int
+    rung: int
+    proposal: Proposal = field(compare=False)
+
+
+class ASHA:
+    """Successive-halving scheduler. Cost O(results at a rung x log) per :meth:`next_job`.
+
+    Args:
+        strategy: proposes new architectures and learns from rung-0 results.
+        min_epochs: epochs of rung 0.
+        max_epochs: epochs of the top rung.
+        eta: promotion ratio (top 1/eta advance, with eta times the epochs).
+    """
+
+    def __init__(self, strategy: SearchStrategy, min_epochs: int, max_epochs: int, eta: int = 3) -> None:
+        self.strategy = strategy
+        self.min_epochs = check_int(min_epochs, "min_epochs", "ASHA", low=1)
+        self.max_epochs = check_int(max_epochs, "max_epochs", "ASHA", low=self.min_epochs)
+        self.eta = check_int(eta, "eta", "ASHA", low=2)
+        rungs = [self.min_epochs]
+        while rungs[-1] * self.eta < self.max_epochs:
+            rungs.append(rungs[-1] * self.eta)
+        if rungs[-1] != self.max_epochs:
+            rungs.append(self.max_epochs)
+        self.rungs = rungs
+        self.results: list[dict[tuple[int, ...], float]] = [{} for _ in rungs]
+        self.promoted: list[set[tuple[int, ...]]] = [set() for _ in rungs]
+
+    def next_job(self) -> Job:
+        """Promote the best unpromoted architecture of the highest possible rung, else start one."""
+        for k in range(len(self.rungs) - 2, -1, -1):
+            res = self.results[k]
+            n_top = len(res) // self.eta
+            if n_top == 0:
+                continue
+            top = sorted(res.items(), key=lambda kv: -kv[1])[:n_top]
+            for a, _ in top:
+                if a not in self.promoted[k]:
+                    self.promoted[k].add(a)
+                    return Job(a, self.rungs[k + 1], k + 1, Proposal(a))
+        p = self.strategy.propose()
+        return Job(p.action, self.rungs[0], 0, p)
+
+    def report(self, job: Job, reward: float) -> None:
+        """Record the validation accuracy ``job`` earned (NaN/failed: pass 0)."""
+        self.results[job.rung][job.action] = float(reward)
+        if job.rung > 0:
+            self.promoted[job.rung - 1].add(job.action)
+        else:
+            self.strategy.update(job.proposal, reward)
+
+    def best(self) -> tuple[tuple[int, ...], float, int] | None:
+        """(architecture, accuracy, rung) of the best result at the highest rung reached."""
+        for k in range(len(self.rungs) - 1, -1, -1):
+            if self.results[k]:
+                a, r = max(self.results[k].items(), key=lambda kv: kv[1])
+                return a, r, k
+        return None

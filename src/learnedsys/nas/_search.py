@@ -1,0 +1,281 @@
+"""The search loop: ask the strategy, run trials on a pool, journal them, tell the strategy.
+
+>>> from learnedsys.nas import load_dataset, search
+>>> data = load_dataset("digits", seed=0)
+>>> res = search(data, space="mlp", strategy="random", max_trials=2, backend="inline", epochs=2)
+>>> res.trials, res.resumed_trials, 0.0 <= res.best["val_acc"] <= 1.0
+(2, 0, True)
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from learnedsys._validation import (
+    InvalidParameterError,
+    check_choice,
+    check_float,
+    check_int,
+    check_seed,
+)
+from learnedsys.nas._asha import ASHA, Job
+from learnedsys.nas._data import Dataset
+from learnedsys.nas._executor import SpaceSpec, make_pool, resolve_space
+from learnedsys.nas._space import Space
+from learnedsys.nas._storage import Journal
+from learnedsys.nas._strategies import make_strategy
+from learnedsys.policy import Proposal
+
+__all__ = ["SearchResult", "pareto_front", "search"]
+
+OBJECTIVES = ("accuracy", "latency", "params")
+
+
+@dataclass
+class SearchResult:
+    """What a search found. ``trials`` counts finished trials in the study (resumed included)."""
+
+    best: dict[str, Any] | None
+    trials: int
+    resumed_trials: int
+    history: list[dict[str, Any]]
+    pareto: list[dict[str, Any]]
+    space: str
+    strategy: str
+    seconds: float
+    failed: int = 0
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"best": self.best, "trials": self.trials, "resumed_trials": self.resumed_trials,
+                "failed_trials": self.failed, "space": self.space, "strategy": self.strategy,
+                "seconds": round(self.seconds, 3), "config": self.config, "pareto": self.pareto,
+                "history": self.history}
+
+
+def pareto_front(points: list[dict[str, Any]], cost: str) -> list[dict[str, Any]]:
+    """Points not dominated in (higher ``val_acc``, lower ``cost``), sorted by cost. O(n log n)."""
+    pts = [p for p in points if p.get("status") == "ok" and _finite(p.get(cost)) and _finite(p.get("val_acc"))]
+    pts.sort(key=lambda p: (p[cost], -p["val_acc"]))
+    front: list[dict[str, Any]] = []
+    best = -math.inf
+    for p in pts:
+        if p["val_acc"] > best:
+            front.append(p)
+            best = p["val_acc"]
+    return front
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(float(x))
+
+
+def _reward(result: dict[str, Any], objective: str, weight: float, target: float) -> float:
+    acc = result.get("val_acc", float("nan"))
+    if result.get("status") != "ok" or not _finite(acc):
+        return 0.0
+    if objective == "accuracy":
+        return float(acc)
+    cost = result.get("latency_ms" if objective == "latency" else "params")
+    if not _finite(cost) or cost <= 0:
+        return float(acc)
+    # MnasNet's soft constraint: acc * (cost / target) ** w with w < 0
+    return float(acc) * (float(cost) / target) ** weight
+
+
+def parse_budget(text: str | float | int) -> float:
+    """Seconds from ``240``, ``"240"``, ``"90s"``, ``"10m"`` or ``"1h"``."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        value = float(text)
+    else:
+        s = str(text).strip().lower()
+        mult = {"s": 1.0, "m": 60.0, "h": 3600.0}.get(s[-1:])
+        try:
+            value = float(s[:-1]) * mult if mult is not None else float(s)
+        except ValueError:
+            value = float("nan")
+    if not math.isfinite(value) or value <= 0:
+        raise InvalidParameterError(f"The 'budget' parameter must be a positive number of seconds, or like '10m' or '1h'. Got {text!r} instead.")
+    return value
+
+
+def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str = "evolution",
+           budget: float | str = 60.0, max_trials: int | None = None, workers: int = 1,
+           backend: str = "local", address: str | None = None, storage: str | None = None,
+           study: str = "nas", resume: bool = False, seed: int | None = 0, epochs: int = 20,
+           asha: bool = False, min_epochs: int | None = None, eta: int = 3,
+           objective: str = "accuracy", cost_weight: float = -0.07, cost_target: float | None = None,
+           measure_latency: bool = True, progress: bool = False,
+           strategy_options: dict[str, Any] | None = None) -> SearchResult:
+    """Search ``space`` for the architecture with the best validation accuracy on ``data``.
+
+    Args:
+        space: a built-in space name (``mlp``, ``cnn``, ``cell``), a :class:`Space` (inline
+            backend only) or an importable function returning one.
+        strategy: ``evolution``, ``reinforce``, ``random`` or ``tpe``.
+        budget: wall-clock seconds for this call (also ``"10m"``, ``"1h"``); trials still
+            running when it ends are abandoned.
+        max_trials: stop after this many new trials (and wait for them all); for reproducible
+            runs.
+        workers: trials in parallel (one process / Ray actor each, one thread each).
+        backend: ``local`` (worker processes), ``ray``, or ``inline`` (this process).
+        address: Ray cluster address (``ray`` backend; default: start a local Ray).
+        storage: ``sqlite:///PATH`` or ``postgresql://...`` to journal trials; None keeps them
+            in memory.
+        study: the study's name in ``storage``.
+        resume: continue the study in ``storage``: its finished trials are kept, counted in
+            ``resumed_trials`` and replayed into the strategy.
+        seed: seeds the strategy and every trial's training.
+        epochs: training epochs per trial (the top rung with ``asha``).
+        asha: successive halving from ``min_epochs`` (default ``epochs // 9``, at least 1) up to
+            ``epochs``, promoting the top 1/``eta``.
+        objective: ``accuracy``, or ``latency`` / ``params`` for hardware-aware search: the reward
+            is ``acc * (cost / cost_target) ** cost_weight`` (MnasNet), and the result's Pareto
+            front trades accuracy against that cost.
+        progress: show a progress bar with the best accuracy so far.
+
+    Returns:
+        a :class:`SearchResult`. Cost: the trials; the loop itself is O(trials) bookkeeping.
+    """
+    owner = "search"
+    budget_s = parse_budget(budget)
+    max_trials = check_int(max_trials, "max_trials", owner, low=1, none_ok=True)
+    workers = check_int(workers, "workers", owner, low=1)
+    check_choice(backend, "backend", owner, ("local", "ray", "inline"))
+    seed = check_seed(seed, "seed", owner) or 0
+    epochs = check_int(epochs, "epochs", owner, low=1)
+    eta = check_int(eta, "eta", owner, low=2)
+    check_choice(objective, "objective", owner, OBJECTIVES)
+    cost_weight = check_float(cost_weight, "cost_weight", owner, high=0.0)
+    check_choice(strategy, "strategy", owner, ("evolution", "reinforce", "random", "tpe"))
+    if isinstance(space, Space) and backend != "inline":
+        raise InvalidParameterError("A Space object cannot be sent to worker processes; pass a built-in space name or an importable function returning the Space (or use backend='inline').")
+    sp = resolve_space(space)
+    if sp.family in ("cnn", "cell") and not data.is_image:
+        raise InvalidParameterError(f"The {sp.family!r} space needs image data (n, C, H, W); these samples have shape {data.shape}. Use space='mlp'.")
+    if cost_target is None:
+        cost_target = 1.0 if objective == "latency" else 1e4
+    space_name = space if isinstance(space, str) else sp.name
+    config = {"space": space_name, "strategy": strategy, "data": data.fingerprint, "objective": objective,
+              "asha": [min_epochs, epochs, eta] if asha else None, "seed": seed, "epochs": epochs}
+
+    started = time.monotonic()
+    journal = Journal(storage or "sqlite:///:memory:", study)
+    finished = journal.open(config, resume)
+    n_resumed = len(finished)
+    # a resumed study reseeds the strategy so it does not replay the proposals it already made
+    strat_seed = seed + 1_000_003 * n_resumed
+    strat = make_strategy(strategy, sp, seed=strat_seed, **(strategy_options or {}))
+    sched = ASHA(strat, min_epochs or max(1, epochs // 9), epochs, eta) if asha else None
+    history: list[dict[str, Any]] = []
+    best: dict[str, Any] | None = None
+    n_failed = 0
+
+    def better(tr: dict[str, Any], cur: dict[str, Any] | None) -> bool:
+        if tr["status"] != "ok" or not _finite(tr.get("val_acc")):
+            return False
+        if cur is None:
+            return True
+        return (tr["epochs"], tr["reward"]) > (cur["epochs"], cur["reward"])
+
+    def record(tr: dict[str, Any], elapsed: float | None) -> None:
+        nonlocal best, n_failed
+        if tr["status"] != "ok":
+            n_failed += 1
+        if better(tr, best):
+            best = tr
+        history.append({"number": tr["number"], "status": tr["status"], "epochs": tr["epochs"],
+                        "val_acc": _clean(tr.get("val_acc")), "reward": _clean(tr["reward"]),
+                        "seconds": _clean(tr.get("seconds")), "t": None if elapsed is None else round(elapsed, 3),
+                        "resumed": elapsed is None,
+                        "best_val_acc": None if best is None else _clean(best["val_acc"])})
+
+    for tr in finished:
+        tr["reward"] = _reward(tr, objective, cost_weight, cost_target)
+        prop = Proposal(tr["action"])
+        if sched is not None:
+            sched.report(Job(tr["action"], tr["epochs"], tr["rung"], prop), tr["reward"])
+        else:
+            strat.update(prop, tr["reward"])
+        record(tr, None)
+    all_trials = list(finished)
+
+    options = {"batch_size": 64, "measure_latency": measure_latency or objective == "latency"}
+    pool = make_pool(backend, space, data, options, workers, address)
+    bar = _progress(budget_s, progress)
+    number = journal.next_number()
+    running: dict[int, tuple[Job, float]] = {}
+    n_new = 0
+    try:
+        while True:
+            elapsed = time.monotonic() - started
+            stop_new = elapsed >= budget_s or (max_trials is not None and n_new >= max_trials)
+            while not stop_new and pool.pending < pool.capacity:
+                if sched is not None:
+                    job = sched.next_job()
+                else:
+                    p = strat.propose()
+                    job = Job(p.action, epochs, 0, p)
+                journal.start(number, job.action, job.epochs, job.rung)
+                pool.submit(number, job.action, job.epochs, seed)
+                running[number] = (job, time.monotonic())
+                number += 1
+                n_new += 1
+                stop_new = max_trials is not None and n_new >= max_trials
+            if pool.pending == 0:
+                break
+            if max_trials is None and elapsed >= budget_s:
+                break  # trials still running are abandoned (journaled as 'running', then 'lost')
+            wait_for = 1.0 if max_trials is not None else max(0.05, min(1.0, budget_s - elapsed))
+            for num, res in pool.wait(timeout=wait_for):
+                job, _ = running.pop(num)
+                journal.finish(num, res)
+                tr = {"number": num, "action": job.action, "epochs": job.epochs, "rung": job.rung, **res}
+                tr["reward"] = _reward(tr, objective, cost_weight, cost_target)
+                if sched is not None:
+                    sched.report(job, tr["reward"])
+                else:
+                    strat.update(job.proposal, tr["reward"])
+                all_trials.append(tr)
+                record(tr, time.monotonic() - started)
+            if bar is not None:
+                bar.n = min(budget_s, round(time.monotonic() - started, 1))
+                bar.set_postfix_str(f"trials={len(all_trials)} best={best['val_acc'] if best else float('nan'):.4f}", refresh=True)
+    finally:
+        pool.close()
+        journal.abandon_running()
+        journal.close()
+        if bar is not None:
+            bar.close()
+
+    best_out = None
+    if best is not None:
+        best_out = {"number": best["number"], "action": list(best["action"]), "architecture": sp.decode(best["action"]),
+                    "val_acc": best["val_acc"], "reward": best["reward"], "epochs": best["epochs"],
+                    "params": best.get("params"), "latency_ms": _clean(best.get("latency_ms"))}
+    pts = [{"number": t["number"], "status": t["status"], "val_acc": _clean(t.get("val_acc")),
+            "latency_ms": _clean(t.get("latency_ms")), "params": t.get("params")} for t in all_trials]
+    cost_key = "params" if objective == "params" else "latency_ms"
+    return SearchResult(best=best_out, trials=len(all_trials), resumed_trials=n_resumed, history=history,
+                        pareto=pareto_front(pts, cost_key), space=space_name, strategy=strategy,
+                        seconds=time.monotonic() - started, failed=n_failed, config=config)
+
+
+def _clean(x: Any) -> Any:
+    if isinstance(x, (float, np.floating)):
+        return float(x) if math.isfinite(float(x)) else None
+    return x
+
+
+def _progress(total: float, show: bool) -> Any:
+    if not show:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="s", file=sys.stderr, bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s {postfix}")

@@ -1,0 +1,364 @@
+"""Declarative search spaces: categorical / integer / float choices, conditions, repeated blocks.
+
+A :class:`Space` is a flat, ordered list of *slots*; each slot is one choice with a finite number
+of options, so an architecture encodes to a tuple of ints (one per slot) and every strategy is a
+:class:`learnedsys.policy.Policy` over ``space.action_space``. A slot may be *conditional*: it is
+active only when earlier slots hold given values (a kernel size only for a convolution, the width
+of layer 3 only when there are at least 3 layers). Inactive slots are encoded as 0, so one
+architecture has exactly one canonical encoding (:meth:`Space.canonical`).
+
+>>> from learnedsys.nas import Space, Int, Categorical, Repeat
+>>> s = Space("toy", [Int("depth", 1, 3), Repeat("layer", "depth", [Categorical("width", [8, 16])])])
+>>> s.action_space.sizes
+(3, 2, 2, 2)
+>>> s.decode((1, 1, 0, 1))
+{'depth': 2, 'layer0.width': 16, 'layer1.width': 8}
+>>> s.canonical((1, 1, 0, 1))
+(1, 1, 0, 0)
+>>> s.size()
+14
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from learnedsys._validation import InvalidParameterError, check_int
+from learnedsys.policy import ActionSpace
+
+__all__ = [
+    "Categorical",
+    "Float",
+    "Int",
+    "Repeat",
+    "Slot",
+    "Space",
+    "cell_space",
+    "cnn_space",
+    "get_space",
+    "mlp_space",
+    "tabular_mlp_space",
+]
+
+Condition = Callable[[dict[str, Any]], bool]
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One encoded choice: a name, its options and the condition under which it is active."""
+
+    name: str
+    options: tuple[Any, ...]
+    condition: Condition | None = field(default=None, compare=False)
+
+    def active(self, values: dict[str, Any]) -> bool:
+        return self.condition is None or bool(self.condition(values))
+
+
+def _when(when: dict[str, Sequence[Any]] | None) -> Condition | None:
+    if not when:
+        return None
+    allowed = {k: tuple(v) for k, v in when.items()}
+
+    def cond(values: dict[str, Any]) -> bool:
+        return all(k in values and values[k] in ok for k, ok in allowed.items())
+
+    return cond
+
+
+def _and(a: Condition | None, b: Condition | None) -> Condition | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return lambda v: a(v) and b(v)
+
+
+class Categorical:
+    """A choice among ``options`` (any JSON values). ``when={"op": ["conv"]}`` makes it conditional."""
+
+    def __init__(self, name: str, options: Sequence[Any], when: dict[str, Sequence[Any]] | None = None):
+        if not isinstance(name, str) or not name:
+            raise InvalidParameterError(f"The 'name' parameter of Categorical must be a non-empty str. Got {name!r} instead.")
+        if len(options) < 1:
+            raise InvalidParameterError(f"The 'options' parameter of Categorical {name!r} must hold at least 1 option. Got {list(options)!r} instead.")
+        self.name, self.options, self.when = name, tuple(options), when
+
+    def slots(self, prefix: str = "", cond: Condition | None = None) -> list[Slot]:
+        return [Slot(prefix + self.name, self.options, _and(cond, _when(_prefixed(self.when, prefix))))]
+
+
+class Int(Categorical):
+    """An integer in ``[low, high]`` (every ``step``-th value), one option per value."""
+
+    def __init__(self, name: str, low: int, high: int, step: int = 1, when: dict[str, Sequence[Any]] | None = None):
+        low = check_int(low, "low", f"Int {name!r}")
+        high = check_int(high, "high", f"Int {name!r}", low=low)
+        step = check_int(step, "step", f"Int {name!r}", low=1)
+        super().__init__(name, list(range(low, high + 1, step)), when)
+
+
+class Float(Categorical):
+    """A real in ``[low, high]`` discretised to ``n`` grid points (geometric when ``log``)."""
+
+    def __init__(self, name: str, low: float, high: float, n: int = 8, log: bool = False,
+                 when: dict[str, Sequence[Any]] | None = None):
+        n = check_int(n, "n", f"Float {name!r}", low=1)
+        if not (math.isfinite(low) and math.isfinite(high)) or high < low or (log and low <= 0):
+            raise InvalidParameterError(
+                f"The 'low'/'high' parameters of Float {name!r} must satisfy {'0 < ' if log else ''}low <= high. Got low={low!r}, high={high!r} instead.")
+        grid = np.geomspace(low, high, n) if log else np.linspace(low, high, n)
+        super().__init__(name, [float(f"{g:.6g}") for g in grid], when)
+
+
+class Repeat:
+    """A block of choices repeated ``max`` times; copy i is active while ``count`` > i.
+
+    ``count`` names an :class:`Int` slot defined before the block (the number of layers); the
+    copies are named ``"{name}{i}.{child}"``.
+    """
+
+    def __init__(self, name: str, count: str, block: Sequence[Categorical | Repeat], max: int | None = None):
+        self.name, self.count, self.block, self.max = name, count, list(block), max
+
+    def slots(self, prefix: str, cond: Condition | None, known: dict[str, Slot]) -> list[Slot]:
+        count_name = prefix + self.count
+        if count_name not in known:
+            raise InvalidParameterError(
+                f"The 'count' parameter of Repeat {self.name!r} must name a slot defined before it. Got {self.count!r} instead.")
+        top = self.max if self.max is not None else max(int(o) for o in known[count_name].options)
+        out: list[Slot] = []
+        for i in range(top):
+            c = _and(cond, (lambda v, i=i: v.get(count_name, 0) > i))
+            out += _expand(self.block, f"{prefix}{self.name}{i}.", c, {**known, **{s.name: s for s in out}})
+        return out
+
+
+def _prefixed(when: dict[str, Sequence[Any]] | None, prefix: str) -> dict[str, Sequence[Any]] | None:
+    if not when:
+        return None
+    # a condition names a sibling in the same block first, else a global slot
+    return {(prefix + k if prefix else k): v for k, v in when.items()}
+
+
+def _expand(items: Sequence[Categorical | Repeat], prefix: str, cond: Condition | None,
+            known: dict[str, Slot]) -> list[Slot]:
+    out: list[Slot] = []
+    for it in items:
+        if isinstance(it, Repeat):
+            new = it.slots(prefix, cond, {**known, **{s.name: s for s in out}})
+        else:
+            new = it.slots(prefix, cond)
+        out += new
+    return out
+
+
+class Space:
+    """A search space: an ordered list of choices that an architecture fixes one by one.
+
+    Args:
+        family: which model builder turns a decoded architecture into a network
+            (``"mlp"``, ``"cnn"``, ``"cell"``).
+        items: :class:`Categorical` / :class:`Int` / :class:`Float` / :class:`Repeat` items.
+        name: the space's name (defaults to ``family``).
+
+    Cost: encoding, decoding and checking an architecture are O(number of slots).
+    """
+
+    def __init__(self, family: str, items: Sequence[Categorical | Repeat], name: str | None = None):
+        self.family = family
+        self.name = name or family
+        self.slots: tuple[Slot, ...] = tuple(_expand(items, "", None, {}))
+        names = [s.name for s in self.slots]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise InvalidParameterError(f"Space {self.name!r} defines slot names more than once: {sorted(dup)}")
+        self.action_space = ActionSpace(tuple(len(s.options) for s in self.slots))
+
+    def __len__(self) -> int:
+        return len(self.slots)
+
+    def __repr__(self) -> str:
+        return f"Space({self.name!r}, family={self.family!r}, slots={len(self.slots)})"
+
+    def _check(self, action: Sequence[int]) -> tuple[int, ...]:
+        a = tuple(int(x) for x in action)
+        if len(a) != len(self.slots):
+            raise InvalidParameterError(f"An architecture of space {self.name!r} must have {len(self.slots)} ints. Got {len(a)} instead.")
+        for i, (x, s) in enumerate(zip(a, self.slots, strict=True)):
+            if not 0 <= x < len(s.options):
+                raise InvalidParameterError(
+                    f"An architecture of space {self.name!r} must have action[{i}] ({s.name}) in [0, {len(s.options)}). Got {x} instead.")
+        return a
+
+    def active_mask(self, action: Sequence[int]) -> tuple[bool, ...]:
+        """Which slots the architecture ``action`` actually uses."""
+        a = self._check(action)
+        values: dict[str, Any] = {}
+        mask = []
+        for x, s in zip(a, self.slots, strict=True):
+            on = s.active(values)
+            mask.append(on)
+            if on:
+                values[s.name] = s.options[x]
+        return tuple(mask)
+
+    def decode(self, action: Sequence[int]) -> dict[str, Any]:
+        """The architecture as ``{slot name: value}`` over its active slots."""
+        a = self._check(action)
+        values: dict[str, Any] = {}
+        for x, s in zip(a, self.slots, strict=True):
+            if s.active(values):
+                values[s.name] = s.options[x]
+        return values
+
+    def encode(self, arch: dict[str, Any]) -> tuple[int, ...]:
+        """The canonical tuple of ints of a decoded architecture (inverse of :meth:`decode`)."""
+        values: dict[str, Any] = {}
+        out = []
+        for s in self.slots:
+            if s.active(values):
+                if s.name not in arch:
+                    raise InvalidParameterError(f"The architecture lacks slot {s.name!r} of space {self.name!r}.")
+                try:
+                    i = s.options.index(arch[s.name])
+                except ValueError:
+                    raise InvalidParameterError(
+                        f"Slot {s.name!r} of space {self.name!r} must be one of {list(s.options)!r}. Got {arch[s.name]!r} instead.") from None
+                values[s.name] = s.options[i]
+                out.append(i)
+            else:
+                out.append(0)
+        return tuple(out)
+
+    def canonical(self, action: Sequence[int]) -> tuple[int, ...]:
+        """``action`` with every inactive slot set to 0."""
+        a = self._check(action)
+        return tuple(x if on else 0 for x, on in zip(a, self.active_mask(a), strict=True))
+
+    def sample(self, rng: np.random.Generator) -> tuple[int, ...]:
+        """A uniformly random canonical encoding (uniform per slot, not over architectures)."""
+        return self.canonical(tuple(int(rng.integers(n)) for n in self.action_space.sizes))
+
+    def mutate(self, action: Sequence[int], rng: np.random.Generator) -> tuple[int, ...]:
+        """Change one active slot with at least 2 options to another value (Real et al.'s mutation)."""
+        a = list(self._check(action))
+        mask = self.active_mask(a)
+        cand = [i for i, on in enumerate(mask) if on and len(self.slots[i].options) > 1]
+        if not cand:
+            return tuple(a)
+        i = cand[int(rng.integers(len(cand)))]
+        n = len(self.slots[i].options)
+        a[i] = (a[i] + 1 + int(rng.integers(n - 1))) % n
+        # a slot that becomes active takes a random value, as if freshly sampled
+        new_mask = self.active_mask(a)
+        for j, (was, now) in enumerate(zip(mask, new_mask, strict=True)):
+            if now and not was:
+                a[j] = int(rng.integers(len(self.slots[j].options)))
+        return self.canonical(a)
+
+    def enumerate(self) -> Iterator[tuple[int, ...]]:
+        """Every architecture once, as canonical encodings. Cost: O(size x slots)."""
+        def rec(i: int, values: dict[str, Any], prefix: tuple[int, ...]) -> Iterator[tuple[int, ...]]:
+            if i == len(self.slots):
+                yield prefix
+                return
+            s = self.slots[i]
+            if not s.active(values):
+                yield from rec(i + 1, values, (*prefix, 0))
+                return
+            for j, o in enumerate(s.options):
+                yield from rec(i + 1, {**values, s.name: o}, (*prefix, j))
+        yield from rec(0, {}, ())
+
+    def size(self) -> int:
+        """Number of distinct architectures (by enumeration; use on small spaces only)."""
+        return sum(1 for _ in self.enumerate())
+
+    def describe(self) -> list[dict[str, Any]]:
+        """The slots as JSON (names and options), for reports and storage."""
+        return [{"name": s.name, "options": list(s.options), "conditional": s.condition is not None} for s in self.slots]
+
+
+# --- built-in spaces -------------------------------------------------------------------------
+
+_ACTS = ["relu", "tanh", "gelu", "elu"]
+
+
+def mlp_space(max_layers: int = 4) -> Space:
+    """Multi-layer perceptrons: depth, width per layer, activation, dropout, normalisation, lr."""
+    return Space("mlp", [
+        Int("n_layers", 1, max_layers),
+        Repeat("layer", "n_layers", [Categorical("width", [32, 64, 128, 256, 512])]),
+        Categorical("activation", _ACTS),
+        Categorical("dropout", [0.0, 0.1, 0.2, 0.4]),
+        Categorical("norm", ["none", "batch", "layer"]),
+        Float("lr", 1e-3, 1e-2, n=4, log=True),
+    ])
+
+
+def cnn_space(max_layers: int = 4) -> Space:
+    """CNN macro space: conv layers (channels, kernel, pooling, skip connection), head, lr."""
+    return Space("cnn", [
+        Int("n_layers", 1, max_layers),
+        Repeat("layer", "n_layers", [
+            Categorical("channels", [16, 32, 64]),
+            Categorical("kernel", [3, 5]),
+            Categorical("pool", ["none", "max"]),
+            Categorical("skip", [False, True]),
+        ]),
+        Categorical("activation", ["relu", "gelu"]),
+        Categorical("batchnorm", [False, True]),
+        Categorical("head", [0, 64, 128]),
+        Categorical("dropout", [0.0, 0.2]),
+        Float("lr", 1e-3, 1e-2, n=3, log=True),
+    ])
+
+
+CELL_OPS = ["identity", "conv3", "conv5", "sep3", "maxpool", "avgpool", "zero"]
+
+
+def cell_space(n_nodes: int = 4) -> Space:
+    """NASNet-like cell: a DAG of ``n_nodes`` nodes; node i sums two ops on two earlier nodes.
+
+    Node inputs are 0 (cell input) .. i (the previous nodes); the cell output sums the nodes no
+    other node consumes. The cell is stacked ``n_cells`` times after a stem convolution.
+    """
+    items: list[Categorical | Repeat] = []
+    for i in range(n_nodes):
+        for side in ("a", "b"):
+            items.append(Categorical(f"node{i}.in_{side}", list(range(i + 1))))
+            items.append(Categorical(f"node{i}.op_{side}", CELL_OPS))
+    items += [Int("n_cells", 1, 3), Categorical("channels", [16, 32, 48]), Float("lr", 1e-3, 1e-2, n=3, log=True)]
+    return Space("cell", items)
+
+
+def tabular_mlp_space() -> Space:
+    """The small MLP space the shipped tabular benchmark trains exhaustively (1404 architectures)."""
+    return Space("mlp", [
+        Int("n_layers", 1, 3),
+        Repeat("layer", "n_layers", [Categorical("width", [8, 32, 128])]),
+        Categorical("activation", ["relu", "tanh", "sigmoid"]),
+        Categorical("dropout", [0.0, 0.3]),
+        Categorical("norm", ["none", "batch"]),
+        Categorical("lr", [0.0003, 0.003, 0.03]),
+    ], name="tabular-mlp")
+
+
+_BUILTIN: dict[str, Callable[[], Space]] = {
+    "mlp": mlp_space, "cnn": cnn_space, "cell": cell_space, "tabular-mlp": tabular_mlp_space,
+}
+
+
+def get_space(name: str) -> Space:
+    """A built-in space by name: ``mlp``, ``cnn``, ``cell`` or ``tabular-mlp``."""
+    if name not in _BUILTIN:
+        raise InvalidParameterError(
+            f"The 'space' parameter must be one of {{{', '.join(repr(k) for k in _BUILTIN)}}}. Got {name!r} instead.")
+    return _BUILTIN[name]()
+
