@@ -24,7 +24,7 @@ def test_place_command_writes_json_and_resumes(tmp_path):
         sys.executable, "-m", "learnedsys.cli", "place", "learnedsys.placement.models:towers",
         "--kwargs", json.dumps({"d": 64, "depth": 2, "batch": 16, "n": 2}),
         "--method", "single", "--method", "m-etf", "--method", "default",
-        "--iterations", "5", "--time-budget", "2", "--json", str(out), "--journal", str(journal),
+        "--iterations", "5", "--time-budget", "2", "--anneal-steps", "100", "--json", str(out), "--journal", str(journal),
     ]
     r = subprocess.run(cmd, capture_output=True, text=True, check=True)
     assert "| default |" in r.stdout and "| m-etf |" in r.stdout

@@ -13,11 +13,26 @@ A tour::
     >>> simulate(g, np.array([0, 1]), cluster, training=False).step_time  # + 1 GB over 1 GB/s
     3.0
 
-``capture(model, example_inputs)`` builds the graph of a PyTorch model (torch.export),
-``place(graph, cluster, method=...)`` searches a placement (:data:`METHODS`), and
-``apply(model, placement, example_inputs)`` returns a runnable module with that placement.
+With a PyTorch model (``learnedsys.placement.models`` holds the benchmark models)::
+
+    from learnedsys.placement import Cluster, apply, capture, place
+    from learnedsys.placement.models import nmt4
+
+    model, inputs = nmt4()                       # built on the meta device: no weights in memory
+    graph = capture(model, inputs)               # torch.export -> OpGraph (numpy only)
+    cluster = Cluster.preset("k80x4")            # 1 CPU + 4 K80 over PCIe 3
+    best = place(graph, cluster)                 # method="default": the best we have
+    expert = place(graph, cluster, method="expert")
+    print(best.step_time / expert.step_time)     # simulated seconds per training step
+    runnable = apply(real_model, best, inputs)   # same outputs, ops on their devices
+
+``METHODS`` lists the placers: single, expert, metis, m-topo, m-etf, m-sct, rl, hierarchical,
+default. The simulator (:func:`simulate`) is a numba discrete-event model of one training step;
+its semantics are in :mod:`learnedsys.placement._simulator`.
 """
 
+from learnedsys.placement._apply import apply
+from learnedsys.placement._capture import CaptureError, capture
 from learnedsys.placement._cluster import PRESETS, Cluster, Device
 from learnedsys.placement._graph import OpGraph
 from learnedsys.placement._learned import GroupPolicy, HierarchicalPolicy
@@ -29,6 +44,7 @@ __all__ = [
     "HEURISTICS",
     "METHODS",
     "PRESETS",
+    "CaptureError",
     "Cluster",
     "Device",
     "GroupPolicy",
@@ -37,6 +53,8 @@ __all__ = [
     "Placement",
     "SimResult",
     "Simulator",
+    "apply",
+    "capture",
     "place",
     "simulate",
 ]

@@ -270,34 +270,20 @@ def hierarchical(
     return best_dev, float(best_cost), {"iterations": it + 1, "groups": k, "policy": "HierarchicalPolicy"}
 
 
-def local_search(
-    sim: Simulator, dev: np.ndarray, partitions: list[np.ndarray], *, time_budget: float = 30.0,
-    max_rounds: int = 20,
-) -> tuple[np.ndarray, float, dict[str, Any]]:
-    """First-improvement local search: move whole groups (of each partition in ``partitions``)
-    to another device, then single operations on a device boundary to a neighbour's device;
-    repeat until no move helps, ``max_rounds`` or ``time_budget`` seconds. Never returns a worse
-    placement than ``dev``."""
+def _descend(
+    sim: Simulator, dev: np.ndarray, cost: float, members: list[list[np.ndarray]], deadline: float,
+    node_moves: bool, max_rounds: int,
+) -> tuple[np.ndarray, float, int, int]:
+    """Best-device group moves over every partition, then boundary-operation moves, until no move
+    helps (a local optimum), ``max_rounds`` or the deadline."""
     g = sim.graph
     d_all = sim.cluster.n_devices
-    dev = dev.copy()
-    cost = sim.cost(dev)
-    start = time.perf_counter()
-    moves = 0
-    evals = 0
     src, dst = g.edge_src, g.edge_dst
-
-    def out_of_time() -> bool:
-        return time.perf_counter() - start > time_budget
-
+    moves = evals = 0
     for _ in range(max_rounds):
         improved = False
-        for part in partitions:
-            k = int(part.max()) + 1
-            members = [np.flatnonzero(part == j) for j in range(k)]
-            for idx in members:
-                if idx.size == 0:
-                    continue
+        for groups in members:
+            for idx in groups:
                 best_d, best_c = -1, cost
                 for d in range(d_all):
                     if np.all(dev[idx] == d):
@@ -313,29 +299,81 @@ def local_search(
                     dev[idx] = best_d
                     cost, improved = best_c, True
                     moves += 1
-                if out_of_time():
-                    break
-            if out_of_time():
-                break
-        # boundary operations
-        cross = dev[src] != dev[dst]
-        boundary = np.unique(np.concatenate([src[cross], dst[cross]]))
-        for i in boundary:
-            if out_of_time():
-                break
-            nb = np.unique(np.concatenate([dev[dst[src == i]], dev[src[dst == i]]]))
-            for d in nb:
-                if d == dev[i]:
-                    continue
-                old = dev[i]
-                dev[i] = d
-                c = sim.cost(dev)
-                evals += 1
-                if c < cost * (1 - 1e-9):
-                    cost, improved = c, True
-                    moves += 1
-                else:
-                    dev[i] = old
-        if not improved or out_of_time():
+                if time.perf_counter() > deadline:
+                    return dev, cost, moves, evals
+        if node_moves:
+            cross = dev[src] != dev[dst]
+            boundary = np.unique(np.concatenate([src[cross], dst[cross]]))
+            for i in boundary:
+                if time.perf_counter() > deadline:
+                    return dev, cost, moves, evals
+                nb = np.unique(np.concatenate([dev[dst[src == i]], dev[src[dst == i]]]))
+                for d in nb:
+                    if d == dev[i]:
+                        continue
+                    old = dev[i]
+                    dev[i] = d
+                    c = sim.cost(dev)
+                    evals += 1
+                    if c < cost * (1 - 1e-9):
+                        cost, improved = c, True
+                        moves += 1
+                    else:
+                        dev[i] = old
+        if not improved:
             break
-    return dev, float(cost), {"moves": moves, "evaluations": evals}
+    return dev, cost, moves, evals
+
+
+def local_search(
+    sim: Simulator, dev: np.ndarray, partitions: list[np.ndarray], *, time_budget: float = 30.0,
+    max_rounds: int = 20, seed: int | None = 0, anneal_steps: int = 5000,
+) -> tuple[np.ndarray, float, dict[str, Any]]:
+    """Descent, simulated annealing, descent, against the simulator.
+
+    Descent: move each group (of each partition in ``partitions``, coarse to fine) to the device
+    that helps most, then single operations on a device boundary to a neighbour's device; repeat
+    until no move helps (or ``max_rounds``). Annealing: ``anneal_steps`` random group moves,
+    accepted when better or with probability ``exp(-increase / T)``, T cooling geometrically from
+    2 % to 0.01 % of the step time; the best placement seen is then polished by a final descent.
+    Cost: one simulator call per move evaluated; ``time_budget`` seconds cap the whole search.
+    Never returns a worse placement than ``dev``.
+    """
+    start = time.perf_counter()
+    deadline = start + time_budget
+    members = [[np.flatnonzero(part == j) for j in range(int(part.max()) + 1)] for part in partitions]
+    members = [[m for m in groups if m.size] for groups in members]
+    cost0 = sim.cost(dev)
+    best, best_cost, moves, evals = _descend(sim, dev.copy(), cost0, members, deadline, True, max_rounds)
+    rng = np.random.default_rng(seed)
+    d_all = sim.cluster.n_devices
+    flat = [m for groups in members for m in groups]
+    accepted = 0
+    steps = 0
+    if flat and anneal_steps > 0:
+        cur, cur_cost = best.copy(), best_cost
+        t_hi, t_lo = 0.02 * best_cost, 1e-4 * best_cost
+        for step in range(anneal_steps):
+            if time.perf_counter() > deadline:
+                break
+            steps += 1
+            temp = t_hi * (t_lo / t_hi) ** (step / max(anneal_steps - 1, 1))
+            idx = flat[int(rng.integers(len(flat)))]
+            d = int(rng.integers(d_all))
+            if np.all(cur[idx] == d):
+                continue
+            old = cur[idx].copy()
+            cur[idx] = d
+            c = sim.cost(cur)
+            evals += 1
+            if c <= cur_cost or rng.random() < np.exp(-(c - cur_cost) / temp):
+                cur_cost = c
+                accepted += 1
+                if c < best_cost * (1 - 1e-9):
+                    best, best_cost = cur.copy(), c
+            else:
+                cur[idx] = old
+        best, best_cost, mv, ev = _descend(sim, best, best_cost, members, deadline, True, max_rounds)
+        moves += mv
+        evals += ev
+    return best, float(best_cost), {"moves": moves, "evaluations": evals, "anneal_steps": steps, "anneal_accepted": accepted}

@@ -71,6 +71,7 @@ def place(
     batch: int = 8,
     n_groups: int | None = None,
     time_budget: float = 120.0,
+    anneal_steps: int = 20000,
     simulator: Simulator | None = None,
 ) -> Placement:
     """Search a placement of ``graph`` on ``cluster``.
@@ -87,7 +88,10 @@ def place(
             hierarchical); cost ``iterations * batch`` simulator calls each.
         n_groups: co-located groups of the RL policy (default ``min(256, 20 x devices)``, at most
             the number of operations).
-        time_budget: seconds of wall clock for each learned placer and for the local search.
+        time_budget: seconds of wall clock for each learned placer and for the local search (a
+            safety cap: with a cap that is reached, results depend on the machine's speed).
+        anneal_steps: simulated-annealing moves of the default's local search (one simulator
+            call each); the main knob of the default's search time.
         simulator: a prepared :class:`Simulator` (to choose training/inference or op times).
 
     Returns:
@@ -99,6 +103,7 @@ def place(
     batch = check_int(batch, "batch", "place", low=1)
     check_int(n_groups, "n_groups", "place", low=1, none_ok=True)
     time_budget = check_float(time_budget, "time_budget", "place", low=0.0)
+    anneal_steps = check_int(anneal_steps, "anneal_steps", "place", low=0)
     sim = simulator if simulator is not None else Simulator(graph, cluster)
     k = n_groups or min(256, 20 * cluster.n_devices)
     t0 = time.perf_counter()
@@ -112,7 +117,7 @@ def place(
         init = H.single(sim)
         dev, _, info = hierarchical(sim, n_groups=k, iterations=iterations, batch=batch, seed=seed, init=init, time_budget=time_budget)
     else:
-        dev, info = _default(sim, k, seed, iterations, batch, time_budget)
+        dev, info = _default(sim, k, seed, iterations, batch, time_budget, anneal_steps)
     elapsed = time.perf_counter() - t0
     res = sim(dev)
     return Placement(
@@ -121,7 +126,7 @@ def place(
     )
 
 
-def _default(sim: Simulator, k: int, seed: int, iterations: int, batch: int, time_budget: float) -> tuple[np.ndarray, dict[str, Any]]:
+def _default(sim: Simulator, k: int, seed: int, iterations: int, batch: int, time_budget: float, anneal_steps: int) -> tuple[np.ndarray, dict[str, Any]]:
     cands: dict[str, tuple[np.ndarray, float]] = {}
     for name in HEURISTICS:
         dv = _heuristic(name, sim, seed)
@@ -144,7 +149,7 @@ def _default(sim: Simulator, k: int, seed: int, iterations: int, batch: int, tim
         if kk < n:
             parts.append(_groups(sim, kk, seed))
     parts.append(groups)
-    dv, c, ls_info = local_search(sim, incumbent, parts, time_budget=time_budget)
+    dv, c, ls_info = local_search(sim, incumbent, parts, time_budget=time_budget, seed=seed, anneal_steps=anneal_steps)
     if c < inc_cost:
         incumbent, inc_cost = dv, c
     return incumbent, {
