@@ -234,3 +234,15 @@ def test_prefitted_classifier_shared_across_filters(words) -> None:  # type: ign
     assert np.array_equal(clf.score(encode_items(test[:100])), before)
     with pytest.raises(InvalidParameterError, match="'refit' parameter"):
         LearnedBloomFilter(refit=False).fit(keys, train)
+
+
+@pytest.mark.parametrize("cls", CLASSES)
+def test_target_below_what_few_negatives_can_show(cls) -> None:  # type: ignore[no-untyped-def]
+    # 150 validation negatives cannot vouch for a 1e-4 rate: the filter must fall back on its
+    # backup filters, never accept everything the model likes
+    keys = [f"user{i}@mail.com" for i in range(1500)]
+    pool = [f"user{i}@mail.org" for i in np.random.default_rng(0).permutation(6300)]
+    negs, test = pool[:300], pool[300:]  # a sample and fresh negatives from the same population
+    f = cls(target_fpr=1e-4).fit(keys, negs)
+    assert f.contains(keys).all()
+    assert f.contains(test).mean() <= 0.002

@@ -9,7 +9,8 @@ filters hold the keys the model misses, so there is never a false negative.
 - :class:`SandwichedLearnedBloomFilter`: initial filter + model + backup (Mitzenmacher 2018).
 - :class:`PartitionedLearnedBloomFilter`: score regions with their own backups (PLBF, Vaidya et
   al. 2021; fast construction of Sato and Matsui 2023).
-- :class:`Classifier`: the model interface; :class:`NGramLogistic` is the default model.
+- :class:`Classifier`: the model interface; :class:`NGramLogistic` is the default model,
+  :class:`CharGRU` the paper's character GRU (PyTorch, ``pip install 'learnedsys[torch]'``).
 
 Every learned filter is built for a target FPR or for a memory budget, from keys and a sample of
 non-keys:
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     )
     from learnedsys.bloom._encode import EncodedBatch, encode_items, hash_batch
     from learnedsys.bloom._fuse import BinaryFuseFilter
+    from learnedsys.bloom._gru import CharGRU
     from learnedsys.bloom._learned import (
         LearnedBloomFilter,
         PartitionedLearnedBloomFilter,
@@ -66,6 +68,7 @@ _WHERE = {
     "encode_items": "learnedsys.bloom._encode",
     "hash_batch": "learnedsys.bloom._encode",
     "BinaryFuseFilter": "learnedsys.bloom._fuse",
+    "CharGRU": "learnedsys.bloom._gru",
     "LearnedBloomFilter": "learnedsys.bloom._learned",
     "PartitionedLearnedBloomFilter": "learnedsys.bloom._learned",
     "SandwichedLearnedBloomFilter": "learnedsys.bloom._learned",
@@ -76,6 +79,7 @@ __all__ = [
     "CLASSIFIERS",
     "BinaryFuseFilter",
     "BloomFilter",
+    "CharGRU",
     "Classifier",
     "EncodedBatch",
     "FormatError",

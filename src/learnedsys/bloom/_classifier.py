@@ -30,6 +30,10 @@ class Classifier(ABC):
     """
 
     name: ClassVar[str] = ""
+    #: Largest change of an item's score between two calls of :meth:`score` (for example, float
+    #: reordering in batched inference). Keys within it of a threshold go into the filters on
+    #: both sides. 0 for classifiers whose scores are exactly reproducible.
+    score_tolerance: ClassVar[float] = 0.0
 
     @abstractmethod
     def fit(self, keys: EncodedBatch, negatives: EncodedBatch, seed: int) -> Classifier:

@@ -30,6 +30,7 @@ from learnedsys.bloom._bloomfilter import BloomFilter, routed_query
 from learnedsys.bloom._classifier import CLASSIFIERS, Classifier, NGramLogistic
 from learnedsys.bloom._encode import EncodedBatch, encode_items, hash_batch
 from learnedsys.bloom._fuse import BinaryFuseFilter
+from learnedsys.bloom._gru import CharGRU  # noqa: F401  (registers the torch model for load())
 from learnedsys.bloom._plan import (
     THRESHOLD_BYTES,
     Plan,
@@ -274,10 +275,16 @@ class _LearnedFilter:
         self._initial: Backup | None = None
         if plan.initial_fpr < 1.0:
             self._initial = self._make_backup(hk, plan.initial_fpr, seed * 1000 + 999)
-        region = np.searchsorted(self._thresholds, sk, side="right")
+        # A classifier whose scores may move a little between build and query (batched float
+        # inference) declares by how much; a key that close to a threshold goes into the
+        # filters on both sides, so it is found whichever side it lands on.
+        assert self._clf is not None
+        tol = float(self._clf.score_tolerance)
+        lo = np.searchsorted(self._thresholds, sk - tol, side="right")
+        hi = np.searchsorted(self._thresholds, sk + tol, side="right") if tol > 0 else lo
         rules: list[Backup | str] = []
         for r, f in enumerate(plan.region_fpr):
-            sel = region == r
+            sel = (lo <= r) & (hi >= r)
             if f >= 1.0:
                 rules.append(_ACCEPT)
             elif not sel.any():

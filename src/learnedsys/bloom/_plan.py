@@ -104,6 +104,7 @@ def plan_lbf(sk: np.ndarray, sv: np.ndarray, F: float, fixed_bytes: float, backu
     n, nv = sk.shape[0], max(sv.shape[0], 1)
     taus = _candidates(sks, svs)
     fp = _upper(_tail_counts(svs, taus), nv)
+    fp[np.isinf(taus)] = 0.0  # tau = inf: no item is accepted by the model, a plain filter
     nb_keys = n - _tail_counts(sks, taus)
     ok = fp < F
     fb = np.where(ok, (F - fp) / np.maximum(1.0 - fp, 1e-12), 1.0)
@@ -132,6 +133,7 @@ def plan_sandwich(sk: np.ndarray, sv: np.ndarray, F: float, fixed_bytes: float, 
     n, nv = sk.shape[0], max(sv.shape[0], 1)
     taus = _candidates(sks, svs, limit=1500)
     fp = _upper(_tail_counts(svs, taus), nv)
+    fp[np.isinf(taus)] = 0.0
     nb_keys = (n - _tail_counts(sks, taus)).astype(np.float64)
     f2 = np.concatenate([np.logspace(-9, 0, 181)[:-1], [1.0]])
     FP, F2 = np.meshgrid(fp, f2, indexing="ij")
