@@ -70,7 +70,7 @@ def fit_model(space: Space, action: Sequence[int], data: Dataset, *, epochs: int
             opt.zero_grad()
             loss = lossf(model(Xt[b]), yt[b])
             if not torch.isfinite(loss):
-                raise FloatingPointError(f"loss is {float(loss)} at epoch {ep}")
+                raise FloatingPointError(f"loss is {float(loss.detach())} at epoch {ep}")
             loss.backward()
             opt.step()
         if eval_every and curve is not None and (ep + 1) % eval_every == 0:

@@ -1,0 +1,148 @@
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from learnedsys._validation import InvalidParameterError
+from learnedsys.nas import (
+    Categorical,
+    Int,
+    Repeat,
+    Space,
+    StudyExistsError,
+    pareto_front,
+    parse_budget,
+    search,
+)
+
+
+def test_inline_search_best_is_the_best_finished_trial(tiny_data):
+    res = search(tiny_data, space="mlp", strategy="evolution", max_trials=4, backend="inline", epochs=2)
+    assert res.trials == 4 and res.resumed_trials == 0 and len(res.history) == 4
+    ok = [h for h in res.history if h["status"] == "ok"]
+    assert res.best is not None and res.best["val_acc"] == max(h["val_acc"] for h in ok)
+    assert [h["best_val_acc"] for h in res.history] == list(np.maximum.accumulate([h["val_acc"] for h in res.history]))
+
+
+def test_failed_trials_are_recorded_and_the_search_goes_on(tiny_data):
+    bogus = Space("bogus", [Categorical("x", [1, 2])])  # no model builder: every trial raises
+    res = search(tiny_data, space=bogus, strategy="random", max_trials=2, backend="inline", epochs=1)
+    assert res.trials == 2 and res.failed == 2 and res.best is None
+    assert all(h["status"] == "error" for h in res.history)
+    exploding = Space("mlp", [Int("n_layers", 1, 1), Repeat("layer", "n_layers", [Categorical("width", [16])]),
+                              Categorical("lr", [1e30, 1e-3])])
+    res = search(tiny_data, space=exploding, strategy="random", max_trials=2, backend="inline", epochs=1)
+    statuses = sorted(h["status"] for h in res.history)
+    assert statuses == ["nan", "ok"] and res.best["architecture"]["lr"] == 1e-3
+
+
+def test_sqlite_journal_resume_keeps_every_trial(tiny_data, tmp_path):
+    url = f"sqlite:///{tmp_path / 'j.db'}"
+    first = search(tiny_data, space="mlp", strategy="reinforce", max_trials=3, backend="inline", epochs=1,
+                   storage=url, study="s")
+    with pytest.raises(StudyExistsError, match="pass --resume"):
+        search(tiny_data, space="mlp", strategy="reinforce", max_trials=1, backend="inline", epochs=1, storage=url, study="s")
+    with pytest.raises(InvalidParameterError, match="its strategy was 'reinforce', now 'random'"):
+        search(tiny_data, space="mlp", strategy="random", max_trials=1, backend="inline", epochs=1, storage=url,
+               study="s", resume=True)
+    second = search(tiny_data, space="mlp", strategy="reinforce", max_trials=2, backend="inline", epochs=1,
+                    storage=url, study="s", resume=True)
+    assert second.resumed_trials == 3 and second.trials == 5
+    assert [h["number"] for h in second.history] == [0, 1, 2, 3, 4]
+    assert [h["val_acc"] for h in second.history[:3]] == [h["val_acc"] for h in first.history]
+    rows = sqlite3.connect(tmp_path / "j.db").execute("SELECT number, status FROM nas_trials ORDER BY number").fetchall()
+    assert rows == [(i, "ok") for i in range(5)]
+
+
+def test_asha_search_trains_promoted_trials_longer(tiny_data):
+    res = search(tiny_data, space="mlp", strategy="random", max_trials=8, backend="inline", epochs=4,
+                 asha=True, min_epochs=1, eta=2)
+    epochs = [h["epochs"] for h in res.history]
+    assert set(epochs) <= {1, 2, 4} and epochs.count(1) >= 4 and max(epochs) >= 2
+    assert res.best["epochs"] == max(epochs)
+
+
+def test_hardware_aware_objective_and_pareto_front(tiny_data):
+    res = search(tiny_data, space="mlp", strategy="random", max_trials=4, backend="inline", epochs=1, objective="params",
+                 cost_target=1e4)
+    for h in res.history:
+        assert h["reward"] <= h["val_acc"] * 10 and h["reward"] > 0
+    # oracle: brute-force non-domination
+    pts = [{"status": "ok", "val_acc": float(a), "params": int(p)} for a, p in
+           itertools.product([0.5, 0.7, 0.9], [10, 20, 30])] + [{"status": "ok", "val_acc": 0.8, "params": 15}]
+    front = pareto_front(pts, "params")
+    brute = [p for p in pts if not any(q["val_acc"] >= p["val_acc"] and q["params"] <= p["params"] and q != p for q in pts)]
+    assert sorted(map(str, front)) == sorted(map(str, brute))
+
+
+def test_parse_budget():
+    assert parse_budget("240") == 240 and parse_budget("10m") == 600 and parse_budget("1h") == 3600 and parse_budget(1.5) == 1.5
+    for bad in ("0", "-3", "ten", "5x", float("nan")):
+        with pytest.raises(InvalidParameterError, match="The 'budget' parameter must be a positive number"):
+            parse_budget(bad)
+
+
+def test_local_pool_two_workers(tiny_data):
+    res = search(tiny_data, space="mlp", strategy="random", max_trials=4, workers=2, backend="local", epochs=1)
+    assert res.trials == 4 and res.failed == 0
+
+
+def test_ray_backend(tiny_data):
+    pytest.importorskip("ray")
+    res = search(tiny_data, space="mlp", strategy="random", max_trials=2, workers=1, backend="ray", epochs=1)
+    assert res.trials == 2 and res.failed == 0
+
+
+def _finished(db) -> dict[int, float]:
+    if not os.path.exists(db):
+        return {}
+    try:
+        con = sqlite3.connect(db, timeout=5)
+        rows = con.execute("SELECT number, val_acc FROM nas_trials WHERE status IN ('ok', 'nan', 'error')").fetchall()
+        con.close()
+    except sqlite3.OperationalError:
+        return {}
+    return dict(rows)
+
+
+def test_kill_9_then_resume_keeps_every_finished_trial(tiny_npz, tmp_path):
+    db = tmp_path / "k.db"
+    base = [sys.executable, "-m", "learnedsys.cli", "nas", "search", "--data", str(tiny_npz), "--space", "mlp",
+            "--epochs", "2", "--storage", f"sqlite:///{db}", "--study", "k", "--no-progress", "--backend", "inline"]
+    proc = subprocess.Popen([*base, "--budget", "300"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        deadline = time.time() + 60
+        while len(_finished(db)) < 3 and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        assert len(_finished(db)) >= 3, proc.stderr.read().decode() if proc.poll() is not None else "too slow"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # the worker process we started, if still there
+        except ProcessLookupError:
+            pass
+    before = _finished(db)
+    out = tmp_path / "r.json"
+    r = subprocess.run([*base, "--resume", "--max-trials", "2", "--budget", "120", "--json", str(out),
+                        "--out", str(tmp_path / "model")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(out.read_text())
+    assert res["resumed_trials"] == len(before)
+    assert res["trials"] == len(before) + 2
+    after = _finished(db)
+    for num, acc in before.items():
+        assert num in after and (after[num] == acc or (math.isnan(acc) and math.isnan(after[num])))
+    statuses = dict(sqlite3.connect(db).execute("SELECT number, status FROM nas_trials").fetchall())
+    assert set(statuses.values()) <= {"ok", "nan", "error", "lost"}
