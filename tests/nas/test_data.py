@@ -56,7 +56,7 @@ def test_npz_errors_name_the_problem(tmp_path):
     with pytest.raises(InvalidParameterError, match="X\\[3\\] holds NaN"):
         load_arrays(tmp_path / "nan.npz")
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
-    with pytest.raises(InvalidParameterError, match="not a readable .npz"):
+    with pytest.raises(InvalidParameterError, match=r"not a readable \.npz"):
         load_arrays(tmp_path / "junk.npz")
     with pytest.raises(FileNotFoundError):
         load_arrays(tmp_path / "missing.npz")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import math
@@ -129,10 +130,8 @@ def test_kill_9_then_resume_keeps_every_finished_trial(tiny_npz, tmp_path):
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
     finally:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)  # the worker process we started, if still there
-        except ProcessLookupError:
-            pass
     before = _finished(db)
     out = tmp_path / "r.json"
     r = subprocess.run([*base, "--resume", "--max-trials", "2", "--budget", "120", "--json", str(out),

@@ -75,7 +75,7 @@ def test_float_and_int_grids():
 
 
 def test_bad_parameters_name_the_parameter():
-    with pytest.raises(InvalidParameterError, match="The 'high' parameter of Int 'd' must be an int in the range \\[3, inf\\). Got 1 instead."):
+    with pytest.raises(InvalidParameterError, match=r"The 'high' parameter of Int 'd' must be an int in the range \[3, inf\). Got 1 instead."):
         Int("d", 3, 1)
     with pytest.raises(InvalidParameterError, match="'low'/'high'"):
         Float("lr", 0.0, 1.0, log=True)
@@ -86,9 +86,9 @@ def test_bad_parameters_name_the_parameter():
     s = mlp_space()
     with pytest.raises(InvalidParameterError, match=r"action\[0\] \(n_layers\) in \[0, 4\). Got 9 instead"):
         s.decode((9,) + (0,) * (len(s) - 1))
-    with pytest.raises(InvalidParameterError, match="must have 9 ints. Got 2 instead"):
+    with pytest.raises(InvalidParameterError, match=r"must have 9 ints. Got 2 instead"):
         s.decode((0, 0))
     with pytest.raises(InvalidParameterError, match="'space' parameter must be one of"):
         get_space("transformer")
-    with pytest.raises(InvalidParameterError, match="lacks slot 'layer0.width'"):
+    with pytest.raises(InvalidParameterError, match=r"lacks slot 'layer0.width'"):
         s.encode({"n_layers": 1})
