@@ -246,3 +246,49 @@ def test_target_below_what_few_negatives_can_show(cls) -> None:  # type: ignore[
     f = cls(target_fpr=1e-4).fit(keys, negs)
     assert f.contains(keys).all()
     assert f.contains(test).mean() <= 0.002
+
+
+def _mutations(meta: dict, arrays: dict) -> list[tuple[dict, dict]]:  # type: ignore[type-arg]
+    import copy as _copy
+
+    out = []
+
+    def variant(fn):  # type: ignore[no-untyped-def]
+        m, a = _copy.deepcopy(meta), {k: v.copy() for k, v in arrays.items()}
+        fn(m, a)
+        out.append((m, a))
+
+    variant(lambda m, a: m.pop("rules"))
+    variant(lambda m, a: m.update(rules=m["rules"][:-1]))
+    variant(lambda m, a: m.update(rules=["maybe"] * len(m["rules"])))
+    variant(lambda m, a: m.update(key_kind="float"))
+    variant(lambda m, a: m.update({"class": "Nope"}))
+    variant(lambda m, a: m["classifier"].update(name="unknown"))
+    variant(lambda m, a: m["classifier"]["meta"].update(bits=30))
+    variant(lambda m, a: m["classifier"]["meta"].update(bias=float("nan")))
+    variant(lambda m, a: a.update(thresholds=a["thresholds"][::-1].copy() if a["thresholds"].size > 1 else np.array([1.0, 0.0])))
+    variant(lambda m, a: a.update({"clf.weights": a["clf.weights"][:10].copy()}))
+    for r, rule in enumerate(meta["rules"]):
+        if isinstance(rule, dict):
+            variant(lambda m, a, r=r: m["rules"][r]["meta"].update(salt=2**70))
+            variant(lambda m, a, r=r: m["rules"][r]["meta"].update(m=-64))
+            variant(lambda m, a, r=r: a.update({f"rule{r}.words": a[f"rule{r}.words"][:1].copy()}))
+            break
+    return out
+
+
+def test_crafted_files_raise_format_error(words, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # files with a valid checksum but inconsistent contents: a clear error, never a crash
+    from learnedsys import _serialization
+
+    keys, train, _ = words
+    f = PartitionedLearnedBloomFilter(target_fpr=0.01).fit(keys[:5000], train[:8000])
+    p = tmp_path / "f.lsys"
+    f.save(p)
+    _, meta, arrays = _serialization.load(p, "learnedsys.bloom", 1)
+    assert any(isinstance(r, dict) for r in meta["rules"])
+    for i, (m, a) in enumerate(_mutations(meta, arrays)):
+        q = tmp_path / f"bad{i}.lsys"
+        _serialization.save(q, "learnedsys.bloom", 1, m, a)
+        with pytest.raises(FormatError):
+            load(q)

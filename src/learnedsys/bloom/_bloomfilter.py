@@ -232,15 +232,18 @@ class BloomFilter:
             words = arrays["words"]
             ok = m > 0 and m % 64 == 0 and 1 <= k <= 64 and words.dtype == np.uint64 and words.shape == (m // 64,)
             kind = str(meta["key_kind"])
-        except (KeyError, TypeError, ValueError):
+            salt = np.uint64(int(meta["salt"]))
+            count = int(meta.get("count", 0))
+        except (KeyError, TypeError, ValueError, OverflowError, AttributeError):
             ok = False
         if not ok or kind not in ("bytes", "int"):
             raise _serialization.FormatError(f"{where}: inconsistent Bloom filter fields")
-        f = cls(target_fpr=meta.get("target_fpr", 0.01), seed=meta.get("seed", 0))
+        f = cls(target_fpr=0.01)
+        f.target_fpr, f.seed = meta.get("target_fpr"), meta.get("seed")
         f._m, f._k = m, k
-        f._salt = np.uint64(int(meta["salt"]))
+        f._salt = salt
         f._words = words
-        f._count = int(meta.get("count", 0))
+        f._count = count
         f._kind = kind
         return f
 

@@ -285,13 +285,15 @@ class BinaryFuseFilter:
                 and words.dtype == np.uint64 and words.shape == ((length * r + 63) // 64 + 1,)
                 and kind in ("bytes", "int")
             )
-        except (KeyError, TypeError, ValueError):
+            seed_u = np.uint64(int(meta["seed_u"]))
+        except (KeyError, TypeError, ValueError, OverflowError, AttributeError):
             ok = False
         if not ok:
             raise _serialization.FormatError(f"{where}: inconsistent binary fuse filter fields")
-        f = cls(target_fpr=meta.get("target_fpr", 0.01), fingerprint_bits=r, seed=meta.get("seed", 0))
+        f = cls(fingerprint_bits=r)
+        f.target_fpr, f.seed = meta.get("target_fpr"), meta.get("seed")
         f._r, f._n, f._seg_len, f._seg_count, f._length = r, n, seg_len, seg_count, length
-        f._seed_u = np.uint64(int(meta["seed_u"]))
+        f._seed_u = seed_u
         f._words = words
         f._kind = kind
         return f

@@ -660,6 +660,6 @@ def load(path: str | os.PathLike[str]) -> Any:
         return learned_cls._from_meta(meta, arrays, where)
     except _serialization.FormatError:
         raise
-    except (KeyError, TypeError, ValueError, InvalidParameterError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError, AttributeError, IndexError, InvalidParameterError) as exc:
         raise _serialization.FormatError(f"{where} holds an inconsistent learned filter: {exc}") from None
 
