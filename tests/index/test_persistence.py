@@ -17,7 +17,7 @@ def keys() -> np.ndarray:
     return np.sort(rng.integers(0, 10**12, 20_000).astype(np.uint64))
 
 
-@pytest.mark.parametrize("params", [{}, {"root": "nn", "n_leaves": 32}, {"leaf_search": "exponential"}, {"root": "cubic", "n_leaves": 100}])
+@pytest.mark.parametrize("params", [{}, {"root": "nn", "n_leaves": 32}, {"leaf_search": "exponential"}, {"root": "cubic", "n_leaves": 100}, {"root": "loggrid", "n_leaves": 100}])
 def test_round_trip(tmp_path: Path, keys: np.ndarray, params: dict) -> None:
     index = RMI(**params).fit(keys)
     path = tmp_path / "k.rmi"

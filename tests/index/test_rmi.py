@@ -52,6 +52,8 @@ def _queries(keys: np.ndarray, seed: int, m: int = 4000) -> np.ndarray:
         {"root": "linear", "n_leaves": 64},
         {"root": "cubic", "n_leaves": 300},
         {"root": "spline", "n_leaves": 1000},
+        {"root": "grid", "n_leaves": 500},
+        {"root": "loggrid", "n_leaves": 700},
         {"root": "nn", "n_leaves": 200, "nn_hidden": (8, 8)},
         {"root": "nn", "n_leaves": 50, "nn_hidden": ()},
         {"leaf_search": "exponential"},
@@ -141,7 +143,7 @@ def test_contains_range_search_scalars() -> None:
     keys=st.lists(st.integers(0, 2**64 - 1), max_size=300).map(sorted),
     queries=st.lists(st.integers(0, 2**64 - 1), min_size=1, max_size=50),
     n_leaves=st.integers(1, 40),
-    root=st.sampled_from(["linear", "cubic", "spline", "nn"]),
+    root=st.sampled_from(["linear", "cubic", "spline", "grid", "loggrid", "nn"]),
 )
 def test_hypothesis_uint64(keys: list[int], queries: list[int], n_leaves: int, root: str) -> None:
     k = np.array(keys, dtype=np.uint64)

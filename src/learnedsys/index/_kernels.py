@@ -10,6 +10,9 @@ Root models map a key (as float64) to a fractional leaf number:
 - ``ROOT_LINEAR``:  params = [a, b];                 leaf = a * x + b
 - ``ROOT_CUBIC``:   params = [x0, scale, c0..c3];    t = (x - x0) * scale; leaf = c0 + t(c1 + t(c2 + t c3))
 - ``ROOT_SPLINE``:  params = [K, knots_x..., knots_y...]; piecewise linear through K knots
+- ``ROOT_GRID``:    params = [x0, inv_w, K, y_0..y_K]; piecewise linear through the CDF sampled on
+                    K equal steps of x: O(1), no search (a radix-table root)
+- ``ROOT_LOGGRID``: the same on log2(x - x0 + 1), for heavily skewed keys
 - ``ROOT_NN``:      a ReLU MLP with 0-2 hidden layers on t = (x - x0) * scale, output times
                     out_scale (layout in :func:`root_eval`)
 
@@ -26,6 +29,8 @@ ROOT_LINEAR = 0
 ROOT_CUBIC = 1
 ROOT_SPLINE = 2
 ROOT_NN = 3
+ROOT_GRID = 4
+ROOT_LOGGRID = 5
 
 #: Lookups in flight per group in the interleaved kernel (memory-level parallelism).
 GROUP = 16
@@ -40,6 +45,19 @@ def root_eval(kind: int, params: np.ndarray, x: float) -> float:
     if kind == ROOT_CUBIC:
         t = (x - params[0]) * params[1]
         return params[2] + t * (params[3] + t * (params[4] + t * params[5]))
+    if kind == ROOT_GRID or kind == ROOT_LOGGRID:
+        d = x - params[0]
+        if kind == ROOT_LOGGRID:
+            d = np.log2(d + 1.0) if d > 0.0 else 0.0
+        t = d * params[1]
+        k = int(params[2])
+        if not t > 0.0:  # also NaN
+            return params[3]
+        if t >= k:
+            return params[3 + k]
+        s = int(t)
+        y0 = params[3 + s]
+        return y0 + (t - s) * (params[4 + s] - y0)
     if kind == ROOT_SPLINE:
         k = int(params[0])
         # knots_x at params[1 : 1 + k], knots_y at params[1 + k : 1 + 2k]

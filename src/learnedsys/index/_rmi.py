@@ -27,7 +27,15 @@ from learnedsys.index import _kernels as K
 
 __all__ = ["RMI", "load_rmi", "prepare_keys", "prepare_queries"]
 
-ROOTS = {"linear": K.ROOT_LINEAR, "cubic": K.ROOT_CUBIC, "spline": K.ROOT_SPLINE, "nn": K.ROOT_NN}
+ROOTS = {
+    "linear": K.ROOT_LINEAR,
+    "cubic": K.ROOT_CUBIC,
+    "spline": K.ROOT_SPLINE,
+    "grid": K.ROOT_GRID,
+    "loggrid": K.ROOT_LOGGRID,
+    "nn": K.ROOT_NN,
+}
+_MONOTONE_ROOTS = ("linear", "spline", "grid", "loggrid")
 _ROOT_NAMES = {v: k for k, v in ROOTS.items()}
 SUPPORTED_DTYPES = tuple(
     np.dtype(t) for t in ("uint64", "int64", "float64", "uint32", "int32", "float32")
@@ -136,8 +144,9 @@ class RMI:
     user's array, held by reference and not counted).
 
     Args:
-        root: root model: "linear", "cubic", "spline" (piecewise linear through key quantiles, a
-            radix-spline-like root), "nn" (a small ReLU network), or "auto" (pick per data).
+        root: root model: "linear", "cubic", "spline" (piecewise linear through key quantiles),
+            "grid" / "loggrid" (the CDF on equal steps of x or log x: a radix table, O(1) to
+            evaluate), "nn" (a small ReLU network), or "auto" (pick per data among all but "nn").
         n_leaves: number of leaf models, or "auto" (pick per data within ``max_bytes``).
         target: what auto-configuration optimises: "speed" (fastest within ``max_bytes``) or
             "space" (smallest whose estimated lookup time is within 1.5x of the fastest).
@@ -258,7 +267,7 @@ class RMI:
         stride = max(1, m // _SAMPLE)
         sample = np.arange(0, m, stride, dtype=np.int64) if pos.shape[0] == 0 else pos[::stride]
         if self.root == "auto" or self.n_leaves == "auto":
-            roots = ["linear", "spline", "cubic"] if self.root == "auto" else [self.root]
+            roots = ["linear", "cubic", "spline", "grid", "loggrid"] if self.root == "auto" else [self.root]
             rng = np.random.default_rng(self.seed)
             cands = []
             for r in roots:
@@ -280,7 +289,7 @@ class RMI:
             root, L = self.root, int(self.n_leaves)
         params = self._fit_root(root, keys, sample, n, L)
         kind = ROOTS[root]
-        if root in ("linear", "spline") or K.is_monotone(kind, params, keys, sample, L):
+        if root in _MONOTONE_ROOTS or K.is_monotone(kind, params, keys, sample, L):
             leaves = K.fit_leaves_monotone(kind, params, keys, pos, m, L, n, self._hybrid())
         else:
             leaf = K.assign_leaves_at(kind, params, keys, pos, m, L)
@@ -361,8 +370,16 @@ class RMI:
         return 90.0
 
     def _estimate_ns(self, root: str, params: np.ndarray, L: int, mlw: float, keys: np.ndarray) -> float:
-        root_ns = {"linear": 2.0, "cubic": 4.0, "spline": 4.0 + 3.0 * math.log2(max(2, params[0] if root == "spline" else 2)), "nn": 40.0}[root]
-        root_ns += self._mem_ns(8 * params.shape[0]) if root in ("spline", "nn") else 0.0
+        root_ns = {
+            "linear": 2.0,
+            "cubic": 4.0,
+            "spline": 4.0 + 4.0 * math.log2(max(2.0, params[0] if root == "spline" else 2.0)),
+            "grid": 4.0,
+            "loggrid": 12.0,
+            "nn": 40.0,
+        }[root]
+        if root in ("spline", "nn", "grid", "loggrid"):
+            root_ns += self._mem_ns(8 * params.shape[0])
         leaf_ns = self._mem_ns(8 * self._leaf_cols() * L)
         key_ns = self._mem_ns(keys.nbytes)
         per_line = max(1, 64 // keys.itemsize)
@@ -399,12 +416,42 @@ class RMI:
             A = np.vander(t[::step], 4, increasing=True)
             coef, *_ = np.linalg.lstsq(A, y[::step], rcond=None)
             return np.concatenate([[x0, scale], coef])
+        if root in ("grid", "loggrid"):
+            return self._fit_grid(root, keys, n, L)
         if root == "spline":
             k = int(min(2048, max(2, L // 16), x.shape[0]))
             idx = np.linspace(0, x.shape[0] - 1, k).round().astype(np.int64)
             kx, ky = x[idx], y[idx]
             return np.concatenate([[float(k)], kx, ky])
         return self._fit_nn(t, y / L if L else y, x0, scale, L)
+
+    @staticmethod
+    def _fit_grid(root: str, keys: np.ndarray, n: int, L: int) -> np.ndarray:
+        """CDF of the keys at K equal steps of x (or of log2 x): exact positions by binary search."""
+        finite = keys[np.isfinite(keys)] if keys.dtype.kind == "f" else keys
+        if finite.shape[0] == 0:
+            return np.array([0.0, 0.0, 1.0, 0.0, float(L)])
+        x0, x1 = float(finite[0]), float(finite[-1])
+        k = int(min(1 << 16, max(2, L // 4)))
+        d = x1 - x0
+        span = math.log2(d + 1.0) if root == "loggrid" else d
+        inv_w = k / span if span > 0 else 0.0
+        steps = np.arange(k + 1, dtype=np.float64) / inv_w if inv_w > 0 else np.zeros(k + 1)
+        grid = x0 + (np.exp2(steps) - 1.0 if root == "loggrid" else steps)
+        # positions of the first key >= each grid point (a model: rounding only costs accuracy)
+        if keys.dtype.kind == "f":
+            y = np.searchsorted(keys, grid.astype(keys.dtype), "left")
+        else:
+            info = np.iinfo(keys.dtype)
+            g = np.ceil(grid)
+            low, high = g <= float(info.min), g >= float(info.max)
+            gi = np.empty(g.shape[0], dtype=keys.dtype)
+            mid = ~(low | high)
+            gi[mid] = g[mid].astype(keys.dtype)
+            gi[low], gi[high] = info.min, info.max
+            y = np.searchsorted(keys, gi, "left")
+        ys = y.astype(np.float64) * (L / n)
+        return np.concatenate([[x0, inv_w, float(k)], ys])
 
     def _fit_nn(self, t: np.ndarray, y: np.ndarray, x0: float, scale: float, L: int) -> np.ndarray:
         """Train a ReLU MLP t -> CDF with full-batch Adam in numpy (a few thousand points)."""
@@ -626,6 +673,10 @@ def load_rmi(path: str | os.PathLike[str]) -> RMI:
         need = 6 + {0: 2, 1: 3 * h1 + 1, 2: 2 * h1 + h1 * h2 + 2 * h2 + 1}.get(nh, -10**9)
         if nh not in (0, 1, 2) or not (0 <= h1 <= 32 and 0 <= h2 <= 32) or rp.shape[0] != need:
             raise err(f"{str(path)!r}: nn root parameters do not match their shape")
+    if root in ("grid", "loggrid"):
+        k = rp[2]
+        if k != int(k) or k < 1 or rp.shape[0] != 4 + int(k):
+            raise err(f"{str(path)!r}: {root} root has {rp.shape[0]} values for {k} steps")
     if root == "cubic" and rp.shape[0] != 6:
         raise err(f"{str(path)!r}: cubic root needs 6 parameters, found {rp.shape[0]}")
     if root == "linear" and rp.shape[0] != 2:
