@@ -55,7 +55,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--only", nargs="*", default=None, help="labels to run (default: all)")
     ap.add_argument("--anneal-steps", type=int, default=20000)
-    ap.add_argument("--time-budget", type=float, default=120.0)
+    ap.add_argument("--time-budget", type=float, default=240.0)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     rows = []

@@ -31,7 +31,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--kwargs", default="{}", help="JSON keyword arguments for the factory, e.g. '{\"batch\": 32}'")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--iterations", type=int, default=150, help="policy-gradient iterations (rl, hierarchical, default)")
-    p.add_argument("--time-budget", type=float, default=120.0, help="seconds per learned search phase")
+    p.add_argument("--time-budget", type=float, default=240.0, help="seconds cap of a learned search (the whole default search)")
     p.add_argument("--anneal-steps", type=int, default=20000, help="simulated-annealing moves of the default method")
     p.add_argument("--inference", action="store_true", help="simulate forward passes only (default: training step)")
     p.add_argument("--json", type=Path, default=None, help="write the results and the placement here")

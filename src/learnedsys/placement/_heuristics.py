@@ -74,8 +74,9 @@ def expert(sim: Simulator) -> np.ndarray:
     * Stacked networks (a module list whose entries form a chain: LSTM layers, Transformer
       blocks; also the layers of a multi-layer ``nn.LSTM``): layer ``k`` of ``L`` on GPU
       ``k * G // L`` (layer-wise, as in the GNMT and 2017 papers).
-    * Every other operation follows its first placed input (embedding before the first layer on
-      the first GPU, attention and softmax after the last on the last GPU).
+    * Every other operation follows its most recently produced input (embedding before the first
+      layer on the first GPU, the softmax after the last layer on the last GPU, a residual
+      addition with its layer).
     * No such structure: everything on the fastest device.
     """
     g = sim.graph
@@ -118,8 +119,8 @@ def expert(sim: Simulator) -> np.ndarray:
     first = gpus[0]
     for i in range(n):
         if dev[i] < 0:
-            placed = [int(dev[p]) for p in preds[i] if dev[p] >= 0]
-            dev[i] = placed[0] if placed else first
+            placed = [int(p) for p in preds[i] if dev[p] >= 0]
+            dev[i] = dev[max(placed)] if placed else first
     return dev
 
 
