@@ -8,7 +8,7 @@ import pytest
 torch = pytest.importorskip("torch")
 nn = torch.nn
 
-from learnedsys.placement import Cluster, OpGraph, place  # noqa: E402
+from learnedsys.placement import Cluster, OpGraph, Simulator, place, profile_op_times  # noqa: E402
 from learnedsys.placement._apply import apply  # noqa: E402
 from learnedsys.placement._capture import CaptureError, capture, op_flops  # noqa: E402
 
@@ -132,3 +132,13 @@ def test_apply_conv_net_and_multiple_inputs():
     out = apply(m, dev, (a, b), devices=["cpu", "cpu"])(a, b)
     ref = m(a, b)
     assert torch.allclose(out[0], ref[0], atol=1e-5) and torch.allclose(out[1], ref[1], atol=1e-4)
+
+
+def test_profiled_op_times_feed_the_simulator(small):
+    model, x, g = small
+    times = profile_op_times(model, (x,), g, ["cpu", "cpu"], repeats=1)
+    assert times.shape == (g.n_nodes, 2) and np.all(times >= 0) and times.sum() > 0
+    assert np.array_equal(times[:, 0], times[:, 1])  # one device measured once
+    sim = Simulator(g, Cluster.homogeneous(2), op_times=times)
+    r = sim(np.zeros(g.n_nodes, np.int64))
+    assert r.step_time == pytest.approx(3 * times[:, 0].sum(), rel=1e-9)

@@ -38,6 +38,7 @@ from learnedsys.placement._graph import OpGraph
 from learnedsys.placement._learned import GroupPolicy, HierarchicalPolicy
 from learnedsys.placement._place import HEURISTICS, METHODS, place
 from learnedsys.placement._placement import Placement
+from learnedsys.placement._profile import profile_op_times
 from learnedsys.placement._simulator import SimResult, Simulator, simulate
 
 __all__ = [
@@ -56,5 +57,6 @@ __all__ = [
     "apply",
     "capture",
     "place",
+    "profile_op_times",
     "simulate",
 ]

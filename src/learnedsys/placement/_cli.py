@@ -34,6 +34,10 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--time-budget", type=float, default=240.0, help="seconds cap of a learned search (the whole default search)")
     p.add_argument("--anneal-steps", type=int, default=20000, help="simulated-annealing moves of the default method")
     p.add_argument("--inference", action="store_true", help="simulate forward passes only (default: training step)")
+    p.add_argument("--profile", default=None, metavar="DEVICES",
+                   help="calibrate the simulator by timing every operation on real devices: one torch device per "
+                        "cluster device, comma-separated (e.g. cpu,cuda:0,cuda:1,cuda:2,cuda:3); the model is "
+                        "built with device='cpu' when the factory made it on the meta device")
     p.add_argument("--json", type=Path, default=None, help="write the results and the placement here")
     p.add_argument("--journal", type=Path, default=None,
                    help="SQLite file journaling finished methods; a rerun resumes from it")
@@ -88,7 +92,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"learnedsys place: {exc}", file=sys.stderr)
         return 1
     print(f"{args.target}: {graph.summary()}; captured in {time.perf_counter() - t0:.1f} s; cluster {cluster}", file=sys.stderr)
-    sim = Simulator(graph, cluster, training=not args.inference)
+    op_times = None
+    if args.profile:
+        from learnedsys.placement import profile_op_times
+
+        names = [d.strip() for d in args.profile.split(",")]
+        if len(names) != cluster.n_devices:
+            print(f"learnedsys place: --profile needs {cluster.n_devices} devices (one per cluster device), got {len(names)}", file=sys.stderr)
+            return 2
+        if any(getattr(p, "is_meta", False) for p in model.parameters()):
+            made = factory(**{**kwargs, "device": "cpu"})
+            model, inputs = made if isinstance(made, tuple) else (made, made.example_inputs)
+        op_times = profile_op_times(model, inputs, graph, names)
+        print(f"profiled {graph.n_nodes} operations on {', '.join(dict.fromkeys(names))}", file=sys.stderr)
+    sim = Simulator(graph, cluster, training=not args.inference, op_times=op_times)
     con = _journal(args.journal)
     results: dict[str, Placement] = {}
     for m in methods:

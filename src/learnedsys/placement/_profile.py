@@ -1,0 +1,89 @@
+"""Calibrate the simulator by timing each operation on the real devices.
+
+``profile_op_times(model, example_inputs, graph, devices)`` runs the exported program operation
+by operation on each torch device and returns the measured forward seconds per graph node and
+cluster device, which :class:`Simulator` takes as ``op_times`` instead of the roofline estimate::
+
+    times = profile_op_times(model, inputs, graph, ["cpu", "cuda:0", "cuda:1", "cuda:2", "cuda:3"])
+    sim = Simulator(graph, cluster, op_times=times)
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from learnedsys._lazy import require
+from learnedsys._validation import InvalidParameterError, check_int
+from learnedsys.placement._capture import export_program
+from learnedsys.placement._graph import OpGraph
+
+__all__ = ["profile_op_times"]
+
+
+def profile_op_times(model: Any, example_inputs: Any, graph: OpGraph, devices: list[str], *, repeats: int = 3) -> np.ndarray:
+    """Median measured seconds of each graph node on each device (``(n, len(devices))``).
+
+    Args:
+        model: the captured model, with real weights.
+        example_inputs: the inputs used for capture.
+        graph: ``capture(model, example_inputs)``.
+        devices: torch device per cluster device (``"cpu"``, ``"cuda:1"``...); repeated names are
+            measured once.
+        repeats: timed runs per device after one warm-up run (median taken).
+
+    Cost: ``repeats + 1`` node-by-node forward passes per distinct device.
+    """
+    torch = require("torch", extra="torch", purpose="profiling operations")
+    repeats = check_int(repeats, "repeats", "profile_op_times", low=1)
+    if not isinstance(example_inputs, tuple):
+        example_inputs = (example_inputs,)
+    if graph.fx_names is None:
+        raise InvalidParameterError("profile_op_times needs a graph from capture() (it has no fx node names).")
+    ep = export_program(model, example_inputs)
+    owner = {nm: i for i, names in enumerate(graph.fx_names) for nm in names}
+    state = dict(ep.state_dict)
+    state.update(getattr(ep, "constants", {}) or {})
+    gm = ep.graph_module
+    flat_inputs, _ = torch.utils._pytree.tree_flatten(example_inputs)
+    out = np.zeros((graph.n_nodes, len(devices)))
+    measured: dict[str, np.ndarray] = {}
+    for col, name in enumerate(devices):
+        if name in measured:
+            out[:, col] = measured[name]
+            continue
+        dev = torch.device(name)
+        sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+        args = []
+        it = iter(flat_inputs)
+        for spec in ep.graph_signature.input_specs:
+            t = next(it) if spec.kind.name == "USER_INPUT" else state[spec.target]
+            args.append(t.detach().to(dev) if isinstance(t, torch.Tensor) else t)
+        runs = []
+        for rep in range(repeats + 1):
+            acc = np.zeros(graph.n_nodes)
+
+            class Timer(torch.fx.Interpreter):  # type: ignore[name-defined]
+                def run_node(self, n: Any, acc: np.ndarray = acc, dev: Any = dev, sync: Any = sync) -> Any:
+                    if n.op != "call_function":
+                        return super().run_node(n)
+                    if "device" in n.kwargs:
+                        n.kwargs = {**n.kwargs, "device": dev}
+                    sync()
+                    t0 = time.perf_counter()
+                    r = super().run_node(n)
+                    sync()
+                    i = owner.get(n.name)
+                    if i is not None:
+                        acc[i] += time.perf_counter() - t0
+                    return r
+
+            with torch.no_grad():
+                Timer(gm).run(*args)
+            if rep > 0:
+                runs.append(acc)
+        measured[name] = np.median(np.stack(runs), axis=0)
+        out[:, col] = measured[name]
+    return out
