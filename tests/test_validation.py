@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from learnedsys._validation import InvalidParameterError, check_bool, check_choice, check_float, check_int
+from learnedsys._validation import (
+    InvalidParameterError,
+    check_bool,
+    check_choice,
+    check_float,
+    check_int,
+)
 
 
 def test_messages() -> None:

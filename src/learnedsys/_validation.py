@@ -131,4 +131,5 @@ def check_bool(value: Any, name: str, owner: str) -> bool:
 
 def check_seed(value: Any, name: str = "seed", owner: str = "this function") -> int | None:
     """Accept None or a non-negative int seed."""
-    return check_int(value, name, owner, low=0, none_ok=True)  # type: ignore[no-any-return]
+    result: int | None = check_int(value, name, owner, low=0, none_ok=True)
+    return result

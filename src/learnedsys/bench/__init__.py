@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from learnedsys.cli import module_exists
 from learnedsys.bench._harness import (
     BenchContext,
     SectionResult,
@@ -25,6 +24,7 @@ from learnedsys.bench._harness import (
     measure,
     write_json,
 )
+from learnedsys.cli import module_exists
 
 __all__ = [
     "SECTIONS",

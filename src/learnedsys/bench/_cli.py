@@ -8,7 +8,7 @@ from pathlib import Path
 from learnedsys.bench import SECTIONS, BenchContext, available_sections, find_shared_data, run_bench
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "bench",
         help="run each part side by side with the alternatives and write a report",

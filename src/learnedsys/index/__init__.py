@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from learnedsys.index._dynamic import DynamicIndex, load_dynamic
     from learnedsys.index._rmi import RMI, load_rmi
 
-__all__ = ["RMI", "BPlusTree", "BinarySearch", "DynamicIndex", "FormatError", "load"]
+__all__ = ["RMI", "BPlusTree", "BinarySearch", "DynamicIndex", "FormatError", "load", "load_dynamic", "load_rmi"]
 
 # names resolve on first use, so ``learnedsys index --help`` does not import numba
 __getattr__, __dir__ = lazy_exports(

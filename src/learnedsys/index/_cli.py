@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("index", help="build and query a learned index (RMI) over sorted keys")
     sub = p.add_subparsers(dest="index_command", metavar="ACTION", required=True)
 

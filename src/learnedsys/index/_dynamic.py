@@ -153,7 +153,8 @@ class DynamicIndex:
     def _bound(self, queries: Any, side: str) -> Any:
         q, below, above, scalar = prepare_queries(queries, self._dtype)
         base = self._rmi.lower_bound(q) if side == "left" else self._rmi.upper_bound(q)
-        out = base + np.searchsorted(self._ins, q, side) - np.searchsorted(self._del, q, side)
+        s: Any = side
+        out = base + np.searchsorted(self._ins, q, s) - np.searchsorted(self._del, q, s)
         if below is not None:
             out[below] = 0
         if above is not None:

@@ -45,7 +45,7 @@ def root_eval(kind: int, params: np.ndarray, x: float) -> float:
     if kind == ROOT_CUBIC:
         t = (x - params[0]) * params[1]
         return params[2] + t * (params[3] + t * (params[4] + t * params[5]))
-    if kind == ROOT_GRID or kind == ROOT_LOGGRID:
+    if kind == ROOT_GRID or kind == ROOT_LOGGRID:  # noqa: SIM109 (kept simple for numba)
         d = x - params[0]
         if kind == ROOT_LOGGRID:
             d = np.log2(d + 1.0) if d > 0.0 else 0.0

@@ -7,6 +7,7 @@ the leaf's stored error bounds finds it exactly.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 from dataclasses import dataclass
@@ -19,7 +20,6 @@ from learnedsys._validation import (
     InvalidParameterError,
     check_bool,
     check_choice,
-    check_float,
     check_int,
     check_seed,
 )
@@ -296,7 +296,7 @@ class RMI:
             leaves = K.fit_leaves(keys, pos, leaf, L, n, self._hybrid())
             del leaf
         self._set_model(root, params, leaves)
-        self._sample_cache = None
+        self._sample_cache: Any = None
         return self
 
     def _estimate_log_window(
@@ -395,7 +395,7 @@ class RMI:
             return self._fit_root_unchecked(root, keys, sample, n, L)
 
     def _fit_root_unchecked(self, root: str, keys: np.ndarray, sample: np.ndarray, n: int, L: int) -> np.ndarray:
-        cache = getattr(self, "_sample_cache", None)
+        cache: Any = getattr(self, "_sample_cache", None)
         if cache is None or cache[0] is not sample:
             xs = keys[sample].astype(np.float64)
             self._sample_cache = cache = (sample, xs, sample.astype(np.float64))
@@ -461,7 +461,7 @@ class RMI:
             t, y = t[pick], y[pick]
         hidden = list(self.nn_hidden)
         sizes = [1, *hidden, 1]
-        Ws = [rng.normal(0, math.sqrt(2.0 / a), (a, b)) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
+        Ws = [rng.normal(0, math.sqrt(2.0 / a), (a, b)) for a, b in itertools.pairwise(sizes)]
         bs = [np.zeros(b) for b in sizes[1:]]
         if hidden:  # spread the first layer's kinks over [0, 1]
             Ws[0][0, :] = np.abs(Ws[0][0, :]) + 0.5
@@ -501,10 +501,10 @@ class RMI:
         if not hidden:
             flat += [float(Ws[0][0, 0]), float(bs[0][0])]
         elif len(hidden) == 1:
-            flat += list(Ws[0][0]) + list(bs[0]) + list(Ws[1][:, 0]) + [float(bs[1][0])]
+            flat += [*Ws[0][0], *bs[0], *Ws[1][:, 0], float(bs[1][0])]
         else:
             flat += list(Ws[0][0]) + list(bs[0]) + list(Ws[1].reshape(-1)) + list(bs[1])
-            flat += list(Ws[2][:, 0]) + [float(bs[2][0])]
+            flat += [*Ws[2][:, 0], float(bs[2][0])]
         return np.array(flat, dtype=np.float64)
 
     # -- queries ------------------------------------------------------------------------------
