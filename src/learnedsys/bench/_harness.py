@@ -112,7 +112,33 @@ class BenchContext:
     options: dict[str, Any] = field(default_factory=dict)
 
     def log(self, msg: str) -> None:
-        print(msg, file=sys.stderr, flush=True)
+        if self._bar is not None:
+            self._bar.write(msg, file=sys.stderr)
+        else:
+            print(msg, file=sys.stderr, flush=True)
+
+    _bar: Any = None
+
+    def bar(self, total: int, desc: str) -> Any:
+        """A progress bar on stderr (tqdm) for a step of ``total`` units; ``log`` writes above it.
+
+        Use as a context manager and call ``.update()`` per unit.
+        """
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, desc=desc, file=sys.stderr, disable=not self.progress, leave=False, dynamic_ncols=True)
+        ctx = self
+
+        class _Bar:
+            def __enter__(self) -> Any:
+                ctx._bar = bar
+                return bar
+
+            def __exit__(self, *exc: object) -> None:
+                ctx._bar = None
+                bar.close()
+
+        return _Bar()
 
 
 @dataclass

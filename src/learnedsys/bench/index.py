@@ -138,7 +138,6 @@ def _structures() -> list[_Structure]:
 
 
 def run(ctx: BenchContext) -> SectionResult:
-    from learnedsys.index import RMI
 
     quick = ctx.quick
     n = ctx.n if ctx.n is not None else (1_000_000 if quick else 100_000_000)
@@ -173,56 +172,9 @@ def run(ctx: BenchContext) -> SectionResult:
     structures = _structures()
     curves: dict[str, list[tuple[int, float]]] = {}
     cdf_sample: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-    for dname, keys in datasets:
-        hit, mixed = _queries(keys, m, ctx.seed)
-        expect_hit = np.searchsorted(keys, hit)
-        expect_mixed = np.searchsorted(keys, mixed)
-        base_ns = None
-        for s in structures:
-            if s.max_n is not None and keys.shape[0] > s.max_n:
-                continue
-            t0 = time.perf_counter()
-            obj = s.build(keys)
-            build = time.perf_counter() - t0
-            qh, qm = (hit[:per_key_m], mixed[:per_key_m]) if s.per_key else (hit, mixed)
-            eh, em = (expect_hit[: qh.shape[0]], expect_mixed[: qm.shape[0]])
-            reps = min(ctx.repeats, 3) if s.per_key else ctx.repeats
-            t_hit, got = measure(partial(obj.lower_bound, qh), repeats=reps)
-            if not np.array_equal(got, eh):
-                raise AssertionError(f"{s.name} returned wrong positions on {dname}")
-            t_mix, got = measure(partial(obj.lower_bound, qm), repeats=reps)
-            if not np.array_equal(got, em):
-                raise AssertionError(f"{s.name} returned wrong positions on {dname} (mixed)")
-            ns = t_hit.median / qh.shape[0] * 1e9
-            if s.name == "np.searchsorted":
-                base_ns = ns
-            rec: dict[str, Any] = {
-                "dataset": dname,
-                "structure": s.name,
-                "n": int(keys.shape[0]),
-                "ns_per_lookup": ns,
-                "ns_p25": t_hit.p25 / qh.shape[0] * 1e9,
-                "ns_p75": t_hit.p75 / qh.shape[0] * 1e9,
-                "spread": t_hit.spread,
-                "ns_per_lookup_mixed": t_mix.median / qm.shape[0] * 1e9,
-                "size_bytes": int(obj.size_in_bytes()),
-                "build_seconds": build,
-                "queries": int(qh.shape[0]),
-                "repeats": t_hit.repeats,
-            }
-            if isinstance(obj, RMI):
-                d = obj.describe()
-                rec["config"] = f"{d['root']} root, {d['n_leaves']} leaves, mean window {d.get('mean_window', 0):.0f}"
-                if s.name == "RMI (default)":
-                    cdf_sample[dname] = _cdf_sample(obj, keys)
-            result.records.append(rec)
-            ctx.log(f"  {dname:10s} {s.name:26s} {ns:8.0f} ns  {rec['size_bytes']:>12,d} B  build {build:.2f} s")
-            del obj
-        for rec in result.records:
-            if rec["dataset"] == dname and base_ns:
-                rec["speedup_vs_searchsorted"] = base_ns / rec["ns_per_lookup"]
-        if not quick or len(curves) == 0:  # the quick run sweeps one dataset
-            curves[dname] = _space_time_curve(keys, hit, expect_hit, ctx)
+    with ctx.bar(len(datasets) * len(structures), "index") as bar:
+        for dname, keys in datasets:
+            _run_dataset(ctx, result, structures, dname, keys, m, per_key_m, bar, curves, cdf_sample)
     result.notes.append(
         f"{m:,} random lookups per dataset ({per_key_m:,} for per-key Python APIs: pygm, sortedcontainers); "
         f"median of {ctx.repeats} timed runs after a warm-up; answers checked against np.searchsorted"
@@ -235,6 +187,73 @@ def run(ctx: BenchContext) -> SectionResult:
     if ctx.report_dir is not None:
         _plots(result, curves, cdf_sample, ctx.report_dir)
     return result
+
+
+def _run_dataset(
+    ctx: BenchContext,
+    result: SectionResult,
+    structures: list[_Structure],
+    dname: str,
+    keys: np.ndarray,
+    m: int,
+    per_key_m: int,
+    bar: Any,
+    curves: dict[str, list[tuple[int, float]]],
+    cdf_sample: dict[str, Any],
+) -> None:
+    from learnedsys.index import RMI
+
+    quick = ctx.quick
+    hit, mixed = _queries(keys, m, ctx.seed)
+    expect_hit = np.searchsorted(keys, hit)
+    expect_mixed = np.searchsorted(keys, mixed)
+    base_ns = None
+    for s in structures:
+        bar.update()
+        if s.max_n is not None and keys.shape[0] > s.max_n:
+            continue
+        t0 = time.perf_counter()
+        obj = s.build(keys)
+        build = time.perf_counter() - t0
+        qh, qm = (hit[:per_key_m], mixed[:per_key_m]) if s.per_key else (hit, mixed)
+        eh, em = (expect_hit[: qh.shape[0]], expect_mixed[: qm.shape[0]])
+        reps = min(ctx.repeats, 3) if s.per_key else ctx.repeats
+        t_hit, got = measure(partial(obj.lower_bound, qh), repeats=reps)
+        if not np.array_equal(got, eh):
+            raise AssertionError(f"{s.name} returned wrong positions on {dname}")
+        t_mix, got = measure(partial(obj.lower_bound, qm), repeats=reps)
+        if not np.array_equal(got, em):
+            raise AssertionError(f"{s.name} returned wrong positions on {dname} (mixed)")
+        ns = t_hit.median / qh.shape[0] * 1e9
+        if s.name == "np.searchsorted":
+            base_ns = ns
+        rec: dict[str, Any] = {
+            "dataset": dname,
+            "structure": s.name,
+            "n": int(keys.shape[0]),
+            "ns_per_lookup": ns,
+            "ns_p25": t_hit.p25 / qh.shape[0] * 1e9,
+            "ns_p75": t_hit.p75 / qh.shape[0] * 1e9,
+            "spread": t_hit.spread,
+            "ns_per_lookup_mixed": t_mix.median / qm.shape[0] * 1e9,
+            "size_bytes": int(obj.size_in_bytes()),
+            "build_seconds": build,
+            "queries": int(qh.shape[0]),
+            "repeats": t_hit.repeats,
+        }
+        if isinstance(obj, RMI):
+            d = obj.describe()
+            rec["config"] = f"{d['root']} root, {d['n_leaves']} leaves, mean window {d.get('mean_window', 0):.0f}"
+            if s.name == "RMI (default)":
+                cdf_sample[dname] = _cdf_sample(obj, keys)
+        result.records.append(rec)
+        ctx.log(f"  {dname:10s} {s.name:26s} {ns:8.0f} ns  {rec['size_bytes']:>12,d} B  build {build:.2f} s")
+        del obj
+    for rec in result.records:
+        if rec["dataset"] == dname and base_ns:
+            rec["speedup_vs_searchsorted"] = base_ns / rec["ns_per_lookup"]
+    if not quick or len(curves) == 0:  # the quick run sweeps one dataset
+        curves[dname] = _space_time_curve(keys, hit, expect_hit, ctx)
 
 
 def _ratios(result: SectionResult) -> None:
