@@ -243,3 +243,18 @@ def test_presets():
         Cluster.preset("tpu")
     with pytest.raises(InvalidParameterError, match="flops"):
         Cluster.from_dict({"devices": [{"name": "x", "flops": -1, "memory": 1}]})
+
+
+def test_cluster_from_json_file(tmp_path):
+    spec = {
+        "name": "two",
+        "devices": [{"name": "a", "flops": 1e12, "memory": 8e9}, {"name": "b", "flops": 2e12, "memory": 8e9, "kind": "gpu"}],
+        "links": {"bandwidth": 5e9, "latency": 1e-5, "pairs": [{"src": "a", "dst": "b", "bandwidth": 1e9}]},
+    }
+    path = tmp_path / "c.json"
+    path.write_text(__import__("json").dumps(spec))
+    c = Cluster.from_json(path)
+    assert c.name == "two" and c.fastest() == 1
+    assert c.bandwidth[0, 1] == 1e9 and c.bandwidth[1, 0] == 5e9 and c.latency[0, 1] == 1e-5
+    with pytest.raises(InvalidParameterError, match="'devices' list"):
+        Cluster.from_dict({"gpus": []})

@@ -175,10 +175,16 @@ def export_program(model: Any, example_inputs: tuple[Any, ...], decompose: bool 
     except Exception as exc:  # torch raises many types; we add where and what
         text = str(exc).strip().splitlines()
         first = next((line for line in text if line.strip()), type(exc).__name__)
-        m = re.search(r"(aten\.[\w.]+|torch\.[\w.]+|\w+\.default)", str(exc))
+        m = re.search(r"\b(aten\.\w+)", str(exc)) or re.search(r"\b(torch\.(?!export)[\w.]*\w)", str(exc))
         op = f" the operation {m.group(1)!r}" if m else " an operation"
+        if "data-dependent" in str(exc):
+            op = " a data-dependent branch on a tensor value (Tensor.__bool__ / .item())"
+        where = _user_frame(exc)
+        call = re.search(r'File "([^"]+)", line (\d+), in (\w+)\n\s*(\S[^\n]*)?', str(exc))
+        if call and call.group(1) != "<string>":
+            where = f" at {call.group(1)}:{call.group(2)} in {call.group(3)}" + (f" (`{call.group(4).strip()}`)" if call.group(4) else "")
         raise CaptureError(
-            f"torch.export could not capture {type(model).__name__}:{op} failed{_user_frame(exc)}: {type(exc).__name__}: {first}"
+            f"torch.export could not capture {type(model).__name__}:{op} failed{where}: {type(exc).__name__}: {first}"
         ) from exc
     return ep
 
