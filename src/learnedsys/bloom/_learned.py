@@ -35,6 +35,7 @@ from learnedsys.bloom._plan import (
     THRESHOLD_BYTES,
     Plan,
     PLBFPlanner,
+    calibrate,
     plan_lbf,
     plan_sandwich,
 )
@@ -211,13 +212,18 @@ class _LearnedFilter:
         self._clf = clf
         self._kind = kb.kind
         sk = clf.score(kb)
-        sv = clf.score(val)
-        if not (np.isfinite(sk).all() and np.isfinite(sv).all()):
+        sv_all = clf.score(val)
+        if not (np.isfinite(sk).all() and np.isfinite(sv_all).all()):
             raise ValueError(f"{owner}: the classifier returned non-finite scores")
+        # Half of the validation negatives choose thresholds and regions, the other half sizes
+        # the filters: rates read off the negatives that chose a threshold are optimistic.
+        halves = np.random.default_rng(seed + 1).permutation(sv_all.shape[0])
+        sv = sv_all[halves[: (sv_all.shape[0] + 1) // 2]]
+        self._sv_check = sv_all[halves[(sv_all.shape[0] + 1) // 2 :]]
         fixed = float(clf.size_in_bytes())
         self._prepare(sk, sv)
         if self.memory_budget is None:
-            plan = self._plan(sk, sv, float(self.target_fpr), fixed)
+            plan = self._plan_checked(sk, sv, float(self.target_fpr), fixed)
         else:
             plan = self._plan_for_budget(sk, sv, fixed, int(self.memory_budget))
         hk = hash_batch(kb)
@@ -235,6 +241,11 @@ class _LearnedFilter:
         self._plan_used = plan
         return self
 
+    def _plan_checked(self, sk: np.ndarray, sv: np.ndarray, F: float, fixed: float) -> Plan:
+        """Plan on the selection half, then size the filters on the other half."""
+        plan = self._plan(sk, sv, F, fixed)
+        return calibrate(plan, sk, self._sv_check, F, fixed, self.backup)
+
     def _plan_for_budget(self, sk: np.ndarray, sv: np.ndarray, fixed: float, budget: int) -> Plan:
         """Smallest target FPR whose plan fits ``budget`` bytes (bisection on log F)."""
         owner = type(self).__name__
@@ -244,7 +255,7 @@ class _LearnedFilter:
                 f"alone needs {int(fixed)} bytes. Got {budget} instead."
             )
         lo, hi = math.log(1e-9), math.log(0.999)
-        best = self._plan(sk, sv, 0.999, fixed)
+        best = self._plan_checked(sk, sv, 0.999, fixed)
         if best.bytes > budget:
             raise InvalidParameterError(
                 f"The 'memory_budget' parameter of {owner} is too small: even a false-positive rate "
@@ -252,7 +263,7 @@ class _LearnedFilter:
             )
         for _ in range(40):
             mid = 0.5 * (lo + hi)
-            p = self._plan(sk, sv, math.exp(mid), fixed)
+            p = self._plan_checked(sk, sv, math.exp(mid), fixed)
             if p.bytes <= budget * 0.995:  # margin for rounding filters to whole words
                 best, hi = p, mid
             else:

@@ -162,6 +162,43 @@ def plan_sandwich(sk: np.ndarray, sv: np.ndarray, F: float, fixed_bytes: float, 
     )
 
 
+def calibrate(plan: Plan, sk: np.ndarray, sv: np.ndarray, F: float, fixed_bytes: float, backup: str) -> Plan:
+    """Re-allocate the regions' FPRs of ``plan`` with negatives ``sv`` that did not choose it.
+
+    Thresholds are chosen where the selection negatives happen to look favourable, so their
+    rates are optimistic; here each region's negative share is re-estimated (upper estimate, see
+    :func:`_upper`) on independent negatives, and the FPRs ``f_r = F g_r / (h_r sum g)`` (clipped
+    at 1: accept all) are solved again for the fixed regions, so that ``sum f_r h_r`` meets
+    ``F`` (``F / initial_fpr`` behind an initial filter). Any region may turn from "accept all"
+    into a filtered one or back.
+    """
+    if sv.shape[0] == 0:
+        return plan
+    R = plan.thresholds.shape[0] + 1
+    g = np.bincount(np.searchsorted(plan.thresholds, sk, side="right"), minlength=R) / max(sk.shape[0], 1)
+    c = np.bincount(np.searchsorted(plan.thresholds, sv, side="right"), minlength=R)
+    h = _upper(c, sv.shape[0])
+    F_inner = min(1.0, F / plan.initial_fpr) if plan.initial_fpr < 1.0 else F
+    f, ok = _region_fprs(g.astype(np.float64), h.astype(np.float64), F_inner)
+    if not ok:
+        return plan
+    fprs = [0.0 if g[r] <= 0 else float(f[r]) for r in range(R)]
+    n = sk.shape[0]
+    bits = sum(filter_bits(round(n * g[r]), fprs[r], backup) for r in range(R))
+    n_filters = sum(1 for r in range(R) if 0.0 < fprs[r] < 1.0)
+    if plan.initial_fpr < 1.0:
+        bits += filter_bits(n, plan.initial_fpr, backup)
+        n_filters += 1
+    return Plan(
+        thresholds=plan.thresholds,
+        region_fpr=fprs,
+        initial_fpr=plan.initial_fpr,
+        bytes=fixed_bytes + THRESHOLD_BYTES * (R - 1) + FILTER_OVERHEAD_BYTES * n_filters + bits / 8.0,
+        expected_fpr=float(plan.initial_fpr * np.sum(np.asarray(fprs) * h)),
+        info={**plan.info, "calibrated": 1.0},
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # PLBF: k regions maximising sum G log(G/H); fast construction (Sato and Matsui, 2023): one DP
 # over prefixes serves every choice of the top (accept-all) region, O(N^2 k) instead of O(N^3 k).
