@@ -71,7 +71,7 @@ class TestConformance:
         for seed in range(3):
             s = make_strategy(name, space, seed=seed)
             top = 0.0
-            for _ in range(250):
+            for _ in range(150):
                 p = s.propose()
                 r = toy_reward(space, p.action)
                 s.update(p, r)

@@ -144,8 +144,8 @@ class Reinforce(SearchStrategy):
 
     name = "reinforce"
 
-    def __init__(self, space: Space, seed: int | None = 0, hidden: int = 32, lr: float = 0.05,
-                 baseline_decay: float = 0.9, entropy: float = 1e-3, temperature: float = 1.0) -> None:
+    def __init__(self, space: Space, seed: int | None = 0, hidden: int = 32, lr: float = 0.005,
+                 baseline_decay: float = 0.9, entropy: float = 0.02, temperature: float = 1.0) -> None:
         super().__init__(space, seed)
         self.hidden = check_int(hidden, "hidden", "Reinforce", low=1)
         self.lr = check_float(lr, "lr", "Reinforce", low=0.0, closed="neither")
