@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 ARMS = [0.3, 0.5, 0.55, 0.65]
+WIDE_ARMS = [0.1, 0.3, 0.5, 0.8]
 
 
 def log_worker(path: str, worker: int, n: int) -> None:
@@ -12,7 +13,7 @@ def log_worker(path: str, worker: int, n: int) -> None:
     from learnedsys.decide import Choice
 
     c = Choice("shared", options=list(range(4)), log=path, seed=worker)
-    rng = random.Random(worker)
+    rng = random.Random(1000 + worker)  # not the policy seed
     for _ in range(n):
         d = c.choose()
         c.feedback(d, 1.0 if rng.random() < ARMS[d.value] else 0.0)
@@ -32,7 +33,7 @@ def learner_worker(handle: object, worker: int, n: int, out: object, barrier: ob
     for i in range(n):
         d = c.choose()
         picks.append(d.value == 3)
-        c.feedback(d, 1.0 if rng.random() < ARMS[d.value] else 0.0)
+        c.feedback(d, 1.0 if rng.random() < WIDE_ARMS[d.value] else 0.0)
         if i % 10 == 0:
             time.sleep(0.002)  # a decision every ~0.2 ms: snapshots (every 50 ms) keep up
     c.close()

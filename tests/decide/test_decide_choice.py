@@ -169,7 +169,7 @@ def _env(c: Choice, n: int, rng: random.Random, arms: list[float] = ARMS) -> lis
 
 def test_shadow_mode_serves_the_default_and_learns() -> None:
     c = Choice("x", options=list(range(4)), default=1, mode="shadow", seed=0)
-    ds = _env(c, 2000, random.Random(0))
+    ds = _env(c, 2000, random.Random(100))
     assert all(d.value == 1 and d.served == "default" and d.propensity == 1.0 for d in ds)
     pol = c.policy
     assert isinstance(pol, EpsilonGreedy)
@@ -222,7 +222,7 @@ def test_guardrail_falls_back_to_the_default() -> None:
 
 def test_save_and_load(tmp_path) -> None:  # type: ignore[no-untyped-def]
     c = Choice("x", options=list(range(4)), seed=0)
-    _env(c, 3000, random.Random(0))
+    _env(c, 3000, random.Random(100))
     path = tmp_path / "choice.lsys"
     c.save(path)
     twin = Choice("x", options=list(range(4)), seed=5).load(path)

@@ -236,7 +236,7 @@ def test_ray_learner_with_ray_workers() -> None:
     try:
         learner = Learner(EpsilonGreedy(seed=0), options=list(range(4)), backend="ray", interval=0.05).start()
         handle = learner.handle()
-        arms = decide_workers.ARMS
+        arms = [0.1, 0.3, 0.5, 0.8]  # wide gaps: two short workers must agree on the best arm
 
         @ray.remote
         def worker(handle, w, n):  # type: ignore[no-untyped-def]
@@ -247,24 +247,34 @@ def test_ray_learner_with_ray_workers() -> None:
             from learnedsys.decide import EpsilonGreedy as _EG
 
             c = _Choice("shared", options=list(range(4)), policy=_EG(seed=w), learner=handle, local_updates=False)
-            rng = _random.Random(w)
-            picks = []
+            rng = _random.Random(1000 + w)  # not the policy seed: rewards independent of its coins
+            early = 0
             for i in range(n):
                 d = c.choose()
-                picks.append(d.value == 3)
+                early += i < 100 and d.value == 3
                 c.feedback(d, 1.0 if rng.random() < arms[d.value] else 0.0)
                 if i % 10 == 0:
                     _time.sleep(0.002)
+            # wait (bounded) until a snapshot holds at least this worker's own feedback, then
+            # evaluate what the shared policy serves here, without feedback
+            deadline = _time.monotonic() + 60
+            while sum(c.policy.state()["counts"]) < n and _time.monotonic() < deadline:
+                if c._sync.incoming is not None:
+                    c._sync.apply()
+                _time.sleep(0.02)
+            late = sum(c.choose().value == 3 for _ in range(400)) / 400
             c.close()
-            return sum(picks[:100]) / 100, sum(picks[-n // 5 :]) / (n // 5), c._sync.sent
+            return early / 100, late, c._sync.sent, c._sync.fetched
 
         n = 2000
         res = ray.get([worker.remote(handle, w, n) for w in range(2)])
         assert learner.wait(2 * n, timeout=60)
         learner.stop()
         assert sum(learner.policy.counts) == 2 * n  # type: ignore[attr-defined]
-        assert learner.policy.greedy() == (3,)
-        assert all(sent == n for _, _, sent in res)
-        assert np.mean([late for _, late, _ in res]) > np.mean([early for early, _, _ in res]) + 0.2
+        assert learner.policy.greedy() == (3,), (learner.policy.counts, learner.policy.means, res)  # type: ignore[attr-defined]
+        assert all(r[2] == n and r[3] >= 2 for r in res), res  # all feedback shipped, snapshots refreshed
+        # each worker serves the shared policy's best arm; with local_updates=False its own policy
+        # started knowing nothing (uniform: 0.25) and changed only through the learner's snapshots
+        assert all(r[1] >= 0.8 for r in res), res
     finally:
         ray.shutdown()

@@ -61,8 +61,9 @@ class ChoiceMachine(RuleBasedStateMachine):
     @rule()
     def episode_abandoned(self) -> None:
         with self.choice.episode() as ep:
-            ep.choose()
+            ep.choose()  # may evict the oldest pending decisions, like choose()
         self.learned += 1  # credited with the default reward
+        self._sync_evicted()
 
     @invariant()
     def bookkeeping(self) -> None:

@@ -378,7 +378,7 @@ def _sqlite(ctx: BenchContext, res: SectionResult) -> None:
          ("vs_grid", "above grid optimum", ".1%"), ("within5", "P(within 5% of grid)", ".2f"), ("speedup", "× faster than defaults", ".2f")],
     ))
     res.notes.append(
-        f"SQLite: grid of {len(table)} PRAGMA settings measured once each ({reps} run(s), median; {grid_secs:.1f} s); "
+        f"SQLite: grid of {len(table)} PRAGMA settings, each run {reps} time(s) (median; {grid_secs:.1f} s in all); "
         f"the searches replay those measurements (same numbers for every method). Best {best_t:.4f} s with "
         f"{dict(zip(names, best_key, strict=True))}; defaults {default_t:.4f} s."
     )

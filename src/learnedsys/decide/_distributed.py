@@ -233,6 +233,8 @@ class _WorkerSync:
         self.incoming: tuple[int, dict[str, Any]] | None = None
         self.known = -1
         self.sent = 0
+        self.fetched = 0
+        self.errors: list[str] = []
         self._stop = threading.Event()
         got = handle.fetch(-1)
         if got is not None:
@@ -256,11 +258,16 @@ class _WorkerSync:
     def _run(self) -> None:
         interval = self.handle.interval
         while not self._stop.wait(interval):
-            self._ship()
-            got = self.handle.fetch(self.known)
+            try:
+                self._ship()
+                got = self.handle.fetch(self.known)
+            except Exception as exc:  # a transient failure must not stop the sync for good
+                self.errors.append(repr(exc))
+                continue
             if got is not None:
                 self.known = got[0]
                 self.incoming = got
+                self.fetched += 1
 
     def close(self) -> None:
         self._stop.set()
