@@ -11,6 +11,7 @@ shared machine hit all of them alike.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import random
 import subprocess
@@ -247,7 +248,6 @@ PRAGMA_GRID_QUICK: dict[str, list[Any]] = {
     "journal_mode": ["delete", "wal", "off"],
     "synchronous": ["off", "normal", "full"],
     "cache_size": [-64, -2000, -64000],
-    "page_size": [1024, 4096],
 }
 PRAGMA_GRID_FULL: dict[str, list[Any]] = {  # 270 settings, each measured 3 times
     "journal_mode": ["delete", "truncate", "wal", "memory", "off"],
@@ -463,7 +463,7 @@ def _compression(ctx: BenchContext, res: SectionResult) -> None:
     from learnedsys.decide import Choice, LinUCB
 
     block = 64 * 1024
-    total = (24 if ctx.quick else 96) * 2**20
+    total = (16 if ctx.quick else 96) * 2**20
     blocks, counts = _python_blocks(total, block, ctx.seed)
     if len(blocks) < 50:
         res.notes.append("too few files found in the Python installation: compression choice skipped")
@@ -548,6 +548,143 @@ def _compression(ctx: BenchContext, res: SectionResult) -> None:
         )
 
 
+# -- 4. a heuristic inside a program: cache admission on SQLite's page reads -----------------------
+
+def _page_trace(body: str, tmp: str) -> list[int]:
+    """Pages SQLite reads from its main database file (through an apsw VFS shim) while it runs
+    ``body`` with a 10-page cache of its own: the access stream a buffer pool below it would see."""
+    import apsw
+
+    trace: list[int] = []
+
+    class ShimFile(apsw.VFSFile):
+        def __init__(self, name: Any, flags: Any) -> None:
+            self.main = bool(flags[0] & apsw.mapping_open_flags["SQLITE_OPEN_MAIN_DB"])
+            super().__init__("", name, flags)
+
+        def xRead(self, amount: int, offset: int) -> bytes:
+            if self.main:
+                trace.append(offset // 4096)
+            return super().xRead(amount, offset)
+
+    class ShimVFS(apsw.VFS):
+        def __init__(self) -> None:
+            super().__init__("lsys-trace", "")
+
+        def xOpen(self, name: Any, flags: Any) -> ShimFile:
+            return ShimFile(name, flags)
+
+    vfs = ShimVFS()
+    db = os.path.join(tmp, "trace.db")
+    conn = apsw.Connection(db, vfs="lsys-trace")
+    cur = conn.cursor()
+    for stmt in ("PRAGMA page_size=4096", "PRAGMA cache_size=10"):
+        for _ in cur.execute(stmt):
+            pass
+    for _ in cur.execute(body):
+        pass
+    conn.close()
+    vfs.unregister()
+    return trace
+
+
+def _simulate_cache(trace: list[int], capacity: int, mode: str, seed: int) -> tuple[float, int]:
+    """Hit rate of an LRU buffer pool whose admission on a miss is decided by ``mode``:
+    "lru" (always admit), "tinylfu" (admit when the new page was seen more often than the LRU
+    victim), "learned" (a Choice with the context [1, f_new/(f_new+f_victim), ...]; the reward,
+    known only ``capacity`` accesses later, is the future accesses of the page it kept minus those
+    of the page it dropped)."""
+    from collections import OrderedDict, defaultdict, deque
+
+    from learnedsys.decide import Choice
+
+    cache: OrderedDict[int, None] = OrderedDict()
+    freq: dict[int, int] = defaultdict(int)
+    hits = 0
+    decisions = 0
+    choice = Choice("admit", options=[False, True], default=True, seed=seed) if mode == "learned" else None
+    watch: dict[int, list[list[Any]]] = defaultdict(list)  # page -> pending records counting it
+    pending: deque[list[Any]] = deque()
+    horizon = capacity
+    for t, page in enumerate(trace):
+        freq[page] += 1
+        for rec in watch.get(page, ()):
+            rec[3 if rec[1] == page else 4] += 1
+        while pending and t - pending[0][0] >= horizon:
+            done = pending.popleft()
+            _, new, victim, a_new, a_vic, d = done
+            for p in (new, victim):
+                lst = watch[p]
+                for j, other in enumerate(lst):
+                    if other is done:
+                        del lst[j]
+                        break
+            gain = a_new - a_vic  # future accesses of the page admitted minus the page evicted
+            assert choice is not None
+            choice.feedback(d, float(gain if d.value else -gain))
+        if page in cache:
+            hits += 1
+            cache.move_to_end(page)
+            continue
+        if len(cache) < capacity:
+            cache[page] = None
+            continue
+        victim = next(iter(cache))
+        if mode == "lru":
+            admit = True
+        elif mode == "tinylfu":
+            admit = freq[page] > freq[victim]
+        else:
+            assert choice is not None
+            fn, fv = freq[page], freq[victim]
+            x = [1.0, fn / (fn + fv), math.log1p(fn) / 8.0, math.log1p(fv) / 8.0]
+            d = choice.choose(x)
+            admit = bool(d.value)
+            rec = [t, page, victim, 0, 0, d]
+            pending.append(rec)
+            watch[page].append(rec)
+            watch[victim].append(rec)
+        decisions += 1
+        if admit:
+            del cache[victim]
+            cache[page] = None
+    return hits / len(trace), decisions
+
+
+def _cache(ctx: BenchContext, res: SectionResult) -> None:
+    try:
+        import apsw  # noqa: F401
+    except ImportError:
+        res.notes.append("apsw is not installed: cache admission skipped")
+        return
+    tmp = tempfile.mkdtemp(prefix="lsys-bench-cache-")
+    body = _speedtest_sql(tmp, 0.25 if ctx.quick else 1.0, ctx.seed)
+    if body is None:
+        res.notes.append("could not dump apsw's speedtest SQL: cache admission skipped")
+        return
+    t0 = time.perf_counter()
+    trace = _page_trace(body, tmp)
+    secs = time.perf_counter() - t0
+    distinct = len(set(trace))
+    rows: list[dict[str, Any]] = []
+    for frac in (0.05, 0.15):
+        cap = max(4, int(distinct * frac))
+        for mode, label in (("lru", "LRU, always admit (the heuristic)"), ("tinylfu", "TinyLFU-style: admit if seen more often than the victim"), ("learned", "learned admission (Choice, LinUCB), online")):
+            rate, n_dec = _simulate_cache(trace, cap, mode, ctx.seed)
+            rows.append({"capacity": cap, "policy": label, "hit_rate": rate, "decisions": n_dec})
+    for r in rows:
+        base = next(b for b in rows if b["capacity"] == r["capacity"] and b["policy"].startswith("LRU"))
+        r["vs_lru"] = r["hit_rate"] - base["hit_rate"]
+        res.records.append({"workload": "cache-admission", **r})
+    res.tables.append((
+        f"Cache admission on SQLite's page reads ({len(trace)} reads of {distinct} pages, apsw speedtest "
+        f"{'25% sample' if ctx.quick else 'scale 1'}, traced through an apsw VFS shim in {secs:.1f} s); LRU buffer pool",
+        rows,
+        [("capacity", "pages", "d"), ("policy", "admission", "s"), ("hit_rate", "hit rate", ".3f"),
+         ("vs_lru", "vs LRU", "+.3f"), ("decisions", "admission decisions", "d")],
+    ))
+
+
 def _figures(ctx: BenchContext, res: SectionResult) -> None:
     """Bar charts of the overhead and of the compression costs (PNG, matplotlib Agg)."""
     if ctx.report_dir is None:
@@ -594,7 +731,7 @@ def _figures(ctx: BenchContext, res: SectionResult) -> None:
 def run(ctx: BenchContext) -> SectionResult:
     res = SectionResult(
         name="decide",
-        title="decide: learned decisions (overhead, SQLite PRAGMA tuning, compression choice)",
+        title="decide: learned decisions (overhead, SQLite PRAGMA tuning, compression choice, cache admission)",
     )
     t0 = time.perf_counter()
     _overhead(ctx, res)
@@ -603,9 +740,13 @@ def run(ctx: BenchContext) -> SectionResult:
     ctx.log(f"decide: sqlite done ({time.perf_counter() - t0:.1f} s)")
     _compression(ctx, res)
     ctx.log(f"decide: compression done ({time.perf_counter() - t0:.1f} s)")
+    _cache(ctx, res)
+    ctx.log(f"decide: cache admission done ({time.perf_counter() - t0:.1f} s)")
     for r in res.records:  # one headline figure per row for the section's summary table
         if r["workload"] == "overhead":
             r["name"], r["headline"], r["unit"] = r["what"], r["us"], "µs per decision"
+        elif r["workload"] == "cache-admission":
+            r["name"], r["headline"], r["unit"] = f"{r['policy']} @ {r['capacity']} pages", r["hit_rate"], "hit rate"
         elif r["workload"] == "sqlite-pragma":
             r["name"], r["headline"], r["unit"] = r["method"], r["best_s"], "s (best found)"
         else:
