@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from learnedsys.cli import main
+from learnedsys.nas import load_model
+
+
+def test_cli_module_imports_nothing_heavy():
+    code = "import sys, learnedsys.nas._cli, learnedsys.nas; print('torch' in sys.modules, 'ray' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False False"
+
+
+def test_search_then_predict(tiny_npz, tmp_path, capsys):
+    out, js = tmp_path / "model", tmp_path / "r.json"
+    rc = main(["nas", "search", "--data", str(tiny_npz), "--budget", "60", "--max-trials", "2", "--epochs", "15",
+               "--backend", "inline", "--no-progress", "--out", str(out), "--json", str(js)])
+    assert rc == 0
+    res = json.loads(js.read_text())
+    assert res["trials"] == 2 and res["resumed_trials"] == 0 and len(res["history"]) == 2
+    assert set(res["best"]) >= {"architecture", "val_acc", "test_acc"}
+    assert (out / "architecture.json").exists() and (out / "model.lsys").exists()
+    preds = tmp_path / "p.npy"
+    assert main(["nas", "predict", str(out), "--data", str(tiny_npz), "--out", str(preds)]) == 0
+    with np.load(tiny_npz) as z:
+        X, y = z["X"], z["y"]
+    p = np.load(preds, allow_pickle=False)
+    assert np.array_equal(p, load_model(out).predict(X))  # oracle: the library call
+    assert np.mean(p == y) > 0.3  # 15 short epochs on 144 samples beat chance (0.1) by far
+    assert "accuracy against y" in capsys.readouterr().err
+
+
+def test_corrupted_model_is_an_error_not_a_crash(tiny_npz, tmp_path, capsys):
+    out = tmp_path / "m"
+    assert main(["nas", "search", "--data", str(tiny_npz), "--max-trials", "1", "--epochs", "1", "--backend", "inline",
+                 "--no-progress", "--out", str(out)]) == 0
+    raw = bytearray((out / "model.lsys").read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    (out / "model.lsys").write_bytes(bytes(raw))
+    assert main(["nas", "predict", str(out), "--data", str(tiny_npz), "--out", str(tmp_path / "p.npy")]) == 2
+    assert "corrupted or truncated" in capsys.readouterr().err
+    assert main(["nas", "predict", str(tmp_path), "--data", str(tiny_npz), "--out", str(tmp_path / "p.npy")]) == 2
+    assert "holds no model.lsys" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--data", "nope.npz"], "no such file"),
+    (["--data", "digits", "--budget", "soon"], "The 'budget' parameter must be a positive number"),
+    (["--data", "digits", "--resume"], "--resume needs --storage"),
+    (["--data", "digits", "--workers", "0"], "--workers must be an int >= 1"),
+])
+def test_bad_arguments(args, message, capsys):
+    assert main(["nas", "search", *args]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_tabular_command(tmp_path, capsys):
+    js = tmp_path / "t.json"
+    assert main(["nas", "tabular", "--runs", "5", "--evals", "20", "--strategies", "random", "evolution", "--json", str(js)]) == 0
+    data = json.loads(js.read_text())
+    assert set(data) == {"random", "evolution"} and len(data["random"]["mean"]) == 20
+    assert "regret" in capsys.readouterr().out
