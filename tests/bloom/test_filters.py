@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from learnedsys._validation import InvalidParameterError
 from learnedsys.bloom import BinaryFuseFilter, BloomFilter, FormatError, load
@@ -103,3 +104,33 @@ def test_save_load_and_corruption(cls, tmp_path: Path) -> None:  # type: ignore[
     p.write_bytes(bytes(raw[:100]))
     with pytest.raises(FormatError):
         load(p)
+
+
+class BloomAddMachine(RuleBasedStateMachine):
+    """Batches of adds to a capacity-sized Bloom filter: everything added is always found."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.f = BloomFilter(target_fpr=0.01, capacity=500)
+        self.added: set[str] = set()
+
+    @rule(batch=st.lists(st.text(max_size=8), min_size=1, max_size=40))
+    def add(self, batch: list[str]) -> None:
+        self.f.add(batch)
+        self.added.update(batch)
+
+    @rule(probe=st.lists(st.text(max_size=8), min_size=1, max_size=40))
+    def query(self, probe: list[str]) -> None:
+        got = self.f.contains(probe)
+        for item, yes in zip(probe, got, strict=True):
+            if item in self.added:
+                assert yes
+
+    @invariant()
+    def all_added_found(self) -> None:
+        if self.added:
+            assert self.f.contains(sorted(self.added)).all()
+
+
+TestBloomAddMachine = BloomAddMachine.TestCase
+TestBloomAddMachine.settings = settings(max_examples=25, stateful_step_count=15, deadline=None)

@@ -185,6 +185,9 @@ class BloomFilter:
 
     def contains(self, items: Any) -> np.ndarray:
         """Boolean array: True where an item may be in the set, False where it surely is not."""
+        if self._words is None and self.capacity is not None:
+            # sized by capacity, nothing added yet: the empty set
+            return np.zeros(len(encode_items(items, type(self).__name__, "items")), dtype=np.bool_)
         self._check_built()
         batch = encode_items(items, type(self).__name__, "items")
         self._check_kind(batch)
