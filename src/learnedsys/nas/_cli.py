@@ -11,7 +11,7 @@ from typing import Any
 _DEFAULT_EPOCHS = {"mlp": 20, "cnn": 12, "cell": 8}
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("nas", help="neural architecture search (search, predict, tabular)",
                               description="Search architectures for your data, predict with the best, or compare strategies on the shipped tabular benchmark.")
     sub = p.add_subparsers(dest="nas_command", metavar="ACTION")

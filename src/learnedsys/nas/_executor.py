@@ -34,7 +34,7 @@ def resolve_space(spec: SpaceSpec | Space) -> Space:
     return spec()
 
 
-def _init_worker(space_spec: SpaceSpec, data: Dataset, options: dict[str, Any]) -> None:
+def _init_worker(space_spec: SpaceSpec | Space, data: Dataset, options: dict[str, Any]) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     torch = require("torch", extra="torch")
     torch.set_num_threads(1)
@@ -63,7 +63,7 @@ def _run_job(action: tuple[int, ...], epochs: int, seed: int) -> dict[str, Any]:
 class InlinePool:
     """Runs each trial in the calling process when results are awaited (tests, tiny searches)."""
 
-    def __init__(self, space: SpaceSpec, data: Dataset, options: dict[str, Any]) -> None:
+    def __init__(self, space: SpaceSpec | Space, data: Dataset, options: dict[str, Any]) -> None:
         self.capacity = 1
         self._args = (space, data, options)
         self._queue: list[tuple[Any, tuple[int, ...], int, int]] = []
@@ -92,7 +92,7 @@ class InlinePool:
 class LocalPool:
     """``workers`` long-lived processes (spawned once; never a process per trial)."""
 
-    def __init__(self, space: SpaceSpec, data: Dataset, options: dict[str, Any], workers: int) -> None:
+    def __init__(self, space: SpaceSpec | Space, data: Dataset, options: dict[str, Any], workers: int) -> None:
         self.capacity = workers
         self._args = (space, data, options)
         self._futures: dict[cf.Future[dict[str, Any]], Any] = {}
@@ -139,7 +139,7 @@ class LocalPool:
 class RayPool:
     """``workers`` Ray actors (one CPU each), on a local Ray or the cluster at ``address``."""
 
-    def __init__(self, space: SpaceSpec, data: Dataset, options: dict[str, Any], workers: int,
+    def __init__(self, space: SpaceSpec | Space, data: Dataset, options: dict[str, Any], workers: int,
                  address: str | None = None) -> None:
         ray = require("ray", extra="ray", purpose="the Ray backend")
         self.ray = ray
@@ -156,14 +156,14 @@ class RayPool:
 
         @ray.remote(num_cpus=1)
         class _Actor:
-            def __init__(self, space: SpaceSpec, data: Dataset, options: dict[str, Any]) -> None:
+            def __init__(self, space: SpaceSpec | Space, data: Dataset, options: dict[str, Any]) -> None:
                 _init_worker(space, data, options)
 
             def run(self, action: tuple[int, ...], epochs: int, seed: int) -> dict[str, Any]:
                 return _run_job(action, epochs, seed)
 
         data_ref = ray.put(data)
-        self._actors = [_Actor.remote(space, data_ref, options) for _ in range(workers)]
+        self._actors = [_Actor.remote(space, data_ref, options) for _ in range(workers)]  # type: ignore[attr-defined]
         self._free = list(self._actors)
         self._refs: dict[Any, tuple[Any, Any]] = {}
 
@@ -197,7 +197,7 @@ class RayPool:
             self.ray.shutdown()
 
 
-def make_pool(backend: str, space: SpaceSpec, data: Dataset, options: dict[str, Any], workers: int,
+def make_pool(backend: str, space: SpaceSpec | Space, data: Dataset, options: dict[str, Any], workers: int,
               address: str | None = None) -> InlinePool | LocalPool | RayPool:
     """``inline`` (this process), ``local`` (worker processes) or ``ray``."""
     if backend == "inline":

@@ -67,7 +67,7 @@ def _cnn(arch: dict[str, Any], shape: tuple[int, ...], n_classes: int) -> Any:
     torch = _torch()
     nn = torch.nn
 
-    class Block(nn.Module):  # type: ignore[misc,name-defined]
+    class Block(nn.Module):  # type: ignore[name-defined]
         def __init__(self, cin: int, cout: int, k: int, bn: bool, act: str, skip: bool, pool: bool):
             super().__init__()
             self.conv = nn.Conv2d(cin, cout, k, padding=k // 2, bias=not bn)
@@ -125,7 +125,7 @@ def _cell_net(arch: dict[str, Any], shape: tuple[int, ...], n_classes: int) -> A
             return None
         raise InvalidParameterError(f"unknown cell operation {name!r}")
 
-    class Cell(nn.Module):  # type: ignore[misc,name-defined]
+    class Cell(nn.Module):  # type: ignore[name-defined]
         def __init__(self) -> None:
             super().__init__()
             self.ins = [(int(arch[f"node{i}.in_a"]), int(arch[f"node{i}.in_b"])) for i in range(n_nodes)]

@@ -83,7 +83,7 @@ def _reward(result: dict[str, Any], objective: str, weight: float, target: float
     if objective == "accuracy":
         return float(acc)
     cost = result.get("latency_ms" if objective == "latency" else "params")
-    if not _finite(cost) or cost <= 0:
+    if cost is None or not _finite(cost) or cost <= 0:
         return float(acc)
     # MnasNet's soft constraint: acc * (cost / target) ** w with w < 0
     return float(acc) * (float(cost) / target) ** weight
@@ -207,7 +207,7 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str = "
     all_trials = list(finished)
 
     options = {"batch_size": 64, "measure_latency": measure_latency or objective == "latency"}
-    pool = make_pool(backend, space, data, options, workers, address)
+    pool = make_pool(backend, sp if isinstance(space, Space) else space, data, options, workers, address)
     bar = _progress(budget_s, progress)
     number = journal.next_number()
     running: dict[int, tuple[Job, float]] = {}

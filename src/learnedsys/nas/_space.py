@@ -134,9 +134,16 @@ class Repeat:
         top = self.max if self.max is not None else max(int(o) for o in known[count_name].options)
         out: list[Slot] = []
         for i in range(top):
-            c = _and(cond, (lambda v, i=i: v.get(count_name, 0) > i))
+            c = _and(cond, _more_than(count_name, i))
             out += _expand(self.block, f"{prefix}{self.name}{i}.", c, {**known, **{s.name: s for s in out}})
         return out
+
+
+def _more_than(name: str, i: int) -> Condition:
+    def cond(values: dict[str, Any]) -> bool:
+        return bool(values.get(name, 0) > i)
+
+    return cond
 
 
 def _prefixed(when: dict[str, Sequence[Any]] | None, prefix: str) -> dict[str, Sequence[Any]] | None:
