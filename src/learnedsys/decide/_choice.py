@@ -47,9 +47,6 @@ _KIND = "learnedsys.decide.Choice"
 _KIND_VERSION = 1
 
 
-_tuple_new = tuple.__new__
-
-
 class Decision(tuple):
     """One decision: the value to use, its id, the probability it was drawn with, and the version
     of the policy that drew it. Pass it back to :meth:`Choice.feedback`.
@@ -73,8 +70,8 @@ class Decision(tuple):
     __eq__ = object.__eq__
     __ne__ = object.__ne__
 
-    def __new__(cls, value: Any, id: int, propensity: float, version: int, arm: Any, context: Any, choice: Choice) -> Decision:
-        return _tuple_new(cls, (value, id, propensity, version, arm, context, choice))
+    # No __new__ of our own: ``Decision((value, id, propensity, version, arm, context, choice))``
+    # goes straight to tuple's C constructor, the cheapest object CPython builds.
 
     @property
     def action(self) -> tuple[int, ...]:
@@ -107,8 +104,7 @@ class _GuardedDecision(Decision):
     served = property(itemgetter(7))
     _t = property(itemgetter(8))
 
-    def __new__(cls, value: Any, id: int, propensity: float, version: int, arm: Any, context: Any, choice: Choice, served: str = "policy", t: float = 0.0) -> _GuardedDecision:
-        return _tuple_new(cls, (value, id, propensity, version, arm, context, choice, served, t))
+    # built as _GuardedDecision((value, id, propensity, version, arm, context, choice, served, t))
 
 
 def default_policy(space: OptionSpace, context: Any = None, seed: int | None = None) -> DecidePolicy:
@@ -304,7 +300,6 @@ class Choice:
         now = time.time
         me = self
         slow_feedback = Choice.feedback
-        new = _tuple_new
         cls = Decision
         if isinstance(policy, EpsilonGreedy) and q is None:
             return self._make_fused(policy)
@@ -315,7 +310,7 @@ class Choice:
             arm, p = draw(context)
             i = next(ids)
             value = values[arm]
-            d = new(cls, (value, i, p, policy.version, arm, context, me))  # type: ignore[union-attr]
+            d = cls((value, i, p, policy.version, arm, context, me))  # type: ignore[union-attr]
             pend[i] = d
             if len(pend) > maxp:
                 me._evict()
@@ -352,7 +347,6 @@ class Choice:
         key = means.__getitem__
         arms = range(k)
         slow_feedback = Choice.feedback
-        new = _tuple_new
         cls = Decision
 
         switch = explore / floor if floor > 0 else math.inf  # after it, epsilon stays at the floor
@@ -381,7 +375,7 @@ class Choice:
                     if a != arm:
                         arm, p = a, eps / k
             i = next(ids)
-            d = new(cls, (values[arm], i, p, st[2], arm, context, me))
+            d = cls((values[arm], i, p, st[2], arm, context, me))
             pend[i] = d
             if len(pend) > maxp:
                 me._evict()
@@ -472,8 +466,8 @@ class Choice:
         else:
             arm, p, prop, value, served = self._choose_guarded(context)
         i = next(self._ids)
-        d = _GuardedDecision(value, i, p, getattr(self.policy, "version", 0), arm if prop is None else (arm, prop), context, self, served,
-                             time.monotonic() if self.reward_wait is not None else 0.0)
+        d = _GuardedDecision((value, i, p, getattr(self.policy, "version", 0), arm if prop is None else (arm, prop), context, self, served,
+                              time.monotonic() if self.reward_wait is not None else 0.0))
         pend = self._pending
         pend[i] = d
         if len(pend) > self.max_pending:
