@@ -36,26 +36,40 @@ def _read(path: Path) -> list[str]:
 
 
 def generated_set(n_keys: int, n_neg: int, seed: int) -> tuple[list[str], list[str]]:
-    """URL-like keys vs host-like negatives with overlap: a set a model can partly learn."""
+    """URL-like keys vs host-like negatives with overlap: a set a model can partly learn.
+
+    Names join one to three parts (a common word or a random string) with a top-level domain;
+    keys and negatives draw words and domains from overlapping but shifted lists.
+    """
     rng = np.random.default_rng(seed)
     words = ["login", "secure", "account", "verify", "update", "bank", "pay", "mail", "news",
              "shop", "blog", "docs", "wiki", "cdn", "img", "static", "media", "home", "forum"]
     tlds = ["com", "net", "org", "io", "info", "xyz", "ru", "de", "fr", "co"]
-    letters = np.array(list("abcdefghijklmnopqrstuvwxyz0123456789"))
+    alphabet = np.frombuffer(b"abcdefghijklmnopqrstuvwxyz0123456789", dtype=np.uint8)
 
-    def name(bias: int) -> str:
-        parts = []
-        for _ in range(int(rng.integers(1, 4))):
-            if rng.random() < 0.5:
-                parts.append(words[int(rng.integers(bias, bias + 12)) % len(words)])
-            else:
-                parts.append("".join(rng.choice(letters, int(rng.integers(3, 9)))))
-        return "-".join(parts) + "." + tlds[int(rng.integers(bias // 3, bias // 3 + 6)) % len(tlds)]
+    def names(m: int, bias: int) -> list[str]:
+        n_parts = rng.integers(1, 4, m)
+        is_word = rng.random((m, 3)) < 0.5
+        widx = rng.integers(bias, bias + 12, (m, 3)) % len(words)
+        rlen = rng.integers(3, 9, (m, 3))
+        raw = alphabet[rng.integers(0, alphabet.shape[0], (m, 3, 8))].tobytes().decode("ascii")
+        tld = rng.integers(bias // 3, bias // 3 + 6, m) % len(tlds)
+        out = []
+        for i in range(m):
+            parts = []
+            for p in range(int(n_parts[i])):
+                if is_word[i, p]:
+                    parts.append(words[int(widx[i, p])])
+                else:
+                    off = (i * 3 + p) * 8
+                    parts.append(raw[off : off + int(rlen[i, p])])
+            out.append("-".join(parts) + "." + tlds[int(tld[i])])
+        return out
 
-    keys = sorted({name(0) for _ in range(int(n_keys * 1.05))})
+    keys = sorted(list(dict.fromkeys(names(int(n_keys * 1.3) + 10, 0)))[:n_keys])
     kset = set(keys)
-    negs = sorted({name(7) for _ in range(int(n_neg * 1.05))} - kset)
-    return keys, negs
+    negs = [x for x in dict.fromkeys(names(int(n_neg * 1.3) + 10, 7)) if x not in kset]
+    return keys, sorted(negs[:n_neg])
 
 
 def _datasets(ctx: BenchContext, notes: list[str]) -> list[tuple[str, list[str], list[str]]]:
