@@ -156,8 +156,11 @@ class _LearnedFilter:
         """Train the classifier, plan the regions and build every filter.
 
         ``negatives`` (non-keys) is split with ``seed`` into a training part for the classifier
-        and a validation part (``validation_fraction``) that sets thresholds and filter sizes.
-        Negatives equal to a key are dropped with a warning.
+        and a validation part (``validation_fraction``); one half of the validation part chooses
+        the thresholds (regions), the other half sizes the filters, so that the false-positive
+        rates the sizes rely on were not read off the negatives that chose the thresholds.
+        Negatives equal to a key are dropped with a warning. Cost: training plus
+        ``O((n_keys + n_negatives) log n)``; 663k keys take about 10 s.
 
         Args:
             keys: the set to store: str/bytes items or integers (list or numpy array).
