@@ -129,3 +129,22 @@ def test_killed_study_resumes_with_every_finished_trial(tmp_path: Path) -> None:
     for number, params, value in before:
         assert (number, json.dumps(json.loads(params), sort_keys=True), value) in kept
     assert len({t["number"] for t in done}) == 12
+
+
+def test_cli_errors_are_messages(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cmd = ["--", sys.executable, PROG, "--mode={a,b}"]
+    assert main(["tune", "--quiet", "--study", str(tmp_path / "no" / "s.sqlite"), *cmd]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    bad = tmp_path / "bad.sqlite"
+    bad.write_bytes(b"this is not a database" * 100)
+    assert main(["tune", "--quiet", "--trials", "1", "--study", str(bad), *cmd]) == 2
+    assert "cannot use the study file" in capsys.readouterr().err
+    good = tmp_path / "s.sqlite"
+    assert main(["tune", "--quiet", "--trials", "1", "--no-baseline", "--study", str(good), *cmd]) == 0
+    other = ["--", sys.executable, PROG, "--mode={a,c}"]
+    assert main(["tune", "--quiet", "--trials", "1", "--study", str(good), *other]) == 2
+    assert "another command" in capsys.readouterr().err
+    assert main(["tune", "--quiet", "--trials", "1", "--no-baseline", "--fresh", "--study", str(good), *other]) == 0
+    assert main(["tune", "--quiet", "--default", "mode", *cmd]) == 2
+    assert main(["tune", "--quiet", "--default", "nope=1", "--study", str(tmp_path / "d.sqlite"), *cmd]) == 2
+    assert "not a placeholder" in capsys.readouterr().err

@@ -38,6 +38,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import sqlite3
+
     from learnedsys._validation import InvalidParameterError
     from learnedsys.decide._tune import format_result, save_json, tune_command, write_plot
 
@@ -59,6 +61,10 @@ def _run(args: argparse.Namespace) -> int:
             return 2
         k, v = item.split("=", 1)
         defaults[k.lstrip("-")] = v
+    for path, what in ((args.study, "--study"), (args.json, "--json"), (args.plot, "--plot")):
+        if path is not None and not path.resolve().parent.is_dir():
+            print(f"learnedsys tune: the folder of {what} {path} does not exist", file=sys.stderr)
+            return 2
     try:
         result = tune_command(
             cmd, trials=args.trials, metric=args.metric, maximize=args.maximize, repeats=args.repeats,
@@ -67,6 +73,9 @@ def _run(args: argparse.Namespace) -> int:
         )
     except InvalidParameterError as exc:
         print(f"learnedsys tune: {exc}", file=sys.stderr)
+        return 2
+    except sqlite3.DatabaseError as exc:
+        print(f"learnedsys tune: cannot use the study file {args.study}: {exc}", file=sys.stderr)
         return 2
     print(format_result(result))
     if args.json is not None:
