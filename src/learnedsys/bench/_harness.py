@@ -126,7 +126,14 @@ class BenchContext:
         """
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=total, desc=desc, file=sys.stderr, disable=not self.progress, leave=False, dynamic_ncols=True)
+        bar = tqdm(
+            total=total,
+            desc=desc,
+            file=sys.stderr,
+            disable=not self.progress or not sys.stderr.isatty(),  # no bar in logs and CI
+            leave=False,
+            dynamic_ncols=True,
+        )
         ctx = self
 
         class _Bar:
