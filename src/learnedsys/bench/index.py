@@ -94,7 +94,7 @@ def _structures() -> list[_Structure]:
 
     out = [
         _Structure("RMI (default)", lambda k: RMI().fit(k)),
-        _Structure("RMI (<=200 kB)", lambda k: RMI(target="space", max_bytes=200_000).fit(k)),
+        _Structure("RMI (<=200 kB)", lambda k: RMI(max_bytes=200_000).fit(k)),
         _Structure("np.searchsorted", _Searchsorted),
         _Structure("binary search (numba)", lambda k: BinarySearch().fit(k)),
         _Structure("B+-tree p128 (numba)", lambda k: BPlusTree(page=128).fit(k)),
