@@ -111,7 +111,7 @@ def _figure(ctx: BenchContext, res: SectionResult, curves: dict[str, Any]) -> No
         ax.fill_between(x, 100 * s["lo"], 100 * s["hi"], alpha=0.2)
     ax.set_xlabel("evaluations (full trainings)")
     ax.set_ylabel("validation regret (percentage points)")
-    ax.set_yscale("log")
+    ax.set_yscale("symlog", linthresh=0.01)
     ax.set_title("tabular-mlp-digits: mean regret, 95% band")
     ax.legend()
     fig.tight_layout()

@@ -190,7 +190,7 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str = "
             n_failed += 1
         if better(tr, best):
             best = tr
-        history.append({"number": tr["number"], "status": tr["status"], "epochs": tr["epochs"],
+        history.append({"number": tr["number"], "action": list(tr["action"]), "status": tr["status"], "epochs": tr["epochs"],
                         "val_acc": _clean(tr.get("val_acc")), "reward": _clean(tr["reward"]),
                         "seconds": _clean(tr.get("seconds")), "t": None if elapsed is None else round(elapsed, 3),
                         "resumed": elapsed is None,
