@@ -242,7 +242,7 @@ class BloomFilter:
         if not ok or kind not in ("bytes", "int"):
             raise _serialization.FormatError(f"{where}: inconsistent Bloom filter fields")
         f = cls(target_fpr=0.01)
-        f.target_fpr, f.seed = meta.get("target_fpr"), meta.get("seed")
+        f.target_fpr, f.seed = meta.get("target_fpr", 0.01), meta.get("seed", 0)
         f._m, f._k = m, k
         f._salt = salt
         f._words = words

@@ -291,7 +291,7 @@ class BinaryFuseFilter:
         if not ok:
             raise _serialization.FormatError(f"{where}: inconsistent binary fuse filter fields")
         f = cls(fingerprint_bits=r)
-        f.target_fpr, f.seed = meta.get("target_fpr"), meta.get("seed")
+        f.target_fpr, f.seed = meta.get("target_fpr", 0.01), meta.get("seed", 0)
         f._r, f._n, f._seg_len, f._seg_count, f._length = r, n, seg_len, seg_count, length
         f._seed_u = seed_u
         f._words = words
