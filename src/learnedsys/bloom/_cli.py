@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import os
 import sys
 import time
 from pathlib import Path
@@ -52,13 +53,27 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("--file", type=Path, metavar="FILE", help="read items from FILE, one per line")
     q.add_argument("--ints", action="store_true", help="items are integers")
     q.add_argument("--count", action="store_true", help="print only how many items answered yes")
-    q.set_defaults(func=_query)
+    q.set_defaults(func=_quiet_pipe(_query))
 
     i = sub.add_parser("info", help="describe a saved filter", description="Print the structure, its size and its regions.")
     i.add_argument("filter", type=Path, metavar="FILTER")
-    i.set_defaults(func=_info)
+    i.set_defaults(func=_quiet_pipe(_info))
 
     p.set_defaults(func=lambda args: _usage(p))
+
+
+def _quiet_pipe(func: Any) -> Any:
+    """Let ``learnedsys bloom query ... | head`` end quietly when the reader goes away."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return int(func(args))
+        except BrokenPipeError:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            return 0
+
+    return run
 
 
 def _usage(p: argparse.ArgumentParser) -> int:
