@@ -24,7 +24,8 @@ def test_search_then_predict(tiny_npz, tmp_path, capsys):
     assert rc == 0
     res = json.loads(js.read_text())
     assert res["trials"] == 2 and res["resumed_trials"] == 0 and len(res["history"]) == 2
-    assert set(res["best"]) >= {"architecture", "val_acc", "test_acc"}
+    assert set(res["best"]) >= {"architecture", "val_acc"} and 0 <= res["test_acc"] <= 1
+    assert 1 <= len(res["ensemble"]) <= 2 and res["ensemble"][0]["action"] == res["best"]["action"]
     assert (out / "architecture.json").exists() and (out / "model.lsys").exists()
     preds = tmp_path / "p.npy"
     assert main(["nas", "predict", str(out), "--data", str(tiny_npz), "--out", str(preds)]) == 0

@@ -36,6 +36,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--objective", default="accuracy", choices=["accuracy", "latency", "params"],
                    help="accuracy, or accuracy traded against latency/params (Pareto front in the JSON)")
     s.add_argument("--max-trials", type=int, help="stop after this many new trials")
+    s.add_argument("--ensemble", type=int, default=3,
+                   help="retrain the top K architectures and average their predictions (default 3; 1 = the best alone)")
     s.add_argument("--seed", type=int, default=0, help="seed for the split, the strategy and training (default 0)")
     s.add_argument("--out", type=Path, help="directory for the best model (architecture.json + model.lsys)")
     s.add_argument("--json", type=Path, help="write best, trials, resumed_trials, history, pareto as JSON")
@@ -72,6 +74,8 @@ def _search(args: argparse.Namespace) -> int:
 
     try:
         budget = parse_budget(args.budget)
+        if args.ensemble < 1:
+            return _fail(f"--ensemble must be an int >= 1. Got {args.ensemble} instead.")
         if args.workers < 1:
             return _fail(f"--workers must be an int >= 1. Got {args.workers} instead.")
         if args.resume and not args.storage:
@@ -97,10 +101,12 @@ def _search(args: argparse.Namespace) -> int:
         rc = 1
     else:
         print(f"best validation accuracy {res.best['val_acc']:.4f}: {json.dumps(res.best['architecture'])}", file=sys.stderr)
-        model, test_acc = fit_final(get_space(space), res.best["action"], data, epochs=epochs, seed=args.seed)
+        members = [t["action"] for t in res.top[: args.ensemble]]
+        model, test_acc = fit_final(get_space(space), members, data, epochs=epochs, seed=args.seed)
         out["test_acc"] = test_acc
-        out["best"]["test_acc"] = test_acc
-        print(f"retrained on train+validation: held-out test accuracy {test_acc:.4f}", file=sys.stderr)
+        out["ensemble"] = [{"action": m, "architecture": get_space(space).decode(m)} for m in members]
+        print(f"retrained {len(members)} architecture(s) on train+validation: held-out test accuracy {test_acc:.4f}",
+              file=sys.stderr)
         if args.out is not None:
             model.save(args.out)
             out["model_dir"] = str(args.out)

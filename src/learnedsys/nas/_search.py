@@ -51,11 +51,12 @@ class SearchResult:
     seconds: float
     failed: int = 0
     config: dict[str, Any] = field(default_factory=dict)
+    top: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {"best": self.best, "trials": self.trials, "resumed_trials": self.resumed_trials,
                 "failed_trials": self.failed, "space": self.space, "strategy": self.strategy,
-                "seconds": round(self.seconds, 3), "config": self.config, "pareto": self.pareto,
+                "seconds": round(self.seconds, 3), "config": self.config, "top": self.top, "pareto": self.pareto,
                 "history": self.history}
 
 
@@ -262,9 +263,18 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str = "
     pts = [{"number": t["number"], "status": t["status"], "val_acc": _clean(t.get("val_acc")),
             "latency_ms": _clean(t.get("latency_ms")), "params": t.get("params")} for t in all_trials]
     cost_key = "params" if objective == "params" else "latency_ms"
+    ranked = sorted((t for t in all_trials if t["status"] == "ok" and _finite(t.get("val_acc"))),
+                    key=lambda t: (-t["epochs"], -t["reward"], t["number"]))
+    top: list[dict[str, Any]] = []
+    for t in ranked:
+        if len(top) == 10:
+            break
+        if all(tuple(x["action"]) != tuple(t["action"]) for x in top):
+            top.append({"number": t["number"], "action": list(t["action"]), "val_acc": t["val_acc"],
+                        "reward": t["reward"], "epochs": t["epochs"]})
     return SearchResult(best=best_out, trials=len(all_trials), resumed_trials=n_resumed, history=history,
                         pareto=pareto_front(pts, cost_key), space=space_name, strategy=strategy,
-                        seconds=time.monotonic() - started, failed=n_failed, config=config)
+                        seconds=time.monotonic() - started, failed=n_failed, config=config, top=top)
 
 
 def _clean(x: Any) -> Any:
