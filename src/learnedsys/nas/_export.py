@@ -127,7 +127,11 @@ def fit_final(space: Space, actions: Sequence[int] | Sequence[Sequence[int]], da
     """
     torch = require("torch", extra="torch")
     torch.set_num_threads(1)
-    acts = [tuple(int(x) for x in actions)] if actions and isinstance(actions[0], (int, np.integer)) else [tuple(a) for a in actions]  # type: ignore[union-attr]
+    acts: list[tuple[int, ...]] = []
+    if len(actions) and isinstance(actions[0], (int, np.integer)):
+        acts.append(tuple(int(x) for x in actions))  # type: ignore[arg-type]
+    else:
+        acts.extend(tuple(int(x) for x in a) for a in actions)  # type: ignore[union-attr]
     modules = [fit_model(space, a, data, epochs=epochs, seed=seed + k, include_val=True) for k, a in enumerate(acts)]
     members = [{"action": list(a), "architecture": space.decode(a)} for a in acts]
     model = NASModel(space.name, space.family, members, data.shape, data.classes, data.mean, data.std, modules,
