@@ -148,9 +148,11 @@ def test_several_workers_improve_one_shared_policy() -> None:
     state = learner.snapshot()
     assert sum(state["counts"]) == 3 * n  # every worker's feedback reached the learner
     assert learner.policy.greedy() == (3,)
-    for _, early, late, sent in results:
-        assert sent == n
-        assert late >= 0.8 and late > early + 0.3  # workers improved only through the learner
+    for _, _early, late, sent, fetched in results:
+        assert sent == n and fetched >= 2  # all feedback shipped; snapshots refreshed
+        # the worker's policy started knowing nothing (local_updates=False: uniform, 0.25) and
+        # changed only through the learner's snapshots
+        assert late >= 0.8, results
 
 
 def _free_port() -> int:
