@@ -43,6 +43,8 @@ SUPPORTED_DTYPES = tuple(
 _KIND = "learnedsys.index.RMI"
 _KIND_VERSION = 1
 _SAMPLE = 1 << 18  # keys the auto-configuration looks at
+_GRID_LEAVES_PER_STEP = 4  # a grid root has one step per this many leaves
+_SPLINE_MAX_KNOTS = 2048
 _META_BYTES = 64  # scalars beside the arrays: n, dtype, root kind, leaf count, flags
 
 
@@ -271,9 +273,15 @@ class RMI:
             rng = np.random.default_rng(self.seed)
             cands = []
             for r in roots:
-                for L in self._leaf_candidates(n, budget):
+                for L in self._leaf_candidates(n, budget, r):
                     params = self._fit_root(r, keys, sample, n, L)
                     mlw = self._estimate_log_window(r, params, keys, pos, m, sample, n, L, rng)
+                    if mlw is None and len(roots) > 1:
+                        # a root that is not monotone on the keys mixes distant keys in one
+                        # leaf; the sample cannot tell how badly, so auto-configuration skips it
+                        continue
+                    if mlw is None:
+                        mlw = self._sample_log_window(r, params, keys, sample, n, L)
                     cands.append(
                         _Candidate(r, L, self._estimate_ns(r, params, L, mlw, keys), self._size(params, L))
                     )
@@ -310,18 +318,22 @@ class RMI:
         n: int,
         L: int,
         rng: np.random.Generator,
-    ) -> float:
+    ) -> float | None:
         """Mean log2 of the search window a lookup of an existing key would see.
 
         With a monotone root each leaf is a contiguous run of keys, so a few hundred leaves fitted
         exactly on all their keys (drawn through random keys, so in proportion to their size) give
-        an unbiased estimate at a fraction of a full fit. Otherwise
-        leaves are fitted on the sample (cheaper, less exact).
+        an unbiased estimate at a fraction of a full fit. None for a root that is not monotone.
         """
         kind = ROOTS[root]
         if K.is_monotone(kind, params, keys, sample[:: max(1, sample.shape[0] // 32768)], L):
             probes = np.sort(rng.integers(0, m, 256))
             return float(K.sampled_log_window(kind, params, keys, pos, m, L, probes, self._hybrid()))
+        return None
+
+    def _sample_log_window(self, root: str, params: np.ndarray, keys: np.ndarray, sample: np.ndarray, n: int, L: int) -> float:
+        """Leaves fitted on the sample only: a rough (optimistic) estimate for non-monotone roots."""
+        kind = ROOTS[root]
         leaf = K.assign_leaves_at(kind, params, keys, sample, sample.shape[0], L)
         leaves = K.fit_leaves(keys, sample, leaf, L, n, self._hybrid())
         return float(K.mean_log_window(kind, params, leaves, keys, sample))
@@ -348,10 +360,12 @@ class RMI:
     def _size(self, params: np.ndarray, n_leaves: int) -> int:
         return 8 * int(params.shape[0]) + 8 * self._leaf_cols() * n_leaves + _META_BYTES
 
-    def _leaf_candidates(self, n: int, budget: int) -> list[int]:
+    def _leaf_candidates(self, n: int, budget: int, root: str) -> list[int]:
         if self.n_leaves != "auto":
             return [int(self.n_leaves)]
-        cap = max(1, min(n // 2, (budget - _META_BYTES) // (8 * self._leaf_cols() + 1)))
+        per_leaf = 8 * self._leaf_cols() + (8.0 / _GRID_LEAVES_PER_STEP if root in ("grid", "loggrid") else 0.0)
+        fixed = _META_BYTES + (16 * _SPLINE_MAX_KNOTS if root == "spline" else 64)
+        cap = max(1, min(n // 2, int((budget - fixed) / per_leaf)))
         counts = [1 << k for k in range(0, 30) if (1 << k) <= cap]
         counts = [c for c in counts if c >= min(cap, 16)]
         if cap not in counts:
@@ -419,7 +433,7 @@ class RMI:
         if root in ("grid", "loggrid"):
             return self._fit_grid(root, keys, n, L)
         if root == "spline":
-            k = int(min(2048, max(2, L // 16), x.shape[0]))
+            k = int(min(_SPLINE_MAX_KNOTS, max(2, L // 16), x.shape[0]))
             idx = np.linspace(0, x.shape[0] - 1, k).round().astype(np.int64)
             kx, ky = x[idx], y[idx]
             return np.concatenate([[float(k)], kx, ky])
@@ -432,7 +446,7 @@ class RMI:
         if finite.shape[0] == 0:
             return np.array([0.0, 0.0, 1.0, 0.0, float(L)])
         x0, x1 = float(finite[0]), float(finite[-1])
-        k = int(min(1 << 16, max(2, L // 4)))
+        k = int(min(1 << 16, max(2, L // _GRID_LEAVES_PER_STEP)))
         d = x1 - x0
         span = math.log2(d + 1.0) if root == "loggrid" else d
         inv_w = k / span if span > 0 else 0.0
