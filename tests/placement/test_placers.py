@@ -164,8 +164,9 @@ def test_same_seed_same_result_and_bad_method():
 
 
 def test_reproducible_in_fresh_process():
+    here_dir = str(__import__("pathlib").Path(__file__).resolve().parent)
     code = (
-        "import numpy as np, sys; sys.path.insert(0, 'tests/placement');"
+        f"import numpy as np, sys; sys.path.insert(0, {here_dir!r});"
         "from test_placers import towers_graph, GPU4, FAST;"
         "from learnedsys.placement import place;"
         "print(place(towers_graph(3, 3), GPU4, 'hierarchical', seed=5, **FAST).devices.tolist())"
