@@ -122,13 +122,14 @@ class HierarchicalPolicy(Policy):
     device of each of the K groups.
 
     The Grouper starts as contiguous topological chunks (its position one-hot features get weight
-    ``init_bias``), the Placer from ``init`` when given.
+    ``init_bias``), the Placer from ``init`` when given. The Grouper's gradient is accumulated over
+    ``update_every`` samples and applied at once (one O(n F K) product per batch, not per sample).
     """
 
     def __init__(
         self, features: np.ndarray, n_groups: int, n_devices: int, lr: float = 0.5,
         baseline_decay: float = 0.9, seed: int | None = 0, init: np.ndarray | None = None,
-        init_bias: float = 2.0,
+        init_bias: float = 2.0, update_every: int = 1,
     ) -> None:
         n = features.shape[0]
         super().__init__(ActionSpace((n_groups,) * n + (n_devices,) * n_groups))
@@ -143,6 +144,9 @@ class HierarchicalPolicy(Policy):
         self.placer = GroupPolicy(ActionSpace((n_devices,) * n_groups), lr=lr, baseline_decay=baseline_decay, seed=seed, init=init, init_bias=init_bias)
         self.baseline: float | None = None
         self._probs: np.ndarray | None = None
+        self.update_every = max(1, int(update_every))
+        self._acc: np.ndarray | None = None
+        self._pending = 0
 
     def group_probs(self) -> np.ndarray:
         if self._probs is None:
@@ -173,9 +177,15 @@ class HierarchicalPolicy(Policy):
         a = np.asarray(proposal.action)
         grad = -self.group_probs()
         grad[np.arange(n), a[:n]] += 1.0
-        if adv != 0.0:
-            self.W += self.lr * adv * (self.features.T @ grad) / n
+        if self._acc is None:
+            self._acc = np.zeros_like(grad)
+        self._acc += adv * grad
+        self._pending += 1
+        if self._pending >= self.update_every:
+            self.W += self.lr * (self.features.T @ self._acc) / n
             self._probs = None
+            self._acc = None
+            self._pending = 0
         self.placer.update(Proposal(tuple(int(x) for x in a[n:])), reward)
 
     def state(self) -> dict[str, Any]:
@@ -245,7 +255,7 @@ def hierarchical(
     feats = op_features(sim, k)
     pos = np.minimum((np.arange(n) * k) // n, k - 1)
     init_g = None if init is None else _majority(pos, k, init, d)
-    policy = HierarchicalPolicy(feats, k, d, lr=lr, seed=seed, init=init_g)
+    policy = HierarchicalPolicy(feats, k, d, lr=lr, seed=seed, init=init_g, update_every=batch)
     ref = None
     best_dev, best_cost = None, np.inf
     start = time.perf_counter()
