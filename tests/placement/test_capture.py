@@ -105,7 +105,7 @@ def test_apply_matches_original_on_cpu(small):
     model, x, g = small
     cl = Cluster.homogeneous(3)
     rng = np.random.default_rng(0)
-    for dev in (rng.integers(0, 3, g.n_nodes), place(g, cl, "m-etf").devices):
+    for dev in (rng.integers(0, 3, g.n_nodes), place(g, cl, "m-etf")):
         placed = apply(model, dev, (x,))
         for inp in (x, torch.randint(0, 50, (B, T))):
             with torch.no_grad():

@@ -21,12 +21,20 @@ from learnedsys.placement._placement import Placement
 __all__ = ["apply"]
 
 
-def _device_list(devices: Any, n_dev: int, torch: Any) -> list[Any]:
+def _device_list(devices: Any, n_dev: int, names: list[str], torch: Any) -> list[Any]:
     if devices is None:
-        if torch.cuda.is_available() and torch.cuda.device_count() >= 1:
-            k = torch.cuda.device_count()
-            return [torch.device("cpu")] * 0 + [torch.device(f"cuda:{i % k}") for i in range(n_dev)]
-        return [torch.device("cpu")] * n_dev
+        # cluster devices named "cpu*" run on the CPU; the others on the CUDA devices, round robin
+        # (all on the CPU when there is none)
+        k = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        out, g = [], 0
+        for i in range(n_dev):
+            name = names[i] if i < len(names) else f"dev{i}"
+            if k == 0 or name.startswith("cpu"):
+                out.append(torch.device("cpu"))
+            else:
+                out.append(torch.device(f"cuda:{g % k}"))
+                g += 1
+        return out
     if isinstance(devices, dict):
         return [torch.device(devices.get(i, "cpu")) for i in range(n_dev)]
     out = [torch.device(d) for d in devices]
@@ -46,7 +54,8 @@ def apply(model: Any, placement: Placement | np.ndarray, example_inputs: Any, *,
         example_inputs: the inputs used for capture (shapes must match what the module is called
             with later).
         devices: torch device of each placement device index: a list, a dict ``{index:
-            "cuda:1"}``, or None (CUDA devices round-robin when available, else all CPU).
+            "cuda:1"}``, or None (devices named ``cpu*`` on the CPU, the others on the CUDA
+            devices round robin; everything on the CPU when there is no CUDA device).
 
     Returns:
         A ``torch.nn.Module`` whose ``forward(*inputs)`` equals ``model(*inputs)``.
@@ -62,7 +71,7 @@ def apply(model: Any, placement: Placement | np.ndarray, example_inputs: Any, *,
             f"The 'placement' parameter of apply must have one device per operation of the captured graph ({graph.n_nodes}). Got shape {dev_idx.shape} instead."
         )
     n_dev = int(dev_idx.max()) + 1 if dev_idx.size else 1
-    tdev = _device_list(devices, n_dev, torch)
+    tdev = _device_list(devices, n_dev, list(getattr(placement, "device_names", []) or []), torch)
     assert graph.fx_names is not None
     node_device: dict[str, Any] = {}
     for i, fx in enumerate(graph.fx_names):
