@@ -119,9 +119,9 @@ def run(ctx: BenchContext) -> SectionResult:
         ],
     )
     model_list = QUICK_MODELS if ctx.quick else FULL_MODELS
-    clusters = ["k80x4"] if ctx.quick else ["k80x4", "p100x4-nvlink"]
+    clusters = ["k80x4"]
     iterations = 10 if ctx.quick else 150
-    budget = 6.0 if ctx.quick else 240.0
+    budget = 6.0 if ctx.quick else 120.0
     rows: list[dict[str, Any]] = []
     picture_done = False
     for label, fname, kw in model_list:
