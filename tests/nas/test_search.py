@@ -122,25 +122,55 @@ def _finished(db) -> dict[int, float]:
     return dict(rows)
 
 
+def _children(pid: int) -> list[int]:
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as fh:
+                    if int(fh.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        out.append(int(d))
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_kill_9_then_resume_keeps_every_finished_trial(tiny_npz, tmp_path):
     db = tmp_path / "k.db"
     base = [sys.executable, "-m", "learnedsys.cli", "nas", "search", "--data", str(tiny_npz), "--space", "mlp",
-            "--epochs", "2", "--storage", f"sqlite:///{db}", "--study", "k", "--no-progress", "--backend", "inline"]
-    proc = subprocess.Popen([*base, "--budget", "300"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
+            "--epochs", "2", "--storage", f"sqlite:///{db}", "--study", "k", "--no-progress", "--ensemble", "1"]
+    # the search that gets killed runs the real way: one long-lived worker process
+    proc = subprocess.Popen([*base, "--budget", "300", "--workers", "1"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    children: list[int] = []
     try:
         deadline = time.time() + 60
         while len(_finished(db)) < 3 and time.time() < deadline and proc.poll() is None:
             time.sleep(0.2)
         assert len(_finished(db)) >= 3, proc.stderr.read().decode() if proc.poll() is not None else "too slow"
+        children = _children(proc.pid)
+        assert children, "the search should run its trials in a worker process"
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
+        deadline = time.time() + 15
+        while any(_alive(c) for c in children) and time.time() < deadline:
+            time.sleep(0.2)
+        assert not any(_alive(c) for c in children), "workers must exit when their coordinator is killed"
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)  # the worker process we started, if still there
     before = _finished(db)
     out = tmp_path / "r.json"
-    r = subprocess.run([*base, "--resume", "--max-trials", "2", "--budget", "120", "--json", str(out),
+    r = subprocess.run([*base, "--backend", "inline", "--resume", "--max-trials", "2", "--budget", "120", "--json", str(out),
                         "--out", str(tmp_path / "model")], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     res = json.loads(out.read_text())

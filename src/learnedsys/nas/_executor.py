@@ -11,6 +11,8 @@ import concurrent.futures as cf
 import contextlib
 import multiprocessing as mp
 import os
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -34,7 +36,17 @@ def resolve_space(spec: SpaceSpec | Space) -> Space:
     return spec()
 
 
-def _init_worker(space_spec: SpaceSpec | Space, data: Dataset, options: dict[str, Any]) -> None:
+def _watch_parent(parent: int) -> None:
+    """Exit when the coordinating process is gone (kill -9 leaves pool workers waiting forever)."""
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
+def _init_worker(space_spec: SpaceSpec | Space, data: Dataset, options: dict[str, Any], parent: int | None = None) -> None:
+    if parent is not None:
+        threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     torch = require("torch", extra="torch")
     torch.set_num_threads(1)
@@ -100,7 +112,7 @@ class LocalPool:
 
     def _make(self) -> cf.ProcessPoolExecutor:
         return cf.ProcessPoolExecutor(max_workers=self.capacity, mp_context=mp.get_context("spawn"),
-                                      initializer=_init_worker, initargs=self._args)
+                                      initializer=_init_worker, initargs=(*self._args, os.getpid()))
 
     @property
     def pending(self) -> int:
