@@ -31,15 +31,56 @@ default. The simulator (:func:`simulate`) is a numba discrete-event model of one
 its semantics are in :mod:`learnedsys.placement._simulator`.
 """
 
-from learnedsys.placement._apply import apply
-from learnedsys.placement._capture import CaptureError, capture
-from learnedsys.placement._cluster import PRESETS, Cluster, Device
-from learnedsys.placement._graph import OpGraph
-from learnedsys.placement._learned import GroupPolicy, HierarchicalPolicy
-from learnedsys.placement._place import HEURISTICS, METHODS, place
-from learnedsys.placement._placement import Placement
-from learnedsys.placement._profile import profile_op_times
-from learnedsys.placement._simulator import SimResult, Simulator, simulate
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Submodules are imported at first use (numba and scipy stay out of `learnedsys --help`).
+_EXPORTS = {
+    "apply": "_apply",
+    "CaptureError": "_capture",
+    "capture": "_capture",
+    "PRESETS": "_cluster",
+    "Cluster": "_cluster",
+    "Device": "_cluster",
+    "OpGraph": "_graph",
+    "GroupPolicy": "_learned",
+    "HierarchicalPolicy": "_learned",
+    "HEURISTICS": "_place",
+    "METHODS": "_place",
+    "place": "_place",
+    "Placement": "_placement",
+    "profile_op_times": "_profile",
+    "SimResult": "_simulator",
+    "Simulator": "_simulator",
+    "simulate": "_simulator",
+}
+
+if TYPE_CHECKING:
+    from learnedsys.placement._apply import apply
+    from learnedsys.placement._capture import CaptureError, capture
+    from learnedsys.placement._cluster import PRESETS, Cluster, Device
+    from learnedsys.placement._graph import OpGraph
+    from learnedsys.placement._learned import GroupPolicy, HierarchicalPolicy
+    from learnedsys.placement._place import HEURISTICS, METHODS, place
+    from learnedsys.placement._placement import Placement
+    from learnedsys.placement._profile import profile_op_times
+    from learnedsys.placement._simulator import SimResult, Simulator, simulate
+
+
+def __getattr__(name: str) -> Any:
+    mod = _EXPORTS.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'learnedsys.placement' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"learnedsys.placement.{mod}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
 
 __all__ = [
     "HEURISTICS",
