@@ -13,7 +13,7 @@ import platform
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -29,6 +29,7 @@ __all__ = [
     "format_table",
     "machine_info",
     "measure",
+    "measure_interleaved",
 ]
 
 
@@ -63,17 +64,36 @@ def measure(fn: Callable[[], Any], *, repeats: int = 5, warmup: int = 1) -> tupl
         t0 = time.perf_counter()
         result = fn()
         times.append(time.perf_counter() - t0)
+    return _timing(times), result
+
+
+def measure_interleaved(
+    fns: Mapping[str, Callable[[], Any]], *, repeats: int = 5, warmup: int = 1
+) -> dict[str, tuple[Timing, Any]]:
+    """Like :func:`measure` for several alternatives, timed in interleaved rounds (A B C A B C
+    ...), so that load which drifts during the run (a shared machine) hits all of them alike."""
+    results: dict[str, Any] = {}
+    for _ in range(warmup):
+        for name, fn in fns.items():
+            results[name] = fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(max(1, repeats)):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            results[name] = fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: (_timing(ts), results[name]) for name, ts in times.items()}
+
+
+def _timing(times: list[float]) -> Timing:
     q = np.percentile(times, [25, 75])
-    return (
-        Timing(
-            median=statistics.median(times),
-            p25=float(q[0]),
-            p75=float(q[1]),
-            min=min(times),
-            max=max(times),
-            repeats=len(times),
-        ),
-        result,
+    return Timing(
+        median=statistics.median(times),
+        p25=float(q[0]),
+        p75=float(q[1]),
+        min=min(times),
+        max=max(times),
+        repeats=len(times),
     )
 
 
