@@ -14,6 +14,7 @@ import numba as nb
 import numpy as np
 
 from learnedsys._validation import check_int
+from learnedsys.index._kernels import _bsearch
 from learnedsys.index._rmi import prepare_keys, prepare_queries
 
 __all__ = ["BPlusTree", "BinarySearch"]
@@ -23,20 +24,9 @@ _jit = nb.njit(cache=True, nogil=True, boundscheck=False)
 
 @_jit
 def _lower_bound_all(keys, queries):  # type: ignore[no-untyped-def]
-    n = keys.shape[0]
     out = np.empty(queries.shape[0], dtype=np.int64)
     for i in range(queries.shape[0]):
-        q = queries[i]
-        base = 0
-        m = n
-        while m > 1:
-            half = m >> 1
-            if keys[base + half] < q:
-                base += half
-            m -= half
-        if m == 1 and keys[base] < q:
-            base += 1
-        out[i] = base
+        out[i] = _bsearch(keys, queries[i], 0, keys.shape[0], 0)
     return out
 
 
@@ -70,20 +60,6 @@ def _build_levels(keys, page: int):  # type: ignore[no-untyped-def]
 
 
 @_jit
-def _node_search(arr, q, lo: int, hi: int) -> int:  # type: ignore[no-untyped-def]
-    base = lo
-    m = hi - lo
-    while m > 1:
-        half = m >> 1
-        if arr[base + half] < q:
-            base += half
-        m -= half
-    if m == 1 and arr[base] < q:
-        base += 1
-    return base
-
-
-@_jit
 def _btree_lookup(keys, flat, offsets, page: int, queries):  # type: ignore[no-untyped-def]
     n = keys.shape[0]
     n_levels = offsets.shape[0] - 1
@@ -96,17 +72,17 @@ def _btree_lookup(keys, flat, offsets, page: int, queries):  # type: ignore[no-u
         # top level: one node
         top0 = offsets[n_levels - 1]
         top_n = offsets[n_levels] - top0
-        c = _node_search(flat, q, top0, top0 + top_n) - top0
+        c = _bsearch(flat, q, top0, top0 + top_n, 0) - top0
         if c >= top_n:
             out[i] = n
             continue
         for li in range(n_levels - 2, -1, -1):
             lo = offsets[li] + c * page
             hi = min(offsets[li + 1], lo + page)
-            c = _node_search(flat, q, lo, hi) - offsets[li]
+            c = _bsearch(flat, q, lo, hi, 0) - offsets[li]
         lo = c * page
         hi = min(n, lo + page)
-        out[i] = _node_search(keys, q, lo, hi)
+        out[i] = _bsearch(keys, q, lo, hi, 0)
     return out
 
 
