@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["FORMAT_VERSION", "FormatError", "load", "read_kind", "save"]
+__all__ = ["FORMAT_VERSION", "FormatError", "json_default", "load", "read_kind", "save"]
 
 MAGIC = b"LSYSARR\x00"
 FORMAT_VERSION = 1
@@ -158,3 +158,16 @@ def read_kind(path: str | os.PathLike[str]) -> str:
     if not isinstance(kind, str):
         raise FormatError(f"{str(path)!r} has an invalid kind field")
     return kind
+
+
+def json_default(o: Any) -> Any:
+    """``default=`` for :func:`json.dumps`: numpy scalars and arrays, paths; TypeError otherwise."""
+    if isinstance(o, (np.integer, np.bool_)):
+        return o.item()
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, os.PathLike):
+        return os.fspath(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")

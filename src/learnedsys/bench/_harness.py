@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from learnedsys._serialization import json_default
+
 __all__ = [
     "BenchContext",
     "SectionResult",
@@ -248,16 +250,4 @@ def machine_info(packages: Iterable[str] = ()) -> dict[str, Any]:
 
 def write_json(path: Path, payload: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=1, default=_json_default) + "\n")
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+    path.write_text(json.dumps(payload, indent=1, default=json_default) + "\n")

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from learnedsys._lazy import require
+from learnedsys._serialization import json_default
 from learnedsys._validation import InvalidParameterError, check_float
 
 __all__ = ["DecisionLog", "LoggedDecisions", "open_log"]
@@ -59,13 +60,10 @@ def _json(v: Any) -> str | None:
 
 
 def _default(o: Any) -> Any:
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    return repr(o)
+    try:
+        return json_default(o)
+    except TypeError:
+        return repr(o)
 
 
 @dataclass
