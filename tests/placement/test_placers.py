@@ -189,3 +189,12 @@ def test_placement_json_roundtrip(tmp_path):
 
 def test_heuristics_list():
     assert set(HEURISTICS) < set(METHODS) and "default" in METHODS
+
+
+@pytest.mark.parametrize("n, edges", [(1, []), (3, []), (2, [(0, 1)])])
+def test_degenerate_graphs_every_method(n, edges):
+    g = graph([1e9] * n, edges, [1e6] * n)
+    results = {m: place(g, GPU4, m, iterations=3, batch=2, anneal_steps=10) for m in METHODS}
+    for m, p in results.items():
+        assert p.devices.shape == (n,) and p.feasible, m
+    assert results["default"].step_time <= min(p.step_time for p in results.values()) * (1 + 1e-12)
