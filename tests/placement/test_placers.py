@@ -198,3 +198,20 @@ def test_degenerate_graphs_every_method(n, edges):
     for m, p in results.items():
         assert p.devices.shape == (n,) and p.feasible, m
     assert results["default"].step_time <= min(p.step_time for p in results.values()) * (1 + 1e-12)
+
+
+def test_chain_partition_joins_private_edges():
+    from learnedsys.placement._place import chain_partition
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        n = 30
+        edges = sorted({(int(u), int(v)) for v in range(1, n) for u in rng.choice(v, size=min(v, 2), replace=False)})
+        g = graph([1.0] * n, edges, [1.0] * n)
+        lab = chain_partition(g)
+        outdeg = np.bincount(g.edge_src, minlength=n)
+        indeg = np.bincount(g.edge_dst, minlength=n)
+        for s, d in zip(g.edge_src, g.edge_dst, strict=True):
+            if outdeg[s] == 1 or indeg[d] == 1:
+                assert lab[s] == lab[d]
+        assert set(lab.tolist()) == set(range(lab.max() + 1))

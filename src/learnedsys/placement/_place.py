@@ -32,13 +32,38 @@ def _groups(sim: Simulator, k: int, seed: int) -> np.ndarray:
     return H.metis_parts(sim, k, seed=seed, weighted=False)
 
 
+def chain_partition(graph: OpGraph) -> np.ndarray:
+    """Groups of operations joined by every edge whose producer has one consumer or whose
+    consumer has one input (an operation and its private producers/consumers move together)."""
+    n = graph.n_nodes
+    parent = np.arange(n)
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = int(parent[x])
+        return x
+
+    outdeg = np.bincount(graph.edge_src, minlength=n)
+    indeg = np.bincount(graph.edge_dst, minlength=n)
+    for s, d in zip(graph.edge_src.tolist(), graph.edge_dst.tolist(), strict=True):
+        if outdeg[s] == 1 or indeg[d] == 1:
+            parent[find(s)] = find(d)
+    roots = np.array([find(i) for i in range(n)])
+    return np.asarray(np.unique(roots, return_inverse=True)[1], dtype=np.int64).ravel()
+
+
 def structural_partitions(graph: OpGraph) -> list[np.ndarray]:
-    """Groups that follow the model's structure: module path prefixes of growing depth (the
-    whole ``decoder``, then ``decoder.3``...), each split further by layer tag."""
+    """Groups that follow the model's structure: chains of private producers and consumers
+    (:func:`chain_partition`), then module path prefixes of growing depth (the whole
+    ``decoder``, then ``decoder.3``...), each split further by layer tag."""
     out = []
+    chains = chain_partition(graph)
+    if 1 <= chains.max() < graph.n_nodes - 1:
+        out.append(chains)
     assert graph.layer is not None
     depth = max((m.count(".") + 1 for m in graph.modules if m), default=0)
-    seen = set()
+    seen = {tuple(o.tolist()) for o in out}
     for k in range(1, min(depth, 4) + 1):
         keys = [".".join(m.split(".")[:k]) + f"@{lay}" for m, lay in zip(graph.modules, graph.layer.tolist(), strict=True)]
         labels = np.unique(np.asarray(keys), return_inverse=True)[1].ravel().astype(np.int64)
