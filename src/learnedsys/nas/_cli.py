@@ -36,6 +36,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--objective", default="accuracy", choices=["accuracy", "latency", "params"],
                    help="accuracy, or accuracy traded against latency/params (Pareto front in the JSON)")
     s.add_argument("--max-trials", type=int, help="stop after this many new trials")
+    s.add_argument("--final-epochs", type=int, help="epochs of the final retraining on train+validation (default: --epochs)")
     s.add_argument("--ensemble", type=int, default=3,
                    help="retrain the top K architectures and average their predictions (default 3; 1 = the best alone)")
     s.add_argument("--seed", type=int, default=0, help="seed for the split, the strategy and training (default 0)")
@@ -74,6 +75,8 @@ def _search(args: argparse.Namespace) -> int:
 
     try:
         budget = parse_budget(args.budget)
+        if args.final_epochs is not None and args.final_epochs < 1:
+            return _fail(f"--final-epochs must be an int >= 1. Got {args.final_epochs} instead.")
         if args.ensemble < 1:
             return _fail(f"--ensemble must be an int >= 1. Got {args.ensemble} instead.")
         if args.workers < 1:
@@ -102,7 +105,8 @@ def _search(args: argparse.Namespace) -> int:
     else:
         print(f"best validation accuracy {res.best['val_acc']:.4f}: {json.dumps(res.best['architecture'])}", file=sys.stderr)
         members = [t["action"] for t in res.top[: args.ensemble]]
-        model, test_acc = fit_final(get_space(space), members, data, epochs=epochs, seed=args.seed)
+        final_epochs = args.final_epochs or epochs
+        model, test_acc = fit_final(get_space(space), members, data, epochs=final_epochs, seed=args.seed)
         out["test_acc"] = test_acc
         out["ensemble"] = [{"action": m, "architecture": get_space(space).decode(m)} for m in members]
         print(f"retrained {len(members)} architecture(s) on train+validation: held-out test accuracy {test_acc:.4f}",
