@@ -38,9 +38,9 @@ def main() -> None:
     for label, strat, asha, runs in plan:
         t0 = time.perf_counter()
         row = {}
+        both = [bench.run_both(strat, args.evals, 1000 + i, asha=asha) for i in range(runs)]
         for metric in ("val", "test"):
-            c = np.stack([bench.run(strat, args.evals, 1000 + i, asha=asha, metric=metric) for i in range(runs)])
-            s = summarize(c)
+            s = summarize(np.stack([b[metric] for b in both]))
             if metric == "val":
                 curves[label] = s
             for at in (50, 100, args.evals):

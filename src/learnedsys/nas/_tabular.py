@@ -95,10 +95,16 @@ class TabularBenchmark:
         With ``asha``, the strategy runs under successive halving (3 -> 6 -> 12 epochs) and the
         x-axis is cost in full (12-epoch) trainings, so the curves compare at equal compute.
         """
+        return self.run_both(strategy, n_evals, seed, asha, **kwargs)[metric]
+
+    def run_both(self, strategy: str, n_evals: int = 150, seed: int = 0, asha: bool = False,
+                 **kwargs: Any) -> dict[str, np.ndarray]:
+        """:meth:`run` for both metrics at once: ``{"val": regrets, "test": regrets}``."""
         n_evals = check_int(n_evals, "n_evals", "TabularBenchmark.run", low=1)
         rng = np.random.default_rng([seed, 7])
         strat = make_strategy(strategy, self.space, seed=seed, **kwargs)
         out = np.empty(n_evals)
+        out_t = np.empty(n_evals)
         if not asha:
             best_val, inc = -1.0, None
             for t in range(n_evals):
@@ -107,8 +113,9 @@ class TabularBenchmark:
                 strat.update(p, r)
                 if r > best_val:
                     best_val, inc = r, p.action
-                out[t] = self.regret(inc, metric)  # type: ignore[arg-type]
-            return out
+                out[t] = self.regret(inc)  # type: ignore[arg-type]
+                out_t[t] = self.regret(inc, "test")  # type: ignore[arg-type]
+            return {"val": out, "test": out_t}
         sched = ASHA(strat, min_epochs=self.epochs[0], max_epochs=self.epochs[-1], eta=2)
         full = float(self.epochs[-1])
         cost, t = 0.0, 0
@@ -118,11 +125,13 @@ class TabularBenchmark:
             sched.report(job, r)
             cost += job.epochs / full
             best = sched.best()
-            reg = self.regret(best[0], metric) if best else (self.best_test if metric == 'test' else self.best_val)
+            reg = self.regret(best[0]) if best else self.best_val
+            reg_t = self.regret(best[0], "test") if best else self.best_test
             while t < n_evals and t + 1 <= cost:
                 out[t] = reg
+                out_t[t] = reg_t
                 t += 1
-        return out
+        return {"val": out, "test": out_t}
 
     def compare(self, strategies: list[str], n_runs: int = 100, n_evals: int = 150, seed: int = 0,
                 asha: bool = False, metric: str = "val") -> dict[str, np.ndarray]:
