@@ -137,8 +137,6 @@ def run(ctx: BenchContext) -> SectionResult:
         [("strategy", "strategy", ""), ("backend", "backend", ""), ("workers", "workers", "d"), ("budget", "budget (s)", ".0f"),
          ("trials", "trials", ""), ("failed", "failed", ""), ("best_val", "best val acc", ".4f"), ("test", "test acc (retrained)", ".4f")],
     ))
-    for row in rows:
-        res.records.append({"benchmark": "digits-real", **row})
     res.notes.append(f"Real searches: {desc}, Adam, batch 64; "
                      + ("quick run: 4 s per strategy in this process, 10 epochs per trial, no retraining."
                         if ctx.quick else "60 s per strategy with 2 local worker processes, 20 epochs per trial; "
