@@ -104,10 +104,14 @@ def test_local_pool_two_workers_reproduce_inline_results(tiny_data):
     assert as_dict(here) == as_dict(there)
 
 
-def test_ray_backend(tiny_data):
+def test_ray_backend_reproduces_inline_results(tiny_data):
     pytest.importorskip("ray")
-    res = search(tiny_data, space="mlp", strategy="random", max_trials=2, workers=1, backend="ray", epochs=1)
-    assert res.trials == 2 and res.failed == 0
+    kw = dict(space="mlp", strategy="random", max_trials=2, epochs=2, measure_latency=False)
+    here = search(tiny_data, backend="inline", **kw)
+    there = search(tiny_data, workers=1, backend="ray", **kw)
+    assert there.trials == 2 and there.failed == 0
+    as_dict = lambda r: {tuple(h["action"]): h["val_acc"] for h in r.history}  # noqa: E731
+    assert as_dict(here) == as_dict(there)
 
 
 def _finished(db) -> dict[int, float]:
