@@ -43,6 +43,7 @@ SUPPORTED_DTYPES = tuple(
 _KIND = "learnedsys.index.RMI"
 _KIND_VERSION = 1
 _SAMPLE = 1 << 18  # keys the auto-configuration looks at
+_SPEED_CAP = 1 << 20  # default size budget for target="speed"
 _GRID_LEAVES_PER_STEP = 4  # a grid root has one step per this many leaves
 _SPLINE_MAX_KNOTS = 2048
 _META_BYTES = 64  # scalars beside the arrays: n, dtype, root kind, leaf count, flags
@@ -152,8 +153,9 @@ class RMI:
         n_leaves: number of leaf models, or "auto" (pick per data within ``max_bytes``).
         target: what auto-configuration optimises: "speed" (fastest within ``max_bytes``) or
             "space" (smallest whose estimated lookup time is within 1.5x of the fastest).
-        max_bytes: size budget of the index; default 1% of the key array for "speed",
-            min(1%, 200 kB) for "space".
+        max_bytes: size budget of the index; default 1% of the key array but at most 1 MiB for
+            "speed" (an index that stays in cache is faster than a bigger one), min(1%, 200 kB)
+            for "space".
         leaf_search: "binary" (stores per-leaf error bounds) or "exponential" (stores no bounds: half
             the leaf bytes, searches outward from the prediction).
         hybrid_threshold: a leaf whose error window exceeds this many positions falls back to a
@@ -355,7 +357,9 @@ class RMI:
         if self.max_bytes is not None:
             return int(self.max_bytes)
         one_percent = max(4096, keys.nbytes // 100)
-        return one_percent if self.target == "speed" else min(one_percent, 200_000)
+        # a model that stays in the L2 cache beats a larger one with tighter windows: at 100M
+        # keys, 0.5-2 MB indexes were 10-30% faster than 8 MB ones (BENCHMARKS.md)
+        return min(one_percent, _SPEED_CAP) if self.target == "speed" else min(one_percent, 200_000)
 
     def _size(self, params: np.ndarray, n_leaves: int) -> int:
         return 8 * int(params.shape[0]) + 8 * self._leaf_cols() * n_leaves + _META_BYTES
