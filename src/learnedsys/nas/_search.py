@@ -125,7 +125,9 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str = "
         max_trials: stop after this many new trials (and wait for them all); for reproducible
             runs.
         workers: trials in parallel (one process / Ray actor each, one thread each).
-        backend: ``local`` (worker processes), ``ray``, or ``inline`` (this process).
+        backend: ``local`` (worker processes, started with ``spawn``: a script that calls
+            :func:`search` needs the usual ``if __name__ == "__main__":`` guard), ``ray``, or
+            ``inline`` (this process).
         address: Ray cluster address (``ray`` backend; default: start a local Ray).
         storage: ``sqlite:///PATH`` or ``postgresql://...`` to journal trials; None keeps them
             in memory.
