@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from learnedsys._serialization import json_default
 from learnedsys._validation import InvalidParameterError
 
 __all__ = ["Placement"]
@@ -77,7 +78,7 @@ class Placement:
     def save(self, path: str | os.PathLike[str], op_names: list[str] | None = None) -> None:
         """Write as JSON (readable, no pickle)."""
         with open(path, "w") as fh:
-            json.dump(self.to_dict(op_names), fh, indent=1, default=_default)
+            json.dump(self.to_dict(op_names), fh, indent=1, default=json_default)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Placement:
@@ -91,13 +92,3 @@ class Placement:
     def __repr__(self) -> str:
         t = f"{self.step_time * 1e3:.3f} ms" if np.isfinite(self.step_time) else "infeasible"
         return f"Placement({self.method}, {t}, {self.counts()})"
-
-
-def _default(o: Any) -> Any:
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(type(o).__name__)
