@@ -36,9 +36,12 @@ ROOT_LOGGRID = 5
 GROUP = 16
 
 _jit = nb.njit(cache=True, nogil=True, fastmath=False, boundscheck=False)
+# helpers on the lookup path are inlined into their callers at numba's IR level: as separate
+# functions they cost several times the work they do (measured: 57 ns vs 5 ns per window)
+_inline = nb.njit(cache=True, nogil=True, fastmath=False, boundscheck=False, inline="always")
 
 
-@_jit
+@_inline
 def root_eval(kind: int, params: np.ndarray, x: float) -> float:
     if kind == ROOT_LINEAR:
         return params[0] * x + params[1]
@@ -122,7 +125,7 @@ def root_eval_many(kind: int, params: np.ndarray, xs: np.ndarray) -> np.ndarray:
     return out
 
 
-@_jit
+@_inline
 def leaf_of(kind: int, params: np.ndarray, x: float, n_leaves: int) -> int:
     r = root_eval(kind, params, x)
     if not r >= 0.0:  # also NaN
@@ -132,7 +135,7 @@ def leaf_of(kind: int, params: np.ndarray, x: float, n_leaves: int) -> int:
     return int(r)
 
 
-@_jit
+@_inline
 def _p(pos, i: int) -> int:  # type: ignore[no-untyped-def]
     # an empty ``pos`` stands for the identity (keys without duplicates): no 8n-byte array
     if pos.shape[0] == 0:
@@ -351,7 +354,7 @@ def mean_log_window(kind: int, params: np.ndarray, leaves: np.ndarray, keys, sam
     return total / max(1, sample.shape[0])
 
 
-@_jit
+@_inline
 def _clamp(v: float, n: int) -> int:
     if not v >= 0.0:  # also NaN
         return 0
@@ -360,7 +363,7 @@ def _clamp(v: float, n: int) -> int:
     return int(v)
 
 
-@_jit
+@_inline
 def _less(a, q, side: int) -> bool:  # type: ignore[no-untyped-def]
     # side 0: lower bound (first a >= q); side 1: upper bound (first a > q)
     if side == 0:
@@ -368,7 +371,7 @@ def _less(a, q, side: int) -> bool:  # type: ignore[no-untyped-def]
     return a <= q
 
 
-@_jit
+@_inline
 def _bsearch(keys, q, lo: int, hi: int, side: int) -> int:  # type: ignore[no-untyped-def]
     base = lo
     n = hi - lo
@@ -382,7 +385,7 @@ def _bsearch(keys, q, lo: int, hi: int, side: int) -> int:  # type: ignore[no-un
     return base
 
 
-@_jit
+@_inline
 def _fix(keys, q, pos: int, lo: int, hi: int, side: int):  # type: ignore[no-untyped-def]
     """Verify ``pos`` (the bound within [lo, hi]); repair by exponential search when the window
     missed. Returns (pos, lo, hi) where [lo, hi] is the window that holds the answer."""
@@ -416,7 +419,7 @@ def _fix(keys, q, pos: int, lo: int, hi: int, side: int):  # type: ignore[no-unt
     return pos, lo, hi
 
 
-@_jit
+@_inline
 def _window(kind, params, leaves, keys, x: float, n: int):  # type: ignore[no-untyped-def]
     n_leaves = leaves.shape[0]
     j = leaf_of(kind, params, x, n_leaves)
@@ -428,7 +431,7 @@ def _window(kind, params, leaves, keys, x: float, n: int):  # type: ignore[no-un
     return lo, hi
 
 
-@_jit
+@_inline
 def lookup_one(kind, params, leaves, keys, q, side: int):  # type: ignore[no-untyped-def]
     """(pos, lo, hi) for one query: the bound and the window that was searched."""
     n = keys.shape[0]
