@@ -53,24 +53,9 @@ def main() -> None:
                          "best_test": bench.best_test}, "evals": args.evals, "results": out}
     with open(args.out, "w") as fh:
         json.dump(payload, fh, indent=1)
-    import matplotlib
+    from learnedsys.bench.nas import regret_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    for label, s in curves.items():
-        x = np.arange(1, len(s["mean"]) + 1)
-        ax.plot(x, 100 * s["mean"], label=label)
-        ax.fill_between(x, 100 * s["lo"], 100 * s["hi"], alpha=0.2)
-    ax.set_xlabel("evaluations (full trainings)")
-    ax.set_ylabel("validation regret (percentage points)")
-    ax.set_yscale("symlog", linthresh=0.01)
-    ax.set_title(f"tabular-mlp-digits ({len(bench)} archs x {bench.n_seeds} seeds): mean, 95% band")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(args.plot, dpi=100)
-
+    regret_figure(curves, f"tabular-mlp-digits ({len(bench)} archs x {bench.n_seeds} seeds): mean, 95% band", args.plot, dpi=100)
 
 if __name__ == "__main__":
     main()

@@ -96,9 +96,8 @@ def _real(ctx: BenchContext, rows: list[dict[str, Any]]) -> str:
     return desc
 
 
-def _figure(ctx: BenchContext, res: SectionResult, curves: dict[str, Any]) -> None:
-    if ctx.report_dir is None:
-        return
+def regret_figure(curves: dict[str, Any], title: str, path: Any, dpi: int = 110) -> None:
+    """Plot mean validation regret against evaluations with 95% bands (one curve per strategy)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -112,11 +111,17 @@ def _figure(ctx: BenchContext, res: SectionResult, curves: dict[str, Any]) -> No
     ax.set_xlabel("evaluations (full trainings)")
     ax.set_ylabel("validation regret (percentage points)")
     ax.set_yscale("symlog", linthresh=0.01)
-    ax.set_title("tabular-mlp-digits: mean regret, 95% band")
+    ax.set_title(title)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(ctx.report_dir / "nas_tabular_regret.png", dpi=110)
+    fig.savefig(path, dpi=dpi)
     plt.close(fig)
+
+
+def _figure(ctx: BenchContext, res: SectionResult, curves: dict[str, Any]) -> None:
+    if ctx.report_dir is None:
+        return
+    regret_figure(curves, "tabular-mlp-digits: mean regret, 95% band", ctx.report_dir / "nas_tabular_regret.png")
     res.figures.append(("nas_tabular_regret.png", "nas: regret against evaluations on the tabular benchmark, mean and 95% band"))
 
 

@@ -102,7 +102,26 @@ class Categorical(OptionSpace):
         return f"Categorical({self.options!r})"
 
 
-class IntRange(OptionSpace):
+class _Grid(OptionSpace):
+    """A numeric space over a precomputed sorted grid ``self._grid``; ``index`` snaps a value to
+    the nearest grid point."""
+
+    _grid: list[Any]
+
+    def __len__(self) -> int:
+        return len(self._grid)
+
+    def value(self, index: int) -> Any:
+        return self._grid[index]
+
+    def values(self) -> list[Any]:
+        return list(self._grid)
+
+    def index(self, value: Any) -> int:
+        return min(range(len(self._grid)), key=lambda i: abs(self._grid[i] - value))
+
+
+class IntRange(_Grid):
     """Integers from ``low`` to ``high`` inclusive, every ``step`` (or log-spaced when ``log``).
 
     With ``log=True`` the grid holds the distinct rounded values of a geometric sequence with at
@@ -126,23 +145,11 @@ class IntRange(OptionSpace):
         else:
             self._grid = list(range(self.low, self.high + 1, self.step))
 
-    def __len__(self) -> int:
-        return len(self._grid)
-
-    def value(self, index: int) -> int:
-        return self._grid[index]
-
-    def values(self) -> list[Any]:
-        return list(self._grid)
-
-    def index(self, value: Any) -> int:
-        return min(range(len(self._grid)), key=lambda i: abs(self._grid[i] - value))
-
     def __repr__(self) -> str:
         return f"IntRange({self.low}, {self.high}, step={self.step}, log={self.log})"
 
 
-class FloatRange(OptionSpace):
+class FloatRange(_Grid):
     """``steps`` floats from ``low`` to ``high`` inclusive, evenly (or log-) spaced.
 
     Policies choose among grid points; raise ``steps`` for a finer grid (more options to learn).
@@ -164,18 +171,6 @@ class FloatRange(OptionSpace):
             self._grid = [self.low * (self.high / self.low) ** (i / (n - 1)) for i in range(n)]
         else:
             self._grid = [self.low + (self.high - self.low) * i / (n - 1) for i in range(n)]
-
-    def __len__(self) -> int:
-        return len(self._grid)
-
-    def value(self, index: int) -> float:
-        return self._grid[index]
-
-    def values(self) -> list[Any]:
-        return list(self._grid)
-
-    def index(self, value: Any) -> int:
-        return min(range(len(self._grid)), key=lambda i: abs(self._grid[i] - value))
 
     def __repr__(self) -> str:
         return f"FloatRange({self.low}, {self.high}, steps={self.steps}, log={self.log})"
