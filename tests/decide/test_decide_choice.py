@@ -91,6 +91,54 @@ def test_max_pending_expires_the_oldest() -> None:
     assert ds[0].done and not ds[-1].done
 
 
+@pytest.mark.parametrize("policy", [None, "ucb1"])
+def test_many_pending_beyond_the_ring(policy: str | None) -> None:
+    # more decisions in flight than the ring holds: the older ones spill to the dict and are still
+    # found by id, rewarded exactly once, expired oldest first
+    c = Choice("x", options=[0, 1, 2], policy=policy, max_pending=3000, default_reward=-1.0, seed=0)
+    ds = [c.choose() for _ in range(3500)]
+    assert c.pending == 3000
+    assert all(d.done for d in ds[:500]) and not any(d.done for d in ds[500:])
+    rng = random.Random(1)
+    order = list(range(500, 3500))
+    rng.shuffle(order)
+    for k, i in enumerate(order):
+        if k % 2:
+            c.feedback(ds[i].id, 1.0)
+        else:
+            c.feedback(ds[i], 1.0)
+    assert c.pending == 0 and all(d.done for d in ds)
+    pol = c.policy
+    assert sum(pol.counts) == 3500  # type: ignore[union-attr]
+    assert pol.version == 3500  # type: ignore[union-attr]
+    for i in (0, 600, 3400):
+        with pytest.raises(InvalidParameterError):
+            c.feedback(ds[i], 1.0)
+
+
+def test_reward_wait_expires_spilled_decisions_oldest_first() -> None:
+    import time
+
+    c = Choice("x", options=[0, 1], reward_wait=10.0, default_reward=0.0, max_pending=10_000, seed=0)
+    ds = [c.choose() for _ in range(2000)]
+    for d in ds[::3]:
+        c.feedback(d, 1.0)
+    assert c.expire(now=time.monotonic() + 11.0) == 2000 - len(ds[::3])
+    assert c.pending == 0 and all(d.done for d in ds)
+
+
+def test_epsilon_greedy_incremental_argmax_matches_a_rescan() -> None:
+    # the greedy arm kept with a bound on the other arms' means equals a full argmax at every step
+    pol = EpsilonGreedy(epsilon=0.2, seed=0)
+    c = Choice("x", options=list(range(6)), policy=pol, seed=0)
+    rng = random.Random(2)
+    for _ in range(3000):
+        d = c.choose()
+        c.feedback(d, rng.gauss([0.1, 0.5, 0.52, 0.3, 0.49, 0.0][d.value], 0.5))
+        means = [m if n else -np.inf for n, m in zip(pol.counts, pol.means, strict=True)]
+        assert means[pol._best] == max(means)
+
+
 def test_episode_credits_every_choice() -> None:
     c = Choice("x", options=[0, 1, 2], seed=0)
     with c.episode() as ep:

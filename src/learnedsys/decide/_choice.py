@@ -43,6 +43,7 @@ from learnedsys.policy import Policy, Proposal
 __all__ = ["Choice", "Decision", "Episode", "default_policy"]
 
 _MODES = ("learn", "shadow")
+_RING = 1024  # slots of the ring of pending decisions (the newest ids; older ones spill to a dict)
 _KIND = "learnedsys.decide.Choice"
 _KIND_VERSION = 1
 
@@ -84,7 +85,7 @@ class Decision(tuple):
     @property
     def done(self) -> bool:
         """Whether the decision has received its reward (or expired)."""
-        return self._choice._pending.get(self.id) is not self
+        return self._choice._find(self.id) is not self
 
     @property
     def _done(self) -> bool:
@@ -180,8 +181,8 @@ class Choice:
             feedback goes to the learner asynchronously, snapshots refresh in the background.
         local_updates: with a learner, also apply feedback to the local snapshot at once (False:
             the local policy changes only when a new snapshot arrives).
-        max_pending: decisions awaiting feedback that are remembered (by id); the oldest expires
-            beyond that.
+        max_pending: decisions awaiting feedback that are remembered (by id); beyond that the
+            oldest expire (with ``default_reward``).
         seed: seed of the policy (when created here) and of the hand-over coin.
     """
 
@@ -257,7 +258,15 @@ class Choice:
             self._learn = pol._learn
             self._values = space.values()
         self._ids = itertools.count()
-        self._pending: dict[int, Decision] = {}
+        # the registry of pending decisions: a ring indexed by id & mask (the last ``size`` ids),
+        # and the older ones still pending, pushed out of the ring, in a dict (oldest first)
+        size = 1
+        while size * 2 <= min(self.max_pending, _RING):
+            size *= 2
+        self._ring: list[Decision | None] = [None] * size
+        self._mask = size - 1
+        self._spilled: dict[int, Decision] = {}
+        self._room = self.max_pending - size
         self._calls = 0
         self._coin = np.random.default_rng(None if self.seed is None else self.seed + 1).random
         self._logq = None if self.log is None else self.log._queue
@@ -291,16 +300,17 @@ class Choice:
     def _make_plain(self) -> tuple[Any, Any]:
         """choose/feedback closures over local state (no attribute lookups per call).
 
-        For the default policy (:class:`EpsilonGreedy`) its draw and update are inlined here,
-        on the policy's own state lists: the ahead-of-time specialised runner of the hot path.
+        For the default policy (:class:`EpsilonGreedy`) the policy's own runner is used instead:
+        its draw and update inlined, its state in closure cells (:meth:`_make_fused`).
         """
-        learn, values, pend, ids = self._learn, self._values, self._pending, self._ids
-        policy, maxp, name, run = self.policy, self.max_pending, self.name, self.run
+        learn, values, ring, mask, ids = self._learn, self._values, self._ring, self._mask, self._ids
+        policy, name, run = self.policy, self.name, self.run
         q = self._logq
         now = time.time
         me = self
         slow_feedback = Choice.feedback
         cls = Decision
+        nums = (float, int)
         if isinstance(policy, EpsilonGreedy) and q is None:
             return self._make_fused(policy)
 
@@ -311,105 +321,35 @@ class Choice:
             i = next(ids)
             value = values[arm]
             d = cls((value, i, p, policy.version, arm, context, me))  # type: ignore[union-attr]
-            pend[i] = d
-            if len(pend) > maxp:
-                me._evict()
+            j = i & mask
+            old = ring[j]
+            ring[j] = d
+            if old is not None:
+                me._spill(old)
             if q is not None:
                 q.append((_DECISION, name, run, i, now(), context, [arm], value, p, d[3], "policy"))
             return d
 
         def feedback(decision: Decision | int, reward: float) -> None:
-            try:
-                got = pend.pop(decision[1])  # type: ignore[index]
-            except (KeyError, TypeError, IndexError):  # unknown id, not a Decision
+            # a pending Decision of this path, in its ring slot, and a finite number: else the
+            # general method (ids, spilled decisions, errors)
+            if type(decision) is not cls or type(reward) not in nums or reward - reward != 0.0:
                 return slow_feedback(me, decision, reward)
-            r = reward
-            try:
-                bad = got is not decision or r - r != 0.0  # another choice's decision; inf or nan
-            except TypeError:  # not a number
-                bad = True
-            if bad:
-                pend[got[1]] = got
+            i = decision[1]
+            if ring[i & mask] is not decision:
                 return slow_feedback(me, decision, reward)
-            learn(got[4], r, got[5])
+            ring[i & mask] = None
+            learn(decision[4], reward, decision[5])
             if q is not None:
-                q.append((_REWARD, name, run, got[1], r, now(), False))
+                q.append((_REWARD, name, run, i, reward, now(), False))
             return None
 
         return choose, feedback
 
     def _make_fused(self, pol: EpsilonGreedy) -> tuple[Any, Any]:
-        values, pend, ids, maxp, me = self._values, self._pending, self._ids, self.max_pending, self
-        counts, means, st = pol._counts, pol._means, pol._st
-        rand = pol._rng.random
-        k = pol._k
-        explore, floor = pol._explore, pol.epsilon
-        key = means.__getitem__
-        arms = range(k)
-        slow_feedback = Choice.feedback
-        cls = Decision
-
-        switch = explore / floor if floor > 0 else math.inf  # after it, epsilon stays at the floor
-        p_greedy, p_other, k_floor = 1.0 - floor + floor / k, floor / k, k / floor if floor > 0 else 0.0
-
-        def choose(context: Any = None) -> Decision:
-            t = st[0] + 1
-            st[0] = t
-            u = rand()
-            arm = st[1]
-            if t > switch:
-                p = p_greedy
-                if u < floor:
-                    a = int(u * k_floor)
-                    if a != arm:
-                        arm, p = a, p_other
-            else:
-                eps = explore / t
-                if eps < floor:
-                    eps = floor
-                elif eps > 1.0:
-                    eps = 1.0
-                p = 1.0 - eps + eps / k
-                if u < eps:
-                    a = int(u / eps * k)
-                    if a != arm:
-                        arm, p = a, eps / k
-            i = next(ids)
-            d = cls((values[arm], i, p, st[2], arm, context, me))
-            pend[i] = d
-            if len(pend) > maxp:
-                me._evict()
-            return d
-
-        def feedback(decision: Decision | int, reward: float) -> None:
-            try:
-                got = pend.pop(decision[1])  # type: ignore[index]
-            except (KeyError, TypeError, IndexError):  # unknown id, not a Decision
-                return slow_feedback(me, decision, reward)
-            r = reward
-            try:
-                bad = got is not decision or r - r != 0.0  # another choice's decision; inf or nan
-            except TypeError:  # not a number
-                bad = True
-            if bad:
-                pend[got[1]] = got
-                return slow_feedback(me, decision, reward)
-            arm = got[4]
-            n = counts[arm] + 1
-            counts[arm] = n
-            old = means[arm]
-            m = r if n == 1 else old + (r - old) / n
-            means[arm] = m
-            best = st[1]
-            if arm == best:
-                if m < old:
-                    st[1] = max(arms, key=key)
-            elif m > means[best]:
-                st[1] = arm
-            st[2] += 1  # the policy's version
-            return None
-
-        return choose, feedback
+        """The default policy's own runner: its draw and update inlined into choose/feedback,
+        its scalar state in closure cells (see :meth:`EpsilonGreedy._kernels`)."""
+        return pol._runner(self._values, self._ring, self._mask, self._ids, self, Choice.feedback, Decision)
 
     def _default_action(self, context: Any) -> Any:
         value = self.default(context) if callable(self.default) else self.default
@@ -468,10 +408,11 @@ class Choice:
         i = next(self._ids)
         d = _GuardedDecision((value, i, p, getattr(self.policy, "version", 0), arm if prop is None else (arm, prop), context, self, served,
                               time.monotonic() if self.reward_wait is not None else 0.0))
-        pend = self._pending
-        pend[i] = d
-        if len(pend) > self.max_pending:
-            self._evict()
+        ring, j = self._ring, i & self._mask
+        old = ring[j]
+        ring[j] = d
+        if old is not None:
+            self._spill(old)
         q = self._logq
         if q is not None:
             q.append((_DECISION, self.name, self.run, i, time.time(), context, list(d.action), value, p, d.version, served))
@@ -516,7 +457,7 @@ class Choice:
         if (
             fast is not None
             and isinstance(decision, Decision)
-            and self._pending.get(decision.id) is decision
+            and self._ring[decision.id & self._mask] is decision  # the closure takes it (not a spilled one)
             and isinstance(reward, (int, float))
             and math.isfinite(reward)
         ):
@@ -525,7 +466,7 @@ class Choice:
             decision = self._lookup(decision)
         if decision._choice is not self:
             raise InvalidParameterError(f"decision {decision.id} belongs to choice {decision._choice.name!r}, not {self.name!r}")
-        if self._pending.get(decision.id) is not decision:
+        if self._find(decision.id) is not decision:
             raise InvalidParameterError(f"decision {decision.id} of choice {self.name!r} already has its reward (or expired)")
         try:
             r = float(reward)
@@ -536,7 +477,7 @@ class Choice:
         self._credit(decision, r, False)
 
     def _credit(self, d: Decision, r: float, is_default: bool) -> None:
-        self._pending.pop(d.id, None)
+        self._remove(d)
         arm = d._arm
         if self._sync is not None and not self.local_updates:
             pass
@@ -594,7 +535,7 @@ class Choice:
 
     def _lookup(self, key: Any) -> Decision:
         if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
-            d = self._pending.get(int(key)) if self._ready else None
+            d = self._find(int(key)) if self._ready else None
             if d is None:
                 raise InvalidParameterError(
                     f"no decision {key} of choice {self.name!r} is awaiting feedback (unknown, already rewarded or expired)"
@@ -604,14 +545,40 @@ class Choice:
             f"The 'decision' parameter of Choice.feedback must be a Decision or a decision id. Got {key!r} instead."
         )
 
-    def _evict(self) -> None:
-        # the oldest tenth at once: one scan of the dict per max_pending / 10 decisions
-        n = max(1, self.max_pending // 10)
-        for i in list(itertools.islice(self._pending, n)):
-            self._expire_one(i)
+    # -- the registry of pending decisions (see _setup) ------------------------------------------
+    def _find(self, i: int) -> Decision | None:
+        d = self._ring[i & self._mask]
+        if d is not None and d[1] == i:
+            return d
+        return self._spilled.get(i)
+
+    def _remove(self, d: Decision) -> bool:
+        ring, j = self._ring, d[1] & self._mask
+        if ring[j] is d:
+            ring[j] = None
+            return True
+        if self._spilled.get(d[1]) is d:
+            del self._spilled[d[1]]
+            return True
+        return False
+
+    def _spill(self, d: Decision) -> None:
+        # a pending decision pushed out of the ring by a newer one (ids grow: the dict stays in
+        # age order); beyond max_pending in all, the oldest expires
+        sp = self._spilled
+        sp[d[1]] = d
+        if len(sp) > self._room:
+            self._expire_one(next(iter(sp)))
+
+    def _in_age_order(self) -> list[Decision]:
+        ring = sorted((d for d in self._ring if d is not None), key=itemgetter(1))
+        return [*self._spilled.values(), *ring]
 
     def _expire_one(self, i: int) -> None:
-        d = self._pending.pop(i)
+        d = self._find(i)
+        if d is None:
+            return
+        self._remove(d)
         if self.default_reward is not None:
             self._credit(d, self.default_reward, True)
 
@@ -623,10 +590,10 @@ class Choice:
         now = time.monotonic() if now is None else now
         limit = now - self.reward_wait
         old = []
-        for i, d in self._pending.items():
+        for d in self._in_age_order():
             if d._t > limit:
                 break
-            old.append(i)
+            old.append(d.id)
         for i in old:
             self._expire_one(i)
         return len(old)
@@ -634,7 +601,9 @@ class Choice:
     @property
     def pending(self) -> int:
         """Decisions awaiting feedback."""
-        return len(self._pending) if self._ready else 0
+        if not self._ready:
+            return 0
+        return len(self._spilled) + len(self._ring) - self._ring.count(None)
 
     @contextmanager
     def episode(self) -> Iterator[Episode]:
@@ -715,5 +684,5 @@ class Episode:
     def _abandon(self) -> None:
         self.rewarded = True
         for d in self.decisions:
-            if not d._done and d.id in self.choice._pending:
+            if self.choice._find(d.id) is d:
                 self.choice._expire_one(d.id)

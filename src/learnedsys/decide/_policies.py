@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import random
+import sys
 from typing import Any
 
 import numpy as np
@@ -193,8 +194,8 @@ class EpsilonGreedy(_Counting):
 
     Exploration starts at 1 and decays as ``explore / t`` down to ``epsilon``, so each option is
     tried about ``explore / k`` times before the floor applies. Cost: O(1) amortised per
-    choose + feedback (the greedy arm is kept incrementally; a full O(k) scan only when the
-    greedy arm's mean drops).
+    choose + feedback (the greedy arm is kept incrementally with an upper bound on the other
+    arms' means; a full O(k) scan only when the greedy arm's mean drops below that bound).
 
     Args:
         epsilon: the exploration floor, in [0, 1]. Knob: lower exploits more, adapts slower.
@@ -220,30 +221,54 @@ class EpsilonGreedy(_Counting):
     def _allocate(self) -> None:
         super()._allocate()
         self._explore = float(self.explore if self.explore is not None else 10 * self._k)
-        # scalar state in a list the closures share: [t, best, version]
-        self._st = [0, 0, self.__dict__.get("_version", 0)]
         self._means[:] = [-math.inf] * self._k  # untried arms never win the greedy argmax
-        self._draw, self._learn = self._kernels()  # type: ignore[method-assign]
+        self._kernels()
 
-    def _kernels(self) -> tuple[Any, Any]:
-        """The hot path as closures over preallocated state (faster than attribute lookups)."""
-        counts, means, st = self._counts, self._means, self._st
+    def _kernels(self) -> None:
+        """The hot path as closures over preallocated state.
+
+        The scalar state (t, the best arm, the version, an upper bound on the other arms' means)
+        lives in the closures' cells, the cheapest variables CPython has (``_get`` / ``_put`` /
+        ``_rescan`` reach it from outside). The bound spares the O(k) rescan when the best arm's
+        mean drops, unless it drops below the bound. ``_runner`` builds a :class:`Choice`'s
+        ``choose`` / ``feedback`` with the draw and the update inlined, on the same cells.
+        """
+        counts, means = self._counts, self._means
         rand = self._rng.random
         k = self._k
         explore, floor = self._explore, self.epsilon
-        key = means.__getitem__
         arms = range(k)
+        key = means.__getitem__
+        t, best, version, hi = 0, 0, int(self.__dict__.get("_version", 0)), -math.inf
+        # after t = switch epsilon stays at the floor (an int: int-int comparisons are the fast ones)
+        switch = int(explore / floor) if floor > 0 else sys.maxsize
+        p_greedy, p_other = 1.0 - floor + floor / k, floor / k
+        k_floor = k / floor if floor > 0 else 0.0
+
+        def get() -> tuple[int, int, int]:
+            return t, best, version
+
+        def put(t_: int | None = None, version_: int | None = None) -> None:
+            nonlocal t, version
+            if t_ is not None:
+                t = t_
+            if version_ is not None:
+                version = version_
+
+        def rescan() -> None:
+            nonlocal best, hi
+            best = max(arms, key=key)
+            hi = max((means[a] for a in arms if a != best), default=-math.inf)
 
         def draw(context: Any = None) -> tuple[int, float]:
-            t = st[0] + 1
-            st[0] = t
+            nonlocal t
+            t += 1
             eps = explore / t
             if eps < floor:
                 eps = floor
             elif eps > 1.0:
                 eps = 1.0
             u = rand()
-            best = st[1]
             if u < eps:
                 arm = int(u / eps * k)  # u / eps is uniform on [0, 1) given u < eps
                 if arm != best:
@@ -251,62 +276,139 @@ class EpsilonGreedy(_Counting):
             return best, 1.0 - eps + eps / k
 
         def learn(arm: int, reward: float, context: Any = None) -> None:
+            nonlocal best, hi, version
             n = counts[arm] + 1
             counts[arm] = n
             old = means[arm]
             m = reward if n == 1 else old + (reward - old) / n
             means[arm] = m
-            best = st[1]
             if arm == best:
-                if m < old:
-                    st[1] = max(arms, key=key)
+                if m < hi:  # another arm may lead now
+                    rescan()
             elif m > means[best]:
-                st[1] = arm
-            st[2] += 1
+                if means[best] > hi:
+                    hi = means[best]
+                best = arm
+            elif m > hi:
+                hi = m
+            version += 1
 
-        return draw, learn
+        def runner(values: Any, ring: list[Any], mask: int, ids: Any, owner: Any, slow_feedback: Any,
+                   cls: Any) -> tuple[Any, Any]:
+            """``choose`` / ``feedback`` of the Choice ``owner`` (its values, ring of pending
+            decisions, id counter, decision class and general feedback) with ``draw`` / ``learn``
+            inlined."""
+
+            def choose(context: Any = None) -> Any:
+                nonlocal t
+                t += 1
+                u = rand()
+                arm = best
+                if t > switch:
+                    p = p_greedy
+                    if u < floor:
+                        a = int(u * k_floor)
+                        if a != arm:
+                            arm, p = a, p_other
+                else:
+                    eps = explore / t
+                    if eps < floor:
+                        eps = floor
+                    elif eps > 1.0:
+                        eps = 1.0
+                    p = 1.0 - eps + eps / k
+                    if u < eps:
+                        a = int(u / eps * k)
+                        if a != arm:
+                            arm, p = a, eps / k
+                i = next(ids)
+                d = cls((values[arm], i, p, version, arm, context, owner))
+                j = i & mask
+                old = ring[j]
+                ring[j] = d
+                if old is not None:  # still pending: to the owner's spill
+                    owner._spill(old)
+                return d
+
+            def feedback(decision: Any, reward: float) -> None:
+                nonlocal best, hi, version
+                try:
+                    j = decision[1] & mask
+                except (TypeError, IndexError):  # an id, not a Decision
+                    return slow_feedback(owner, decision, reward)
+                if ring[j] is not decision:  # rewarded, expired, spilled, or another choice's
+                    return slow_feedback(owner, decision, reward)
+                r = reward
+                try:
+                    if r - r != 0.0:  # inf or nan
+                        return slow_feedback(owner, decision, reward)
+                except TypeError:  # not a number
+                    return slow_feedback(owner, decision, reward)
+                ring[j] = None
+                arm = decision[4]  # learn(), inlined
+                n = counts[arm] + 1
+                counts[arm] = n
+                old = means[arm]
+                m = r if n == 1 else old + (r - old) / n
+                means[arm] = m
+                if arm == best:
+                    if m < hi:
+                        rescan()
+                elif m > means[best]:
+                    if means[best] > hi:
+                        hi = means[best]
+                    best = arm
+                elif m > hi:
+                    hi = m
+                version += 1
+                return None
+
+            return choose, feedback
+
+        self._draw, self._learn = draw, learn  # type: ignore[method-assign]
+        self._get, self._put, self._rescan_cells, self._runner = get, put, rescan, runner
 
     @property
     def _t(self) -> int:
-        return self._st[0] if hasattr(self, "_st") else 0
+        return self._get()[0] if "_get" in self.__dict__ else 0
 
     @_t.setter
     def _t(self, value: int) -> None:
-        if hasattr(self, "_st"):
-            self._st[0] = value
+        if "_get" in self.__dict__:
+            self._put(t_=value)
 
     @property
     def version(self) -> int:
-        st = self.__dict__.get("_st")
-        return st[2] if st is not None else self.__dict__.get("_version", 0)
+        if "_get" in self.__dict__:
+            return self._get()[2]
+        return self.__dict__.get("_version", 0)
 
     @version.setter
     def version(self, value: int) -> None:
-        st = self.__dict__.get("_st")
-        if st is not None:
-            st[2] = value
+        if "_get" in self.__dict__:
+            self._put(version_=value)
         self.__dict__["_version"] = value
 
     @property
     def _best(self) -> int:
-        return self._st[1]
+        return self._get()[1]
 
     def _eps(self) -> float:
-        return min(1.0, max(self.epsilon, self._explore / max(1, self._st[0] + 1)))
+        return min(1.0, max(self.epsilon, self._explore / max(1, self._t + 1)))
 
     def probability(self, arm: int, context: Any = None) -> float:
         eps = self._eps()
-        return (1.0 - eps + eps / self._k) if arm == self._st[1] else eps / self._k
+        return (1.0 - eps + eps / self._k) if arm == self._best else eps / self._k
 
     def _rescan(self) -> None:
-        self._st[1] = max(range(self._k), key=self._means.__getitem__)
+        self._rescan_cells()
 
     @property
     def means(self) -> list[float]:
         return [m if c else 0.0 for c, m in zip(self._counts, self._means, strict=True)]
 
     def _state(self) -> dict[str, Any]:
-        return {"counts": list(self._counts), "means": self.means, "t": self._st[0]}
+        return {"counts": list(self._counts), "means": self.means, "t": self._t}
 
     def _greedy(self, context: Any = None) -> int:
         return self._best
@@ -316,7 +418,7 @@ class EpsilonGreedy(_Counting):
         self._counts[:] = [int(c) for c in state["counts"]]
         self._means[:] = [float(m) if c else -math.inf for c, m in zip(self._counts, state["means"], strict=True)]
         # a learner fed by workers updates without drawing: exploration follows the updates seen
-        self._st[0] = max(int(state.get("t", 0)), sum(self._counts))
+        self._t = max(int(state.get("t", 0)), sum(self._counts))
         self._rescan()
 
 
