@@ -48,7 +48,7 @@ def build(args: argparse.Namespace) -> None:
                 if (a, seed) in done:
                     continue
                 r = train_eval(space, a, data, epochs=args.epochs, seed=seed, eval_every=3,
-                               measure_latency=False, with_test=True)
+                               measure_latency=False, with_test=True, schedule="constant")
                 row = {"action": list(a), "seed": seed, "status": r["status"],
                        "val": [round(x, 5) for x in r["curve"]], "test": round(r.get("test_acc", float("nan")), 5),
                        "params": r["params"], "seconds": round(r["seconds"], 3)}

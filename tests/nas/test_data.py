@@ -62,3 +62,21 @@ def test_npz_errors_name_the_problem(tmp_path):
         load_arrays(tmp_path / "missing.npz")
     with pytest.raises(InvalidParameterError, match="at least 2 classes"):
         split_dataset(np.zeros((10, 2)), np.zeros(10))
+
+
+def test_channel_last_images_are_transposed(tmp_path):
+    from learnedsys.nas import load_arrays
+    from learnedsys.nas._data import channels_first
+
+    rng = np.random.default_rng(0)
+    X = rng.random((6, 10, 12, 3)).astype(np.float32)
+    np.savez(tmp_path / "hwc.npz", X=X, y=np.arange(6) % 2)
+    Xc, _, _ = load_arrays(tmp_path / "hwc.npz")
+    assert Xc.shape == (6, 3, 10, 12)
+    assert np.array_equal(Xc, np.moveaxis(X, -1, 1))
+    chw = np.moveaxis(X, -1, 1).copy()
+    assert channels_first(chw) is chw  # already channels-first: untouched
+    assert channels_first(X[..., 0]).shape == (6, 1, 10, 12)  # grey (n, H, W)
+    assert np.array_equal(channels_first(X, shape=(3, 10, 12)), chw)
+    sq = rng.random((2, 3, 3, 3)).astype(np.float32)  # ambiguous without a shape: left alone
+    assert channels_first(sq) is sq

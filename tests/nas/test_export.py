@@ -25,6 +25,7 @@ def test_ensemble_roundtrip_and_oracle(tiny_data, tmp_path):
     assert np.allclose(again.predict_proba(raw), want, atol=1e-5)
     assert [m["architecture"] for m in again.members] == [space.decode(a) for a in acts]
     assert np.array_equal(again.predict(raw[:, 0]), model.predict(raw))  # (n, H, W) input accepted
+    assert np.array_equal(again.predict(np.moveaxis(raw, 1, -1)), model.predict(raw))  # channel-last accepted
     # a truncated file is an error, never a wrong answer
     blob = (tmp_path / "m" / "model.lsys").read_bytes()
     (tmp_path / "m" / "model.lsys").write_bytes(blob[: len(blob) // 2])

@@ -185,3 +185,53 @@ def test_kill_9_then_resume_keeps_every_finished_trial(tiny_npz, tmp_path):
         assert num in after and (after[num] == acc or (math.isnan(acc) and math.isnan(after[num])))
     statuses = dict(sqlite3.connect(db).execute("SELECT number, status FROM nas_trials").fetchall())
     assert set(statuses.values()) <= {"ok", "nan", "error", "lost"}
+
+
+def test_search_tries_the_hand_built_default_first_and_not_again_on_resume(tiny_data, tmp_path):
+    from learnedsys.nas import get_space
+
+    sp = get_space("mlp")
+    (default,) = sp.default_actions()
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    first = search(tiny_data, space="mlp", strategy="random", max_trials=2, backend="inline", epochs=1,
+                   storage=url, study="d")
+    assert tuple(first.history[0]["action"]) == default
+    assert tuple(first.history[1]["action"]) != default
+    again = search(tiny_data, space="mlp", strategy="random", max_trials=2, backend="inline", epochs=1,
+                   storage=url, study="d", resume=True)
+    assert [tuple(h["action"]) for h in again.history].count(default) == 1
+    off = search(tiny_data, space="mlp", strategy="random", max_trials=3, backend="inline", epochs=1,
+                 try_defaults=False, seed=5)
+    plain = [tuple(h["action"]) for h in off.history]
+    rnd = search(tiny_data, space="mlp", strategy="random", max_trials=4, backend="inline", epochs=1, seed=5)
+    # with the default enqueued, the strategy's own draws follow it unchanged
+    assert [tuple(h["action"]) for h in rnd.history] == [default, *plain]
+
+
+def test_ties_in_accuracy_are_broken_by_validation_loss(tiny_data):
+    from learnedsys.nas._search import _rank_key
+
+    a = {"epochs": 2, "reward": 1.0, "val_loss": 0.3, "number": 0}
+    b = {"epochs": 2, "reward": 1.0, "val_loss": 0.1, "number": 1}
+    c = {"epochs": 2, "reward": 1.0, "val_loss": None, "number": 2}  # a journal of an older version
+    d = {"epochs": 2, "reward": 0.9, "val_loss": 0.01, "number": 3}
+    assert sorted([a, b, c, d], key=_rank_key) == [b, a, c, d]
+    res = search(tiny_data, space="mlp", strategy="random", max_trials=6, backend="inline", epochs=1)
+    ok = [h for h in res.history if h["status"] == "ok"]
+    oracle = min(ok, key=lambda h: (-h["val_acc"], h["val_loss"], h["number"]))
+    assert res.best["number"] == oracle["number"] and res.top[0]["number"] == oracle["number"]
+    assert all(0.0 <= h["val_loss"] < 10 for h in ok)
+
+
+def test_journal_of_an_older_version_without_val_loss_resumes(tiny_data, tmp_path):
+    path = tmp_path / "old.db"
+    url = f"sqlite:///{path}"
+    search(tiny_data, space="mlp", strategy="random", max_trials=2, backend="inline", epochs=1, storage=url, study="o")
+    con = sqlite3.connect(path)
+    con.execute("ALTER TABLE nas_trials DROP COLUMN val_loss")  # the schema before val_loss existed
+    con.commit()
+    con.close()
+    res = search(tiny_data, space="mlp", strategy="random", max_trials=1, backend="inline", epochs=1, storage=url,
+                 study="o", resume=True)
+    assert res.resumed_trials == 2 and res.trials == 3
+    assert [h["val_loss"] is None for h in res.history] == [True, True, False]

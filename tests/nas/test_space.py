@@ -92,3 +92,16 @@ def test_bad_parameters_name_the_parameter():
         get_space("transformer")
     with pytest.raises(InvalidParameterError, match=r"lacks slot 'layer0.width'"):
         s.encode({"n_layers": 1})
+
+
+def test_defaults_encode_the_hand_built_architectures():
+    from learnedsys.nas import get_space
+
+    cnn = get_space("cnn")
+    (a,) = cnn.default_actions()
+    arch = cnn.decode(a)
+    assert arch["n_layers"] == 3 and [arch[f"layer{i}.channels"] for i in range(3)] == [32, 64, 64]
+    assert arch["lr"] == min(cnn.slots[-1].options, key=lambda o: abs(np.log(o / 3e-3)))
+    assert get_space("mlp").decode(get_space("mlp").default_actions()[0])["n_layers"] == 2
+    with pytest.raises(InvalidParameterError, match="must be one of"):
+        Space("mlp", [Int("n_layers", 1, 2)], defaults=[{"n_layers": 3}])

@@ -36,7 +36,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--objective", default="accuracy", choices=["accuracy", "latency", "params"],
                    help="accuracy, or accuracy traded against latency/params (Pareto front in the JSON)")
     s.add_argument("--max-trials", type=int, help="stop after this many new trials")
-    s.add_argument("--final-epochs", type=int, help="epochs of the final retraining on train+validation (default: --epochs)")
+    s.add_argument("--final-epochs", type=int,
+                   help="epochs of the final retraining on train+validation (default: twice --epochs; the learning "
+                   "rate decays over them, and more data deserves more steps)")
+    s.add_argument("--no-defaults", action="store_true",
+                   help="do not try the space's hand-built architecture first (by default the search starts from it)")
     s.add_argument("--ensemble", type=int, default=3,
                    help="retrain the top K architectures and average their predictions (default 3; 1 = the best alone)")
     s.add_argument("--seed", type=int, default=0, help="seed for the split, the strategy and training (default 0)")
@@ -92,7 +96,7 @@ def _search(args: argparse.Namespace) -> int:
         res = search(data, space=space, strategy=args.strategy, budget=budget, max_trials=args.max_trials,
                      workers=args.workers, backend=args.backend, address=args.address, storage=args.storage,
                      study=args.study, resume=args.resume, seed=args.seed, epochs=epochs, asha=args.asha,
-                     objective=args.objective, progress=not args.no_progress)
+                     objective=args.objective, progress=not args.no_progress, try_defaults=not args.no_defaults)
     except (InvalidParameterError, FileNotFoundError) as exc:
         return _fail(str(exc))
     out: dict[str, Any] = res.to_json()
@@ -105,7 +109,7 @@ def _search(args: argparse.Namespace) -> int:
     else:
         print(f"best validation accuracy {res.best['val_acc']:.4f}: {json.dumps(res.best['architecture'])}", file=sys.stderr)
         members = [t["action"] for t in res.top[: args.ensemble]]
-        final_epochs = args.final_epochs or epochs
+        final_epochs = args.final_epochs or 2 * epochs
         model, test_acc = fit_final(get_space(space), members, data, epochs=final_epochs, seed=args.seed)
         out["test_acc"] = test_acc
         out["ensemble"] = [{"action": m, "architecture": get_space(space).decode(m)} for m in members]

@@ -18,7 +18,7 @@ import numpy as np
 from learnedsys._lazy import require
 from learnedsys._validation import InvalidParameterError, check_float, check_seed
 
-__all__ = ["Dataset", "load_arrays", "load_dataset", "split_dataset"]
+__all__ = ["Dataset", "channels_first", "load_arrays", "load_dataset", "split_dataset"]
 
 
 @dataclass
@@ -60,8 +60,9 @@ class Dataset:
 def load_arrays(spec: str | os.PathLike[str], target: str | None = None) -> tuple[np.ndarray, np.ndarray, str]:
     """Read features and labels: ``digits``, an ``.npz`` with ``X`` and ``y``, or a CSV.
 
-    Returns (X, y, name). Digits come as 1x8x8 images. A CSV needs ``target`` (the label column);
-    every other column must be numeric.
+    Returns (X, y, name). Digits come as 1x8x8 images; image arrays come channels-first
+    (:func:`channels_first`). A CSV needs ``target`` (the label column); every other column must
+    be numeric.
     """
     s = str(spec)
     if s == "digits":
@@ -97,9 +98,27 @@ def load_arrays(spec: str | os.PathLike[str], target: str | None = None) -> tupl
     bad = np.flatnonzero(~np.isfinite(X.reshape(len(X), -1)).all(axis=1))
     if len(bad):
         raise InvalidParameterError(f"{s!r}: X must be finite; X[{bad[0]}] holds NaN or inf")
-    if X.ndim == 3:  # (n, H, W) grey images
-        X = X[:, None]
-    return X, y, path.stem
+    return channels_first(X), y, path.stem
+
+
+def channels_first(X: np.ndarray, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """Images as (n, C, H, W): (n, H, W) grey images gain a channel; channel-last (n, H, W, C)
+    images (C of 1, 3 or 4, as PIL, TensorFlow and most image files have them) are transposed.
+
+    With ``shape`` (the (C, H, W) a model expects) a 4-d array is transposed exactly when its
+    channel-last reading matches ``shape``; without it, when the last axis looks like channels
+    and the second does not.
+    """
+    if X.ndim == 3:
+        return X[:, None]
+    if X.ndim == 4:
+        _, a, b, c = X.shape
+        if shape is not None:
+            if tuple(X.shape[1:]) != tuple(shape) and (c, a, b) == tuple(shape):
+                return np.ascontiguousarray(X.transpose(0, 3, 1, 2))
+        elif c in (1, 3, 4) and a not in (1, 3, 4):
+            return np.ascontiguousarray(X.transpose(0, 3, 1, 2))
+    return X
 
 
 def _read_csv(path: Path, target: str) -> tuple[np.ndarray, np.ndarray]:

@@ -19,7 +19,7 @@ import numpy as np
 from learnedsys._lazy import require
 from learnedsys._serialization import FormatError, load, save
 from learnedsys._validation import InvalidParameterError
-from learnedsys.nas._data import Dataset
+from learnedsys.nas._data import Dataset, channels_first
 from learnedsys.nas._models import build_model
 from learnedsys.nas._space import Space
 from learnedsys.nas._train import fit_model
@@ -48,8 +48,8 @@ class NASModel:
 
     def _inputs(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=np.float32)
-        if X.ndim == len(self.shape) and len(self.shape) == 3 and self.shape[0] == 1:
-            X = X[:, None]  # (n, H, W) grey images
+        if len(self.shape) == 3 and X.ndim in (3, 4):
+            X = channels_first(X, self.shape)
         if tuple(X.shape[1:]) != self.shape:
             if X.ndim >= 2 and int(np.prod(X.shape[1:])) == int(np.prod(self.shape)):
                 X = X.reshape((len(X), *self.shape))
@@ -120,13 +120,17 @@ def load_model(directory: str | os.PathLike[str]) -> NASModel:
 
 
 def fit_final(space: Space, actions: Sequence[int] | Sequence[Sequence[int]], data: Dataset, *, epochs: int,
-              seed: int = 0) -> tuple[NASModel, float]:
+              seed: int = 0, threads: int | None = None) -> tuple[NASModel, float]:
     """Retrain one architecture, or several (an ensemble), on train + validation.
+
+    Args:
+        threads: torch intra-op threads (default: the CPUs of this machine, at most 8); the
+            search is over, so the final training may use the whole machine.
 
     Returns the model and its held-out test accuracy. Cost: one training per member.
     """
     torch = require("torch", extra="torch")
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads or max(1, min(8, os.cpu_count() or 1)))
     acts: list[tuple[int, ...]] = []
     if len(actions) and isinstance(actions[0], (int, np.integer)):
         acts.append(tuple(int(x) for x in actions))  # type: ignore[arg-type]

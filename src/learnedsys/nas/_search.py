@@ -113,7 +113,7 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str = "
            asha: bool = False, min_epochs: int | None = None, eta: int = 3,
            objective: str = "accuracy", cost_weight: float = -0.07, cost_target: float | None = None,
            measure_latency: bool = True, progress: bool = False,
-           strategy_options: dict[str, Any] | None = None) -> SearchResult:
+           strategy_options: dict[str, Any] | None = None, try_defaults: bool = True) -> SearchResult:
     """Search ``space`` for the architecture with the best validation accuracy on ``data``.
 
     Args:
@@ -142,6 +142,9 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str = "
             is ``acc * (cost / cost_target) ** cost_weight`` (MnasNet), and the result's Pareto
             front trades accuracy against that cost.
         progress: show a progress bar with the best accuracy so far.
+        try_defaults: propose the space's hand-built ``defaults`` first (those not already in
+            a resumed study): the search then never ends below the usual hand-built network when
+            the budget allows it to be trained.
 
     Returns:
         a :class:`SearchResult`. Cost: the trials; the loop itself is O(trials) bookkeeping.
@@ -175,6 +178,11 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str = "
     # a resumed study reseeds the strategy so it does not replay the proposals it already made
     strat_seed = seed + 1_000_003 * n_resumed
     strat = make_strategy(strategy, sp, seed=strat_seed, **(strategy_options or {}))
+    if try_defaults:
+        tried = {sp.canonical(tr["action"]) for tr in finished}
+        for a in sp.default_actions():
+            if a not in tried:
+                strat.enqueue(a)
     sched = ASHA(strat, min_epochs or max(1, epochs // 9), epochs, eta) if asha else None
     history: list[dict[str, Any]] = []
     best: dict[str, Any] | None = None
@@ -185,7 +193,7 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str = "
             return False
         if cur is None:
             return True
-        return (tr["epochs"], tr["reward"]) > (cur["epochs"], cur["reward"])
+        return _rank_key(tr) < _rank_key(cur)
 
     def record(tr: dict[str, Any], elapsed: float | None) -> None:
         nonlocal best, n_failed
@@ -194,7 +202,8 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str = "
         if better(tr, best):
             best = tr
         history.append({"number": tr["number"], "action": list(tr["action"]), "status": tr["status"], "epochs": tr["epochs"],
-                        "val_acc": _clean(tr.get("val_acc")), "reward": _clean(tr["reward"]),
+                        "val_acc": _clean(tr.get("val_acc")), "val_loss": _clean(tr.get("val_loss")),
+                        "reward": _clean(tr["reward"]),
                         "seconds": _clean(tr.get("seconds")), "t": None if elapsed is None else round(elapsed, 3),
                         "resumed": elapsed is None,
                         "best_val_acc": None if best is None else _clean(best["val_acc"])})
@@ -260,23 +269,36 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str = "
     best_out = None
     if best is not None:
         best_out = {"number": best["number"], "action": list(best["action"]), "architecture": sp.decode(best["action"]),
-                    "val_acc": best["val_acc"], "reward": best["reward"], "epochs": best["epochs"],
+                    "val_acc": best["val_acc"], "val_loss": _clean(best.get("val_loss")), "reward": best["reward"],
+                    "epochs": best["epochs"],
                     "params": best.get("params"), "latency_ms": _clean(best.get("latency_ms"))}
     pts = [{"number": t["number"], "status": t["status"], "val_acc": _clean(t.get("val_acc")),
             "latency_ms": _clean(t.get("latency_ms")), "params": t.get("params")} for t in all_trials]
     cost_key = "params" if objective == "params" else "latency_ms"
     ranked = sorted((t for t in all_trials if t["status"] == "ok" and _finite(t.get("val_acc"))),
-                    key=lambda t: (-t["epochs"], -t["reward"], t["number"]))
+                    key=_rank_key)
     top: list[dict[str, Any]] = []
     for t in ranked:
         if len(top) == 10:
             break
         if all(tuple(x["action"]) != tuple(t["action"]) for x in top):
             top.append({"number": t["number"], "action": list(t["action"]), "val_acc": t["val_acc"],
-                        "reward": t["reward"], "epochs": t["epochs"]})
+                        "val_loss": _clean(t.get("val_loss")), "reward": t["reward"], "epochs": t["epochs"]})
     return SearchResult(best=best_out, trials=len(all_trials), resumed_trials=n_resumed, history=history,
                         pareto=pareto_front(pts, cost_key), space=space_name, strategy=strategy,
                         seconds=time.monotonic() - started, failed=n_failed, config=config, top=top)
+
+
+def _rank_key(t: dict[str, Any]) -> tuple[float, float, float, int]:
+    """Order of finished trials, best first: more epochs, higher reward, then lower validation loss.
+
+    The loss breaks ties between equal accuracies (on small validation sets many architectures
+    reach the same count of correct samples); trials without a loss (older journals) sort last
+    among their ties.
+    """
+    raw = t.get("val_loss")
+    loss = float(raw) if isinstance(raw, (int, float)) and math.isfinite(raw) else math.inf
+    return (-t["epochs"], -t["reward"], loss, t["number"])
 
 
 def _clean(x: Any) -> Any:

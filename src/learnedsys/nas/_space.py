@@ -173,19 +173,39 @@ class Space:
             (``"mlp"``, ``"cnn"``, ``"cell"``).
         items: :class:`Categorical` / :class:`Int` / :class:`Float` / :class:`Repeat` items.
         name: the space's name (defaults to ``family``).
+        defaults: hand-built architectures (decoded form; a float may be given approximately and
+            maps to the nearest option) that a search tries first, the way a tuner tries the
+            program's defaults: the heuristic that the search must beat, and a safety net when
+            the budget allows only a few trials.
 
     Cost: encoding, decoding and checking an architecture are O(number of slots).
     """
 
-    def __init__(self, family: str, items: Sequence[Categorical | Repeat], name: str | None = None):
+    def __init__(self, family: str, items: Sequence[Categorical | Repeat], name: str | None = None,
+                 defaults: Sequence[dict[str, Any]] = ()):
         self.family = family
         self.name = name or family
+        self.defaults = [dict(d) for d in defaults]
         self.slots: tuple[Slot, ...] = tuple(_expand(items, "", None, {}))
         names = [s.name for s in self.slots]
         dup = {n for n in names if names.count(n) > 1}
         if dup:
             raise InvalidParameterError(f"Space {self.name!r} defines slot names more than once: {sorted(dup)}")
         self.action_space = ActionSpace(tuple(len(s.options) for s in self.slots))
+        for d in self.defaults:
+            self.encode(self._nearest(d))  # a bad default fails here, at definition
+
+    def _nearest(self, arch: dict[str, Any]) -> dict[str, Any]:
+        out = dict(arch)
+        for s in self.slots:
+            v = out.get(s.name)
+            if isinstance(v, float) and s.options and all(isinstance(o, float) for o in s.options):
+                out[s.name] = min(s.options, key=lambda o: abs(math.log(o / v)) if o > 0 and v > 0 else abs(o - v))
+        return out
+
+    def default_actions(self) -> list[tuple[int, ...]]:
+        """The encoded ``defaults`` (see the class docstring), in order."""
+        return [self.encode(self._nearest(d)) for d in self.defaults]
 
     def __len__(self) -> int:
         return len(self.slots)
@@ -306,7 +326,8 @@ def mlp_space(max_layers: int = 4) -> Space:
         Categorical("dropout", [0.0, 0.1, 0.2, 0.4]),
         Categorical("norm", ["none", "batch", "layer"]),
         Float("lr", 1e-3, 1e-2, n=4, log=True),
-    ])
+    ], defaults=[{"n_layers": 2, "layer0.width": 256, "layer1.width": 256, "activation": "relu", "dropout": 0.1,
+                  "norm": "batch", "lr": 2e-3}] if max_layers >= 2 else [])
 
 
 def cnn_space(max_layers: int = 4) -> Space:
@@ -324,7 +345,11 @@ def cnn_space(max_layers: int = 4) -> Space:
         Categorical("head", [0, 64, 128]),
         Categorical("dropout", [0.0, 0.2]),
         Float("lr", 1e-3, 1e-2, n=3, log=True),
-    ])
+    ], defaults=[{  # the usual small hand-built CNN: conv 32, conv 64 + pool, conv 64 + pool, dense 128
+        "n_layers": 3, "layer0.channels": 32, "layer0.kernel": 3, "layer0.pool": "none", "layer0.skip": False,
+        "layer1.channels": 64, "layer1.kernel": 3, "layer1.pool": "max", "layer1.skip": False,
+        "layer2.channels": 64, "layer2.kernel": 3, "layer2.pool": "max", "layer2.skip": False,
+        "activation": "relu", "batchnorm": True, "head": 128, "dropout": 0.2, "lr": 3e-3}] if max_layers >= 3 else [])
 
 
 CELL_OPS = ["identity", "conv3", "conv5", "sep3", "maxpool", "avgpool", "zero"]

@@ -76,7 +76,17 @@ class Journal:
         self._conn = conn
         for stmt in _DDL:
             self._exec(stmt.format(pk=pk))
+        self._migrate()
         return conn
+
+    def _migrate(self) -> None:
+        """Add the columns that journals written by older versions lack (``val_loss``)."""
+        if self._pg:
+            self._exec("ALTER TABLE nas_trials ADD COLUMN IF NOT EXISTS val_loss DOUBLE PRECISION")
+            return
+        cols = {r[1] for r in self._exec("PRAGMA table_info(nas_trials)").fetchall()}
+        if "val_loss" not in cols:
+            self._exec("ALTER TABLE nas_trials ADD COLUMN val_loss DOUBLE PRECISION")
 
     def _exec(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
         if self._pg:
@@ -129,16 +139,17 @@ class Journal:
 
     def trials(self, finished_only: bool = False) -> list[dict[str, Any]]:
         """The study's trials ordered by number (finished ones only with ``finished_only``)."""
-        rows = self._exec(
-            "SELECT number, action, epochs, rung, status, val_acc, params, latency_ms, seconds, error, started, finished "
-            "FROM nas_trials WHERE study_id = ? ORDER BY number", (self.study_id,)).fetchall()
-        keys = ("number", "action", "epochs", "rung", "status", "val_acc", "params", "latency_ms", "seconds", "error", "started", "finished")
+        keys = ("number", "action", "epochs", "rung", "status", "val_acc", "val_loss", "params", "latency_ms", "seconds",
+                "error", "started", "finished")
+        rows = self._exec(f"SELECT {', '.join(keys)} FROM nas_trials WHERE study_id = ? ORDER BY number",
+                          (self.study_id,)).fetchall()
         out = []
         for r in rows:
             d = dict(zip(keys, r, strict=True))
             d["action"] = tuple(json.loads(d["action"]))
-            if d["val_acc"] is None:
-                d["val_acc"] = float("nan")
+            for k in ("val_acc", "val_loss"):
+                if d[k] is None:
+                    d[k] = float("nan")
             if not finished_only or d["status"] in FINISHED:
                 out.append(d)
         return out
@@ -156,7 +167,8 @@ class Journal:
         def num(x: Any) -> Any:
             return None if x is None or (isinstance(x, float) and x != x) else x
         self._exec(
-            "UPDATE nas_trials SET status = ?, val_acc = ?, params = ?, latency_ms = ?, seconds = ?, error = ?, finished = ? "
-            "WHERE study_id = ? AND number = ?",
-            (result["status"], num(result.get("val_acc")), int(result.get("params") or 0), num(result.get("latency_ms")),
+            "UPDATE nas_trials SET status = ?, val_acc = ?, val_loss = ?, params = ?, latency_ms = ?, seconds = ?, error = ?, "
+            "finished = ? WHERE study_id = ? AND number = ?",
+            (result["status"], num(result.get("val_acc")), num(result.get("val_loss")), int(result.get("params") or 0),
+             num(result.get("latency_ms")),
              num(result.get("seconds")), str(result.get("error", ""))[:2000], time.time(), self.study_id, number))

@@ -48,6 +48,12 @@ class SearchStrategy(Policy):
         self.rng = np.random.default_rng(self.seed)
         self.seen: set[tuple[int, ...]] = set()
         self.n_updates = 0
+        self._queue: deque[tuple[int, ...]] = deque()
+
+    def enqueue(self, action: Any) -> None:
+        """Propose ``action`` next, before anything the strategy draws (like Optuna's
+        ``enqueue_trial``); its reward reaches the strategy through :meth:`update` as usual."""
+        self._queue.append(self.search_space.canonical(action))
 
     def _fresh(self, draw: Any, tries: int = 20) -> tuple[int, ...]:
         """Call ``draw()`` until it gives an architecture not proposed before (at most ``tries``)."""
@@ -59,7 +65,7 @@ class SearchStrategy(Policy):
         return tuple(a)
 
     def propose(self, context: Any = None) -> Proposal:
-        p = self._propose()
+        p = Proposal(self._queue.popleft(), info={"enqueued": True}) if self._queue else self._propose()
         self.seen.add(p.action)
         return p
 
