@@ -67,3 +67,25 @@ def test_tabular_command(tmp_path, capsys):
     data = json.loads(js.read_text())
     assert set(data) == {"random", "evolution"} and len(data["random"]["mean"]) == 20
     assert "regret" in capsys.readouterr().out
+
+
+def test_final_retraining_is_cut_to_half_the_budget():
+    import argparse
+    from types import SimpleNamespace
+
+    from learnedsys.nas._cli import _final_plan
+
+    top = [{"number": i, "action": [i], "epochs": 10} for i in range(5)]
+    res = SimpleNamespace(top=top, history=[{"number": i, "seconds": 10.0} for i in range(5)])
+    data = SimpleNamespace(y_train=np.zeros(80), y_val=np.zeros(20))  # grow = 1.25
+
+    def plan(budget, **kw):
+        args = argparse.Namespace(**{"ensemble": None, "final_epochs": None, **kw})
+        members, ep = _final_plan(res, args, 10, budget, data)
+        return len(members), ep
+
+    assert plan(1000) == (3, 20)  # 3 x 10 s x 2 x 1.25 = 75 s <= 500 s
+    assert plan(120) == (3, 10)   # 75 s > 60 s: the search's epochs (37.5 s)
+    assert plan(50) == (2, 10)    # 37.5 s > 25 s: two members (25 s)
+    assert plan(10) == (1, 10)    # never fewer than one
+    assert plan(10, ensemble=4, final_epochs=30) == (4, 30)  # what the user asked for is kept

@@ -41,8 +41,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    "rate decays over them, and more data deserves more steps)")
     s.add_argument("--no-defaults", action="store_true",
                    help="do not try the space's hand-built architecture first (by default the search starts from it)")
-    s.add_argument("--ensemble", type=int, default=3,
-                   help="retrain the top K architectures and average their predictions (default 3; 1 = the best alone)")
+    s.add_argument("--ensemble", type=int,
+                   help="retrain the top K architectures and average their predictions (default 3, fewer when their "
+                   "retraining would take more than half the budget; 1 = the best alone)")
     s.add_argument("--seed", type=int, default=0, help="seed for the split, the strategy and training (default 0)")
     s.add_argument("--out", type=Path, help="directory for the best model (architecture.json + model.lsys)")
     s.add_argument("--json", type=Path, help="write best, trials, resumed_trials, history, pareto as JSON")
@@ -81,7 +82,7 @@ def _search(args: argparse.Namespace) -> int:
         budget = parse_budget(args.budget)
         if args.final_epochs is not None and args.final_epochs < 1:
             return _fail(f"--final-epochs must be an int >= 1. Got {args.final_epochs} instead.")
-        if args.ensemble < 1:
+        if args.ensemble is not None and args.ensemble < 1:
             return _fail(f"--ensemble must be an int >= 1. Got {args.ensemble} instead.")
         if args.workers < 1:
             return _fail(f"--workers must be an int >= 1. Got {args.workers} instead.")
@@ -108,8 +109,7 @@ def _search(args: argparse.Namespace) -> int:
         rc = 1
     else:
         print(f"best validation accuracy {res.best['val_acc']:.4f}: {json.dumps(res.best['architecture'])}", file=sys.stderr)
-        members = [t["action"] for t in res.top[: args.ensemble]]
-        final_epochs = args.final_epochs or 2 * epochs
+        members, final_epochs = _final_plan(res, args, epochs, budget, data)
         model, test_acc = fit_final(get_space(space), members, data, epochs=final_epochs, seed=args.seed)
         out["test_acc"] = test_acc
         out["ensemble"] = [{"action": m, "architecture": get_space(space).decode(m)} for m in members]
@@ -123,6 +123,28 @@ def _search(args: argparse.Namespace) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(out, indent=1, default=_default) + "\n")
     return rc
+
+
+def _final_plan(res: Any, args: argparse.Namespace, epochs: int, budget: float, data: Any) -> tuple[list[Any], int]:
+    """Members and epochs of the final retraining: by default the top 3 for twice the search's
+    epochs, cut back (first to the search's epochs, then to fewer members) when the estimate from
+    the members' own trial times exceeds half the search budget."""
+    seconds = {h["number"]: h.get("seconds") or 0.0 for h in res.history}
+    top = res.top[: args.ensemble or 3]
+    final_epochs = args.final_epochs or 2 * epochs
+    grow = (len(data.y_train) + len(data.y_val)) / max(1, len(data.y_train))
+
+    def estimate(k: int, ep: int) -> float:
+        return sum(seconds.get(t["number"], 0.0) * ep / t["epochs"] for t in top[:k]) * grow
+
+    k = len(top)
+    if args.final_epochs is None and estimate(k, final_epochs) > budget / 2:
+        final_epochs = epochs
+    while args.ensemble is None and k > 1 and estimate(k, final_epochs) > budget / 2:
+        k -= 1
+    print(f"final retraining: {k} architecture(s) x {final_epochs} epochs on train+validation "
+          f"(about {estimate(k, final_epochs):.0f} s of training)", file=sys.stderr)
+    return [t["action"] for t in top[:k]], final_epochs
 
 
 def _default(o: Any) -> Any:
