@@ -116,6 +116,17 @@ def test_many_pending_beyond_the_ring(policy: str | None) -> None:
             c.feedback(ds[i], 1.0)
 
 
+@pytest.mark.parametrize("policy", [None, "ucb1"])
+def test_rewards_of_any_numeric_type(policy: str | None, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # numpy scalars, ints and bools are rewards like floats, on the hot path and with logging
+    for log in (None, str(tmp_path / f"log-{policy}.sqlite")):
+        c = Choice("x", options=[0, 1, 2], policy=policy, log=log, seed=0)
+        for r in (np.float64(0.5), np.float32(0.25), 1, True, np.int64(2), 0.75):
+            c.feedback(c.choose(), r)
+        assert c.pending == 0 and sum(c.policy.counts) == 6  # type: ignore[union-attr]
+        c.close()
+
+
 def test_reward_wait_expires_spilled_decisions_oldest_first() -> None:
     import time
 

@@ -148,3 +148,24 @@ def test_cli_errors_are_messages(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main(["tune", "--quiet", "--default", "mode", *cmd]) == 2
     assert main(["tune", "--quiet", "--default", "nope=1", "--study", str(tmp_path / "d.sqlite"), *cmd]) == 2
     assert "not a placeholder" in capsys.readouterr().err
+
+
+def test_a_finite_space_is_not_measured_twice(tmp_path: Path) -> None:
+    # TPE proposes measured configurations again once it exploits; the trial then measures an
+    # untried neighbour: with as many trials as configurations, every one is measured exactly once
+    from learnedsys.decide._tune import Param, tune
+
+    params = [Param("a", "categorical", choices=("x", "y", "z")), Param("n", "int", 1, 4), Param("b", "categorical", choices=("p", "q"))]
+    calls: list[tuple[str, int, str]] = []
+
+    def obj(v: dict[str, object]) -> tuple[float, list[float], None]:
+        calls.append((v["a"], v["n"], v["b"]))  # type: ignore[arg-type]
+        value = {"x": 0.0, "y": 1.0, "z": 2.0}[v["a"]] + abs(v["n"] - 2) + (v["b"] == "q")  # type: ignore[index,operator]
+        return value, [value], None
+
+    study = tmp_path / "s.sqlite"
+    res = tune(params, obj, trials=14, seed=0, study=study)
+    assert len(calls) == len(set(calls)) == 14
+    res = tune(params, obj, trials=24, seed=1, study=study)  # resumed: the journaled ones count as measured
+    assert len(calls) == len(set(calls)) == 24 == 3 * 4 * 2
+    assert res.best_value == 0.0

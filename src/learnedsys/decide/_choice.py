@@ -461,7 +461,7 @@ class Choice:
             and isinstance(reward, (int, float))
             and math.isfinite(reward)
         ):
-            return fast(decision, reward)
+            return fast(decision, float(reward))  # a float: numpy scalars and bools pass the closure's type check
         if not isinstance(decision, Decision):
             decision = self._lookup(decision)
         if decision._choice is not self:

@@ -19,9 +19,11 @@ Cost: one process start per run of the command, plus a few milliseconds of TPE p
 from __future__ import annotations
 
 import concurrent.futures as cf
+import itertools
 import json
 import math
 import os
+import random
 import re
 import sqlite3
 import statistics
@@ -273,6 +275,10 @@ def tune(
         baseline: the command's defaults, evaluated once (and journaled) for the gain.
         first: values to try first (e.g. the defaults, when they lie in the space).
         progress: show a progress bar on stderr.
+
+    When every parameter is categorical or an integer, a configuration is measured once (its
+    ``repeats`` handle the noise): if the sampler proposes one already measured, the trial measures
+    an untried neighbour instead (one parameter changed), so no trial of the budget is spent twice.
     """
     optuna = require("optuna", extra="decide", purpose="learnedsys tune")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -314,6 +320,9 @@ def tune(
     if first is not None and not kept:
         ostudy.enqueue_trial(first)
     remaining = trials - len(kept)
+    finite = all(p.kind in ("categorical", "int") for p in params)
+    seen = {_key(params, t["params"]) for t in kept}
+    nrng = random.Random(seed)
     next_number = max([t["number"] for t in kept], default=-1) + 1
     bar = None
     if progress:
@@ -336,6 +345,15 @@ def tune(
                 while launched < remaining and len(running) < parallel:
                     ot = ostudy.ask(dists)
                     values = {p.name: ot.params[p.name] for p in params}
+                    if finite and _key(params, values) in seen:
+                        # measured already (repeats handle noise): measure an untried neighbour
+                        alt = _neighbour(params, values, seen, nrng)
+                        if alt is not None:
+                            ostudy.tell(ot, state=optuna.trial.TrialState.FAIL)  # TPE ignores it
+                            ostudy.enqueue_trial(alt)
+                            ot = ostudy.ask(dists)
+                            values = {p.name: ot.params[p.name] for p in params}
+                    seen.add(_key(params, values))
                     running[pool.submit(run_one, values)] = (ot, next_number)
                     next_number += 1
                     launched += 1
@@ -362,6 +380,40 @@ def tune(
         store.close()
     result.trials.sort(key=lambda t: t["number"])
     return result
+
+
+def _key(params: Sequence[Param], values: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(values.get(p.name) for p in params)
+
+
+def _neighbour(params: Sequence[Param], values: dict[str, Any], seen: set[tuple[Any, ...]], rng: random.Random) -> dict[str, Any] | None:
+    """An untried configuration next to ``values``: one parameter changed (another choice, an
+    integer one step or, on a log scale, a factor 2 away), else two, ...; None when none is found."""
+    for changes in range(1, len(params) + 1):
+        for _ in range(20):
+            v = dict(values)
+            for p in rng.sample(list(params), changes):
+                x = v[p.name]
+                if p.kind == "categorical":
+                    v[p.name] = rng.choice([c for c in p.choices if c != x] or [x])
+                else:
+                    lo, hi = int(p.low), int(p.high)  # type: ignore[arg-type]
+                    steps = (x // 2, x * 2) if p.log else (x - 1, x + 1)
+                    v[p.name] = min(hi, max(lo, rng.choice(steps)))
+            if _key(params, v) not in seen:
+                return v
+    # nearly exhausted: the nearest untried configuration of a small space, by enumeration
+    sizes = [len(p.choices) if p.kind == "categorical" else int(p.high) - int(p.low) + 1 for p in params]  # type: ignore[arg-type]
+    if math.prod(sizes) > 100_000:
+        return None
+    axes = [list(p.choices) if p.kind == "categorical" else list(range(int(p.low), int(p.high) + 1)) for p in params]  # type: ignore[arg-type]
+    here = _key(params, values)
+    untried = [c for c in itertools.product(*axes) if c not in seen]
+    if not untried:
+        return None
+    near = min(sum(a != b for a, b in zip(c, here, strict=True)) for c in untried)
+    pick = rng.choice([c for c in untried if sum(a != b for a, b in zip(c, here, strict=True)) == near])
+    return {p.name: x for p, x in zip(params, pick, strict=True)}
 
 
 def _number(text: str, pattern: re.Pattern[str]) -> float | None:
