@@ -39,15 +39,49 @@ CASES: list[tuple[str, str, dict[str, Any], str]] = [
 
 
 def bounds(sim: Simulator) -> tuple[float, float]:
-    """(critical path with free communication on a GPU, total GPU work / number of GPUs)."""
+    """Two step times no placement can beat under the simulator's cost model.
+
+    * The critical path of the training graph with free communication, unlimited devices and
+      every operation on its fastest device.
+    * The work bound: the smallest ``T`` for which the total work fits in ``T`` on every device,
+      work split fractionally (each GPU takes ``T`` of GPU time, every other device ``T`` of its
+      own time on the operations it runs most efficiently relative to a GPU: a fractional
+      knapsack, solved by bisection on ``T``).
+    """
     tg = sim.tg
-    gpu = sim.cluster.gpus[0]
-    dur = sim.op_times[tg.owner, gpu] * tg.work_scale
+    fastest = sim.op_times.min(axis=1)
+    dur = fastest[tg.owner] * tg.work_scale
     fin = np.zeros(dur.size)
     for v in range(dur.size):
         s = tg.in_src[tg.in_ptr[v] : tg.in_ptr[v + 1]]
         fin[v] = (fin[s].max() if s.size else 0.0) + dur[v]
-    return float(fin.max()), float(dur.sum() / len(sim.cluster.gpus))
+    gpus = sim.cluster.gpus
+    scale = float(tg.work_scale.sum() / tg.n_forward) if tg.n_forward else 1.0  # per-op fwd + bwd factor
+    t_gpu = sim.op_times[:, gpus[0]] * scale
+    others = [d for d in range(sim.cluster.n_devices) if d not in gpus]
+
+    def gpu_work_left(T: float) -> float:
+        left = t_gpu.copy()
+        for d in others:  # each other device takes the work it does best, up to T of its time
+            t_d = sim.op_times[:, d] * scale
+            order = np.argsort(t_d / np.maximum(left, 1e-300))
+            cap = T
+            for i in order:
+                if left[i] <= 0 or cap <= 0:
+                    continue
+                frac = min(1.0, cap / t_d[i])
+                cap -= frac * t_d[i]
+                left[i] -= frac * t_gpu[i]
+        return float(left.sum())
+
+    lo, hi = 0.0, float(t_gpu.sum()) / len(gpus)
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if gpu_work_left(mid) <= len(gpus) * mid:
+            hi = mid
+        else:
+            lo = mid
+    return float(fin.max()), hi
 
 
 def main() -> None:

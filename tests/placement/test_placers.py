@@ -215,3 +215,64 @@ def test_chain_partition_joins_private_edges():
             if outdeg[s] == 1 or indeg[d] == 1:
                 assert lab[s] == lab[d]
         assert set(lab.tolist()) == set(range(lab.max() + 1))
+
+
+def unrolled_rnn_graph(steps=4):
+    """A one-layer unrolled RNN: parameters w_in (read at every step, uses independent of each
+    other) and w_rec (read at every step along the recurrence); per step an input projection,
+    a recurrent product and an addition (module ``rnn``), plus top-level glue."""
+    flo, edges, mods, pb = [0.0, 0.0, 0.0], [], ["", "rnn", "rnn"], [0.0, 4e6, 4e6]  # x, w_in, w_rec
+    prev = None
+    for _ in range(steps):
+        base = len(flo)
+        flo += [1e9, 1e9, 1e8]
+        mods += ["rnn", "rnn", "rnn"]
+        pb += [0.0, 0.0, 0.0]
+        edges += [(0, base), (1, base), (2, base + 1), (base, base + 2), (base + 1, base + 2)]
+        if prev is not None:
+            edges.append((prev, base + 1))
+        prev = base + 2
+    flo.append(1e8)
+    mods.append("")
+    pb.append(0.0)
+    edges.append((prev, len(flo) - 1))
+    return graph(flo, edges, [1e6] * len(flo), param_bytes=pb, modules=mods)
+
+
+def test_parameter_and_segment_partitions():
+    from learnedsys.placement._place import _independent, parameter_partition, segment_partition
+
+    g = unrolled_rnn_graph(4)
+    lab = parameter_partition(g)
+    w_in = [1] + [3 + 3 * t for t in range(4)]
+    w_rec = [2] + [4 + 3 * t for t in range(4)]
+    assert len({lab[i] for i in w_in}) == 1 and len({lab[i] for i in w_rec}) == 1
+    assert lab[1] != lab[2]
+    adds = [5 + 3 * t for t in range(4)]
+    assert len({lab[i] for i in adds}) == 1 and lab[adds[0]] not in (lab[1], lab[2])
+    succ = g.successors()
+    assert _independent(succ, np.array(w_in[1:]))
+    assert not _independent(succ, np.array(w_rec[1:]))
+    # the trailing glue op follows its input's module; segments are contiguous runs of it
+    seg = segment_partition(g, 2)
+    rnn = np.flatnonzero(np.array(g.modules) == "rnn")
+    assert seg[-1] == seg[rnn[-1]]
+    runs = seg[np.r_[rnn, g.n_nodes - 1]]
+    assert len(set(runs.tolist())) == 2 and np.all(np.diff(runs) >= 0)
+
+
+def test_shifted_candidates_move_only_independent_weight_groups():
+    from learnedsys.placement import _heuristics as H
+    from learnedsys.placement._place import shifted_candidates
+
+    g = unrolled_rnn_graph(4)
+    sim = Simulator(g, GPU4)
+    base = H.expert(sim)
+    out = shifted_candidates(sim, base, keep=10)
+    assert out and [c for c, _ in out] == sorted(c for c, _ in out)
+    w_in = [1] + [3 + 3 * t for t in range(4)]
+    for c, dv in out:
+        assert c == pytest.approx(sim.cost(dv))
+        changed = set(np.flatnonzero(dv != base).tolist())
+        assert changed == set(w_in)  # the recurrent weight group never moves
+        assert len(set(dv[w_in].tolist())) == 1 and dv[1] in GPU4.gpus

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -32,10 +33,8 @@ def _groups(sim: Simulator, k: int, seed: int) -> np.ndarray:
     return H.metis_parts(sim, k, seed=seed, weighted=False)
 
 
-def chain_partition(graph: OpGraph) -> np.ndarray:
-    """Groups of operations joined by every edge whose producer has one consumer or whose
-    consumer has one input (an operation and its private producers/consumers move together)."""
-    n = graph.n_nodes
+def _union_labels(n: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Connected components (labels 0..k-1) of the nodes ``0..n-1`` joined by the edges ``src -> dst``."""
     parent = np.arange(n)
 
     def find(x: int) -> int:
@@ -44,13 +43,62 @@ def chain_partition(graph: OpGraph) -> np.ndarray:
             x = int(parent[x])
         return x
 
-    outdeg = np.bincount(graph.edge_src, minlength=n)
-    indeg = np.bincount(graph.edge_dst, minlength=n)
-    for s, d in zip(graph.edge_src.tolist(), graph.edge_dst.tolist(), strict=True):
-        if outdeg[s] == 1 or indeg[d] == 1:
-            parent[find(s)] = find(d)
+    for s, d in zip(src.tolist(), dst.tolist(), strict=True):
+        parent[find(s)] = find(d)
     roots = np.array([find(i) for i in range(n)])
     return np.asarray(np.unique(roots, return_inverse=True)[1], dtype=np.int64).ravel()
+
+
+def chain_partition(graph: OpGraph) -> np.ndarray:
+    """Groups of operations joined by every edge whose producer has one consumer or whose
+    consumer has one input (an operation and its private producers/consumers move together)."""
+    n = graph.n_nodes
+    outdeg = np.bincount(graph.edge_src, minlength=n)
+    indeg = np.bincount(graph.edge_dst, minlength=n)
+    keep = (outdeg[graph.edge_src] == 1) | (indeg[graph.edge_dst] == 1)
+    return _union_labels(n, graph.edge_src[keep], graph.edge_dst[keep])
+
+
+def _module_labels(graph: OpGraph) -> np.ndarray:
+    """A label per (module path, layer tag); operations of the top level (module ``""``: glue such as
+    residual additions, concatenations) take the label of their most recent input."""
+    assert graph.layer is not None
+    keys = [f"{m}@{lay}" for m, lay in zip(graph.modules, graph.layer.tolist(), strict=True)]
+    labels = np.unique(np.asarray(keys), return_inverse=True)[1].ravel().astype(np.int64)
+    preds = graph.predecessors()
+    for i, m in enumerate(graph.modules):
+        if m == "" and preds[i].size:
+            labels[i] = labels[int(preds[i].max())]
+    return labels
+
+
+def parameter_partition(graph: OpGraph) -> np.ndarray:
+    """Each parameter (an input-free operation that owns parameter bytes) with every operation that
+    reads it - e.g. one LSTM layer's input projections over all time steps - as one group (so a
+    weight and all its uses move together, without copying the weight or its gradients); every
+    other operation grouped by module (:func:`_module_labels`)."""
+    n = graph.n_nodes
+    indeg = np.bincount(graph.edge_dst, minlength=n)
+    is_param = (graph.param_bytes > 0) & (indeg == 0)
+    keep = is_param[graph.edge_src]
+    comp = _union_labels(n, graph.edge_src[keep], graph.edge_dst[keep])
+    grouped = np.bincount(comp, minlength=n)[comp] > 1
+    labels = np.where(grouped, comp, n + _module_labels(graph))
+    return np.asarray(np.unique(labels, return_inverse=True)[1], dtype=np.int64).ravel()
+
+
+def segment_partition(graph: OpGraph, segments: int) -> np.ndarray:
+    """Each module's operations (:func:`_module_labels`) cut into ``segments`` contiguous runs in
+    topological order: for an unrolled recurrent layer, ranges of time steps."""
+    base = _module_labels(graph)
+    out = np.zeros(graph.n_nodes, dtype=np.int64)
+    nxt = 0
+    for j in np.unique(base):
+        idx = np.flatnonzero(base == j)
+        k = min(segments, idx.size)
+        out[idx] = nxt + (np.arange(idx.size) * k) // idx.size
+        nxt += k
+    return out
 
 
 def structural_partitions(graph: OpGraph) -> list[np.ndarray]:
@@ -71,6 +119,77 @@ def structural_partitions(graph: OpGraph) -> list[np.ndarray]:
         if labels.max() >= 1 and sig not in seen:
             seen.add(sig)
             out.append(labels)
+    return out
+
+
+def _independent(succ: list[np.ndarray], ops: np.ndarray) -> bool:
+    """Whether no operation of ``ops`` depends on another one (their uses are parallel, like a
+    layer's input projections at every time step; unlike a recurrent weight's)."""
+    targets = np.zeros(len(succ), dtype=bool)
+    targets[ops] = True
+    seen = np.zeros(len(succ), dtype=bool)
+    stack = [int(v) for u in ops.tolist() for v in succ[u]]
+    while stack:
+        u = stack.pop()
+        if seen[u]:
+            continue
+        if targets[u]:
+            return False
+        seen[u] = True
+        stack.extend(int(v) for v in succ[u])
+    return True
+
+
+def shifted_candidates(sim: Simulator, base: np.ndarray, limit: int = 4096, keep: int = 3) -> list[tuple[float, np.ndarray]]:
+    """Structured starting points: ``base`` (typically the expert's layer-wise placement) with the
+    parameter groups of :func:`parameter_partition` (a weight and all its uses) whose uses are
+    independent of each other moved ``o`` GPUs further along, one offset per top-level module
+    (``encoder``, ``decoder``, ``attention``...): e.g. a decoder layer's input projections over
+    all time steps on another GPU than the layer's recurrence. Every offset combination when there
+    are at most ``limit`` (one simulation each), otherwise one common offset and each module's
+    offsets alone. Returns the ``keep`` best as (cost, devices)."""
+    g = sim.graph
+    gpus = np.asarray(sim.cluster.gpus, dtype=np.int64)
+    G = gpus.size
+    if G < 2:
+        return []
+    labels = parameter_partition(g)
+    indeg = np.bincount(g.edge_dst, minlength=g.n_nodes)
+    is_param = (g.param_bytes > 0) & (indeg == 0)
+    rank = np.full(sim.cluster.n_devices, -1, dtype=np.int64)
+    rank[gpus] = np.arange(G)
+    succ = g.successors()
+    by_top: dict[str, list[tuple[np.ndarray, int]]] = {}
+    for j in np.unique(labels[is_param]):
+        members = np.flatnonzero(labels == j)
+        uses = members[~is_param[members]]
+        home = int(rank[base[members[is_param[members]][0]]])
+        if uses.size == 0 or home < 0 or not _independent(succ, uses):
+            continue
+        top = g.modules[int(members[0])].split(".")[0]
+        by_top.setdefault(top, []).append((members, home))
+    tops = sorted(by_top)
+    if not tops:
+        return []
+    if G ** len(tops) <= limit:
+        combos = list(itertools.product(range(G), repeat=len(tops)))
+    else:
+        combos = [(o,) * len(tops) for o in range(G)]
+        combos += [tuple(o if t == i else 0 for t in range(len(tops))) for i in range(len(tops)) for o in range(1, G)]
+    scored: list[tuple[float, int, np.ndarray]] = []
+    for combo in combos:
+        if not any(combo):
+            continue
+        dev = base.copy()
+        for top, o in zip(tops, combo, strict=True):
+            for members, home in by_top[top]:
+                dev[members] = gpus[(home + o) % G]
+        scored.append((sim.cost(dev), len(scored), dev))
+    scored.sort(key=lambda x: x[:2])
+    out: list[tuple[float, np.ndarray]] = []
+    for c, _, dv in scored:  # the best ones that differ from each other in >= 2 % of the operations
+        if len(out) < keep and all(np.mean(dv != o) >= 0.02 for _, o in out):
+            out.append((c, dv))
     return out
 
 
@@ -151,7 +270,7 @@ def place(
     )
 
 
-def _default(sim: Simulator, k: int, seed: int, iterations: int, batch: int, time_budget: float, anneal_steps: int, starts: int = 3) -> tuple[np.ndarray, dict[str, Any]]:
+def _default(sim: Simulator, k: int, seed: int, iterations: int, batch: int, time_budget: float, anneal_steps: int, starts: int = 5) -> tuple[np.ndarray, dict[str, Any]]:
     t0 = time.perf_counter()
     cands: dict[str, tuple[np.ndarray, float]] = {}
     for name in HEURISTICS:
@@ -164,10 +283,16 @@ def _default(sim: Simulator, k: int, seed: int, iterations: int, batch: int, tim
     cands["rl"] = (dv, c)
     dv, c, _ = hierarchical(sim, n_groups=k, iterations=iterations, batch=batch, seed=seed, init=init, time_budget=time_budget)
     cands["hierarchical"] = (dv, c)
-    ranked = sorted(cands, key=lambda m: (cands[m][1], METHODS.index(m)))
+    # structured starting points: the expert with weight groups shifted (best of them)
+    for i, (c, dv) in enumerate(shifted_candidates(sim, cands["expert"][0])):
+        cands[f"shifted-expert-{i}"] = (dv, c)
+    order = [*METHODS, *(f"shifted-expert-{i}" for i in range(len(cands)))]
+    ranked = sorted(cands, key=lambda m: (cands[m][1], order.index(m)))
     incumbent, inc_cost = cands[ranked[0]]
     n = sim.graph.n_nodes
-    parts = structural_partitions(sim.graph)
+    # weight groups and time-step ranges first, then the model's structure, then METIS parts
+    parts = [parameter_partition(sim.graph), *(segment_partition(sim.graph, s) for s in (20, 5, 2))]
+    parts += structural_partitions(sim.graph)
     for kk in (4, 16, 64):
         if kk < n:
             parts.append(_groups(sim, kk, seed))
