@@ -14,6 +14,7 @@ append per call, the write happens on a background thread.
 
 from __future__ import annotations
 
+import collections
 import itertools
 import math
 import os
@@ -48,6 +49,13 @@ _KIND = "learnedsys.decide.Choice"
 _KIND_VERSION = 1
 
 
+def _field(index: int, doc: str | None = None) -> Any:
+    """A read-only attribute for item ``index`` of a tuple subclass: namedtuple's own C descriptor
+    (one C call per access, ~10 ns less than a property over ``itemgetter``) where CPython has it."""
+    getter = getattr(collections, "_tuplegetter", None)
+    return getter(index, doc) if getter is not None else property(itemgetter(index), doc=doc)
+
+
 class Decision(tuple):
     """One decision: the value to use, its id, the probability it was drawn with, and the version
     of the policy that drew it. Pass it back to :meth:`Choice.feedback`.
@@ -58,13 +66,13 @@ class Decision(tuple):
     """
 
     __slots__ = ()
-    value = property(itemgetter(0), doc="The chosen value.")
-    id = property(itemgetter(1), doc="The decision's id (unique within its Choice instance).")
-    propensity = property(itemgetter(2), doc="Probability with which this value was served.")
-    version = property(itemgetter(3), doc="Version of the policy (updates seen) that chose it.")
-    _arm = property(itemgetter(4))
-    context = property(itemgetter(5), doc="The context the decision was made in.")
-    _choice = property(itemgetter(6))
+    value = _field(0, "The chosen value.")
+    id = _field(1, "The decision's id (unique within its Choice instance).")
+    propensity = _field(2, "Probability with which this value was served.")
+    version = _field(3, "Version of the policy (updates seen) that chose it.")
+    _arm = _field(4)
+    context = _field(5, "The context the decision was made in.")
+    _choice = _field(6)
     served = "policy"
     _t = 0.0
     __hash__ = object.__hash__
@@ -102,8 +110,8 @@ class _GuardedDecision(Decision):
     """A decision made with a default, a hand-over, a reward wait or a learner in play."""
 
     __slots__ = ()
-    served = property(itemgetter(7))
-    _t = property(itemgetter(8))
+    served = _field(7)
+    _t = _field(8)
 
     # built as _GuardedDecision((value, id, propensity, version, arm, context, choice, served, t))
 
