@@ -235,3 +235,8 @@ def test_journal_of_an_older_version_without_val_loss_resumes(tiny_data, tmp_pat
                  study="o", resume=True)
     assert res.resumed_trials == 2 and res.trials == 3
     assert [h["val_loss"] is None for h in res.history] == [True, True, False]
+
+
+def test_a_budget_shorter_than_one_trial_still_gives_a_model(tiny_data, capsys):
+    res = search(tiny_data, space="mlp", strategy="random", budget=1e-6, backend="inline", epochs=1)
+    assert res.trials == 1 and res.best is not None and res.history[0]["status"] == "ok"

@@ -121,7 +121,9 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str = "
             backend only) or an importable function returning one.
         strategy: ``evolution``, ``reinforce``, ``random`` or ``tpe``.
         budget: wall-clock seconds for this call (also ``"10m"``, ``"1h"``); trials still
-            running when it ends are abandoned.
+            running when it ends are abandoned, unless no trial has succeeded yet: then the
+            search waits for the running ones (and starts one if none started), so a budget
+            shorter than a trial still gives a model.
         max_trials: stop after this many new trials (and wait for them all); for reproducible
             runs.
         workers: trials in parallel (one process / Ray actor each, one thread each).
@@ -224,10 +226,13 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str = "
     number = journal.next_number()
     running: dict[int, tuple[Job, float]] = {}
     n_new = 0
+    waited = False
     try:
         while True:
             elapsed = time.monotonic() - started
             stop_new = elapsed >= budget_s or (max_trials is not None and n_new >= max_trials)
+            if n_new == 0 and best is None:
+                stop_new = False  # a budget shorter than one trial still trains one
             while not stop_new and pool.pending < pool.capacity:
                 if sched is not None:
                     job = sched.next_job()
@@ -243,7 +248,13 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str = "
             if pool.pending == 0:
                 break
             if max_trials is None and elapsed >= budget_s:
-                break  # trials still running are abandoned (journaled as 'running', then 'lost')
+                if best is not None:
+                    break  # trials still running are abandoned (journaled as 'running', then 'lost')
+                if not waited:  # nothing has succeeded yet: wait for the running trials, not a new one
+                    waited = True
+                    print(f"learnedsys nas: the budget ({budget_s:.0f} s) ran out before any trial finished; waiting for "
+                          f"the {pool.pending} running trial(s) (a larger --budget, or fewer --epochs, fits more)",
+                          file=sys.stderr)
             wait_for = 1.0 if max_trials is not None else max(0.05, min(1.0, budget_s - elapsed))
             for num, res in pool.wait(timeout=wait_for):
                 job, _ = running.pop(num)

@@ -345,10 +345,10 @@ def cnn_space(max_layers: int = 4) -> Space:
         Categorical("head", [0, 64, 128]),
         Categorical("dropout", [0.0, 0.2]),
         Float("lr", 1e-3, 1e-2, n=3, log=True),
-    ], defaults=[{  # the usual small hand-built CNN: conv 32, conv 64 + pool, conv 64 + pool, dense 128
-        "n_layers": 3, "layer0.channels": 32, "layer0.kernel": 3, "layer0.pool": "none", "layer0.skip": False,
+    ], defaults=[{  # the usual small hand-built CNN: conv 32 + pool, conv 64 + pool, conv 64, dense 128
+        "n_layers": 3, "layer0.channels": 32, "layer0.kernel": 3, "layer0.pool": "max", "layer0.skip": False,
         "layer1.channels": 64, "layer1.kernel": 3, "layer1.pool": "max", "layer1.skip": False,
-        "layer2.channels": 64, "layer2.kernel": 3, "layer2.pool": "max", "layer2.skip": False,
+        "layer2.channels": 64, "layer2.kernel": 3, "layer2.pool": "none", "layer2.skip": False,
         "activation": "relu", "batchnorm": True, "head": 128, "dropout": 0.2, "lr": 3e-3}] if max_layers >= 3 else [])
 
 
