@@ -89,6 +89,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--only", nargs="*", default=None, help="labels to run (default: all)")
     ap.add_argument("--anneal-steps", type=int, default=20000)
+    ap.add_argument("--kicks", type=int, default=30)
     ap.add_argument("--time-budget", type=float, default=240.0)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
@@ -107,7 +108,7 @@ def main() -> None:
         cp, work = bounds(sim)
         res = {}
         for meth in METHODS:
-            p = place(g, cluster, meth, seed=args.seed, simulator=sim, time_budget=args.time_budget, anneal_steps=args.anneal_steps)
+            p = place(g, cluster, meth, seed=args.seed, simulator=sim, time_budget=args.time_budget, anneal_steps=args.anneal_steps, kicks=args.kicks)
             res[meth] = p
         row = {
             "model": label, "cluster": cname, "ops": g.n_nodes, "capture_s": round(cap_s, 1),

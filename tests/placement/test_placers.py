@@ -26,7 +26,7 @@ from learnedsys.placement import (
 )
 from learnedsys.policy import ActionSpace, Policy
 
-FAST = {"iterations": 15, "batch": 4, "time_budget": 5.0, "anneal_steps": 300}
+FAST = {"iterations": 15, "batch": 4, "time_budget": 5.0, "anneal_steps": 300, "kicks": 5}
 
 
 def graph(flops, edges, out_bytes, param_bytes=None, modules=None):

@@ -33,6 +33,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--iterations", type=int, default=150, help="policy-gradient iterations (rl, hierarchical, default)")
     p.add_argument("--time-budget", type=float, default=240.0, help="seconds cap of a learned search (the whole default search)")
     p.add_argument("--anneal-steps", type=int, default=20000, help="simulated-annealing moves of the default method")
+    p.add_argument("--kicks", type=int, default=30, help="iterated-local-search rounds of the default method")
     p.add_argument("--inference", action="store_true", help="simulate forward passes only (default: training step)")
     p.add_argument("--profile", default=None, metavar="DEVICES",
                    help="calibrate the simulator by timing every operation on real devices: one torch device per "
@@ -109,14 +110,14 @@ def run(args: argparse.Namespace) -> int:
     con = _journal(args.journal)
     results: dict[str, Placement] = {}
     for m in methods:
-        key = json.dumps([args.target, args.kwargs, cluster.name, m, args.seed, args.iterations, args.anneal_steps, args.inference])
+        key = json.dumps([args.target, args.kwargs, cluster.name, m, args.seed, args.iterations, args.anneal_steps, args.kicks, args.inference])
         row = con.execute("SELECT result FROM placement WHERE key = ?", (key,)).fetchone() if con else None
         if row is not None:
             results[m] = Placement.from_dict(json.loads(row[0]))
             print(f"  {m}: resumed from journal", file=sys.stderr)
             continue
         p = place(graph, cluster, m, seed=args.seed, iterations=args.iterations, time_budget=args.time_budget,
-                  anneal_steps=args.anneal_steps, simulator=sim)
+                  anneal_steps=args.anneal_steps, kicks=args.kicks, simulator=sim)
         results[m] = p
         if con is not None:
             con.execute("INSERT OR REPLACE INTO placement VALUES (?, ?)", (key, json.dumps(p.to_dict(), default=float)))

@@ -337,15 +337,18 @@ def _descend(
 
 def local_search(
     sim: Simulator, dev: np.ndarray, partitions: list[np.ndarray], *, time_budget: float = 30.0,
-    max_rounds: int = 20, seed: int | None = 0, anneal_steps: int = 5000,
+    max_rounds: int = 20, seed: int | None = 0, anneal_steps: int = 5000, kicks: int = 0, kick_size: int = 3,
 ) -> tuple[np.ndarray, float, dict[str, Any]]:
-    """Descent, simulated annealing, descent, against the simulator.
+    """Descent, simulated annealing, descent, then iterated local search, against the simulator.
 
     Descent: move each group (of each partition in ``partitions``, coarse to fine) to the device
     that helps most, then single operations on a device boundary to a neighbour's device; repeat
     until no move helps (or ``max_rounds``). Annealing: ``anneal_steps`` random group moves,
     accepted when better or with probability ``exp(-increase / T)``, T cooling geometrically from
     2 % to 0.01 % of the step time; the best placement seen is then polished by a final descent.
+    Iterated local search: ``kicks`` times, move ``kick_size`` random groups of the best placement
+    to random devices and descend from there; keep the result when it is better (escapes the
+    local optima that single group moves cannot leave).
     Cost: one simulator call per move evaluated; ``time_budget`` seconds cap the whole search.
     Never returns a worse placement than ``dev``.
     """
@@ -386,4 +389,20 @@ def local_search(
         best, best_cost, mv, ev = _descend(sim, best, best_cost, members, deadline, True, max_rounds)
         moves += mv
         evals += ev
-    return best, float(best_cost), {"moves": moves, "evaluations": evals, "anneal_steps": steps, "anneal_accepted": accepted}
+    done = improved = 0
+    for _ in range(kicks if flat else 0):
+        if time.perf_counter() > deadline:
+            break
+        done += 1
+        cur = best.copy()
+        for _ in range(kick_size):
+            cur[flat[int(rng.integers(len(flat)))]] = int(rng.integers(d_all))
+        cur, c, mv, ev = _descend(sim, cur, sim.cost(cur), members, deadline, True, max_rounds)
+        evals += ev + 1
+        if c < best_cost * (1 - 1e-9):
+            best, best_cost = cur, c
+            moves += mv
+            improved += 1
+    return best, float(best_cost), {
+        "moves": moves, "evaluations": evals, "anneal_steps": steps, "anneal_accepted": accepted, "kicks": done, "kicks_improved": improved,
+    }

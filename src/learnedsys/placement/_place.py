@@ -216,6 +216,7 @@ def place(
     n_groups: int | None = None,
     time_budget: float = 240.0,
     anneal_steps: int = 20000,
+    kicks: int = 30,
     simulator: Simulator | None = None,
 ) -> Placement:
     """Search a placement of ``graph`` on ``cluster``.
@@ -224,9 +225,12 @@ def place(
         graph: the operation graph.
         cluster: devices and links.
         method: one of :data:`METHODS`. ``default`` runs every heuristic and both learned
-            placers (with these same settings), descends (group and operation moves against the
-            simulator) from the three best distinct placements, and anneals from the best: by
-            construction it is never slower than any named method on the same graph and seed.
+            placers (with these same settings) and builds structured starting points (the
+            expert with weight groups shifted, :func:`shifted_candidates`); descends (moves of
+            weight groups, time-step ranges, module and METIS groups, boundary operations,
+            against the simulator) from the five best distinct placements; anneals from the best,
+            then iterated local search (``kicks``): by construction it is never slower than any
+            named method on the same graph and seed.
         seed: random seed of the learned placers and METIS.
         iterations, batch: policy-gradient iterations and samples per iteration (rl,
             hierarchical); cost ``iterations * batch`` simulator calls each.
@@ -235,7 +239,10 @@ def place(
         time_budget: seconds of wall clock for a learned placer, or for the whole default search
             (a safety cap: when it is reached, results depend on the machine's speed).
         anneal_steps: simulated-annealing moves of the default's local search (one simulator
-            call each); the main knob of the default's search time.
+            call each).
+        kicks: iterated-local-search rounds of the default after annealing (a random
+            perturbation of three groups, then a descent each); with ``anneal_steps`` and the
+            number of operations, the main knob of the default's search time.
         simulator: a prepared :class:`Simulator` (to choose training/inference or op times).
 
     Returns:
@@ -248,6 +255,7 @@ def place(
     check_int(n_groups, "n_groups", "place", low=1, none_ok=True)
     time_budget = check_float(time_budget, "time_budget", "place", low=0.0)
     anneal_steps = check_int(anneal_steps, "anneal_steps", "place", low=0)
+    kicks = check_int(kicks, "kicks", "place", low=0)
     sim = simulator if simulator is not None else Simulator(graph, cluster)
     k = n_groups or min(256, 20 * cluster.n_devices)
     t0 = time.perf_counter()
@@ -261,7 +269,7 @@ def place(
         init = H.single(sim)
         dev, _, info = hierarchical(sim, n_groups=k, iterations=iterations, batch=batch, seed=seed, init=init, time_budget=time_budget)
     else:
-        dev, info = _default(sim, k, seed, iterations, batch, time_budget, anneal_steps)
+        dev, info = _default(sim, k, seed, iterations, batch, time_budget, anneal_steps, kicks)
     elapsed = time.perf_counter() - t0
     res = sim(dev)
     return Placement(
@@ -270,7 +278,7 @@ def place(
     )
 
 
-def _default(sim: Simulator, k: int, seed: int, iterations: int, batch: int, time_budget: float, anneal_steps: int, starts: int = 5) -> tuple[np.ndarray, dict[str, Any]]:
+def _default(sim: Simulator, k: int, seed: int, iterations: int, batch: int, time_budget: float, anneal_steps: int, kicks: int, starts: int = 5) -> tuple[np.ndarray, dict[str, Any]]:
     t0 = time.perf_counter()
     cands: dict[str, tuple[np.ndarray, float]] = {}
     for name in HEURISTICS:
@@ -313,7 +321,7 @@ def _default(sim: Simulator, k: int, seed: int, iterations: int, batch: int, tim
         if c < inc_cost:
             incumbent, inc_cost = dv, c
     left = max(0.0, time_budget - (time.perf_counter() - t0))
-    dv, c, ls_info = local_search(sim, incumbent, parts, time_budget=left, seed=seed, anneal_steps=anneal_steps)
+    dv, c, ls_info = local_search(sim, incumbent, parts, time_budget=left, seed=seed, anneal_steps=anneal_steps, kicks=kicks)
     if c < inc_cost:
         incumbent, inc_cost = dv, c
     return incumbent, {
