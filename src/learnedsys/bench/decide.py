@@ -653,26 +653,31 @@ def _page_trace(body: str, tmp: str) -> list[int]:
     return trace
 
 
-def _simulate_cache(trace: list[int], capacity: int, mode: str, seed: int) -> tuple[float, int]:
+def _simulate_cache(trace: list[int], capacity: int, mode: str, seed: int, aging: bool = True) -> tuple[float, int]:
     """Hit rate of an LRU buffer pool whose admission on a miss is decided by ``mode``:
     "lru" (always admit), "tinylfu" (admit when the new page was seen more often than the LRU
     victim), "learned" (a Choice with the context [1, f_new/(f_new+f_victim), ...]; the reward,
     known only ``capacity`` accesses later, is the future accesses of the page it kept minus those
-    of the page it dropped)."""
+    of the page it dropped). With ``aging`` the access counts are halved every 10 x capacity
+    accesses (TinyLFU's reset, with its usual sample size), so that they follow the recent past."""
     from collections import OrderedDict, defaultdict, deque
 
     from learnedsys.decide import Choice
 
     cache: OrderedDict[int, None] = OrderedDict()
-    freq: dict[int, int] = defaultdict(int)
+    freq: dict[int, float] = defaultdict(float)
     hits = 0
     decisions = 0
     choice = Choice("admit", options=[False, True], default=True, seed=seed) if mode == "learned" else None
     watch: dict[int, list[list[Any]]] = defaultdict(list)  # page -> pending records counting it
     pending: deque[list[Any]] = deque()
     horizon = capacity
+    period = 10 * capacity if aging else 0
     for t, page in enumerate(trace):
         freq[page] += 1
+        if period and t % period == period - 1:
+            for k in freq:
+                freq[k] *= 0.5
         for rec in watch.get(page, ()):
             rec[3 if rec[1] == page else 4] += 1
         while pending and t - pending[0][0] >= horizon:
@@ -734,8 +739,14 @@ def _cache(ctx: BenchContext, res: SectionResult) -> None:
     rows: list[dict[str, Any]] = []
     for frac in (0.05, 0.15):
         cap = max(4, int(distinct * frac))
-        for mode, label in (("lru", "LRU, always admit (the heuristic)"), ("tinylfu", "TinyLFU-style: admit if seen more often than the victim"), ("learned", "learned admission (Choice, LinUCB), online")):
-            rate, n_dec = _simulate_cache(trace, cap, mode, ctx.seed)
+        for mode, aging, label in (
+            ("lru", True, "LRU, always admit (the heuristic)"),
+            ("tinylfu", False, "TinyLFU-style: admit if seen more often than the victim, counts without aging"),
+            ("tinylfu", True, "TinyLFU-style, counts aged (halved every 10 x capacity accesses)"),
+            ("learned", False, "learned admission (Choice, LinUCB), counts without aging, online"),
+            ("learned", True, "learned admission (Choice, LinUCB), aged counts, online"),
+        ):
+            rate, n_dec = _simulate_cache(trace, cap, mode, ctx.seed, aging)
             rows.append({"capacity": cap, "policy": label, "hit_rate": rate, "decisions": n_dec})
     for r in rows:
         base = next(b for b in rows if b["capacity"] == r["capacity"] and b["policy"].startswith("LRU"))
