@@ -7,9 +7,14 @@ A :class:`Choice` wraps an option space, a policy and (optionally) the heuristic
     ...                               # use d.value
     pivot.feedback(d, reward=-elapsed)   # later, or never
 
-Cost: for a context-free single choice with the default policy, ``choose`` + ``feedback`` is a
-few method calls on preallocated lists (see ``learnedsys bench decide``); logging adds one deque
-append per call, the write happens on a background thread.
+Cost: for a context-free single choice with the default policy, ``choose`` + ``feedback`` run as
+two closures with the policy's draw and update inlined on closure cells, and a ring of pending
+decisions (under 1 µs together; see ``learnedsys bench decide``); logging adds one deque append
+per call, the write happens on a background thread.
+
+``choice.choose`` / ``choice.feedback`` are looked up per Choice state: a reference kept in a
+local variable (``ch = choice.choose``) is the fastest way to call them, but take it again after
+switching mode, hand-over or guardrail (a reference taken before keeps the path it was taken on).
 """
 
 from __future__ import annotations
