@@ -1,0 +1,47 @@
+"""The compression workload's context helpers (bench section ``decide``): the file suffix as a free
+context, and the hindsight per-context bound."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from learnedsys.bench.decide import _bin_bound, _ext_onehot, _python_blocks, _suffix
+
+
+def test_suffix_is_what_a_file_system_sees() -> None:
+    assert _suffix("/usr/lib/python3.11/os.py") == ".py"
+    assert _suffix("/usr/lib/libpython3.11.so.1.0") == ".so"
+    assert _suffix("/x/README") == ""
+
+
+def test_ext_onehot_is_a_deterministic_one_hot_of_the_suffix() -> None:
+    a, b, c = _ext_onehot("/a/x.py"), _ext_onehot("/b/y.py"), _ext_onehot("/a/x.gz")
+    assert a.shape == (16,) and a.sum() == 1.0 and set(np.unique(a)) == {0.0, 1.0}
+    assert np.array_equal(a, b)  # same suffix, same bucket, whatever the directory or name
+    assert not np.array_equal(a, c)  # .py and .gz land in different buckets (CRC-32 mod 16)
+    assert _ext_onehot("/a/x.py", dim=4).shape == (4,)
+
+
+def test_bin_bound_picks_the_best_codec_per_key_in_hindsight() -> None:
+    # key 0: codec 1 is cheaper on the sum; key 1: codec 0; key 2 only in the unfitted rows
+    cost = np.array([[5.0, 1.0], [4.0, 3.0], [1.0, 9.0], [2.0, 2.5], [7.0, 1.0]])
+    keys = np.array([0, 0, 1, 1, 2])
+    assert _bin_bound(cost, keys).tolist() == [1, 1, 0, 0, 1]
+    # fitted on the first four rows only: key 2 was never seen and gets the codec best over them
+    fit = np.array([True, True, True, True, False])
+    overall = int(cost[fit].sum(axis=0).argmin())
+    assert _bin_bound(cost, keys, fit=fit).tolist() == [1, 1, 0, 0, overall]
+    # one key for all rows: the best fixed codec
+    assert set(_bin_bound(cost, np.zeros(5, dtype=int)).tolist()) == {int(cost.sum(axis=0).argmin())}
+
+
+def test_python_blocks_come_with_the_file_they_were_cut_from() -> None:
+    block = 4096
+    blocks, counts, paths = _python_blocks(3 * 4 * block, block, seed=1)
+    assert len(blocks) == len(paths) == sum(counts.values()) > 0
+    for b, p in zip(blocks, paths, strict=True):
+        data = Path(p).read_bytes()
+        offsets = [i for i in range(0, len(data) - block + 1, block) if data[i : i + block] == b]
+        assert len(b) == block and offsets  # a block-aligned slice of that very file
