@@ -124,13 +124,13 @@ def fit_final(space: Space, actions: Sequence[int] | Sequence[Sequence[int]], da
     """Retrain one architecture, or several (an ensemble), on train + validation.
 
     Args:
-        threads: torch intra-op threads (default: the CPUs of this machine, at most 8); the
-            search is over, so the final training may use the whole machine.
+        threads: torch intra-op threads (default 1: small networks gain little from more, and
+            under load two intra-op threads can make a training many times slower).
 
     Returns the model and its held-out test accuracy. Cost: one training per member.
     """
     torch = require("torch", extra="torch")
-    torch.set_num_threads(threads or max(1, min(8, os.cpu_count() or 1)))
+    torch.set_num_threads(threads or 1)
     acts: list[tuple[int, ...]] = []
     if len(actions) and isinstance(actions[0], (int, np.integer)):
         acts.append(tuple(int(x) for x in actions))  # type: ignore[arg-type]
