@@ -45,3 +45,44 @@ def test_python_blocks_come_with_the_file_they_were_cut_from() -> None:
         data = Path(p).read_bytes()
         offsets = [i for i in range(0, len(data) - block + 1, block) if data[i : i + block] == b]
         assert len(b) == block and offsets  # a block-aligned slice of that very file
+
+
+def test_machine_blocks_are_block_aligned_slices_of_real_files(tmp_path: Path) -> None:
+    from learnedsys.bench.decide import _machine_blocks
+
+    block = 1024
+    (tmp_path / "a.py").write_bytes(bytes(range(256)) * 40)  # 10 blocks
+    (tmp_path / "b.gz").write_bytes(b"x" * 3000)  # 2 whole blocks
+    (tmp_path / "c.txt").write_bytes(b"y" * 100)  # shorter than a block: none
+    blocks, paths = _machine_blocks(100, block, seed=0, per_file=4, roots=(str(tmp_path),))
+    assert len(blocks) == len(paths) == 4 + 2  # at most per_file blocks per file
+    for b, p in zip(blocks, paths, strict=True):
+        data = Path(p).read_bytes()
+        assert len(b) == block and any(data[i : i + block] == b for i in range(0, 4 * block, block))
+    assert len(_machine_blocks(3, block, seed=0, per_file=4, roots=(str(tmp_path),))[0]) == 3
+
+
+def test_long_eval_rows_are_consistent() -> None:
+    from learnedsys.bench.decide import _long_category, _long_eval, _ratio_bin
+
+    assert [_ratio_bin(r) for r in (0.1, 0.3, 0.69, 0.95, 1.2)] == [0, 1, 2, 4, 4]
+    assert _long_category("/x/a.py") == "text" and _long_category("/x/a.jar") == "compressed" and _long_category("/x/ls") == "other"
+    rng = np.random.default_rng(0)
+    n = 400
+    codecs = ["none", "lz4", "zstd-1", "zstd-3", "zstd-9"]
+    paths = np.array([f"/d/f{i % 7}{'.py' if i % 2 else '.so'}" for i in range(n)])
+    size = rng.uniform(1e4, 6.5e4, size=(n, 5))
+    secs = rng.uniform(1e-5, 1e-3, size=(n, 5))
+    data = {"size": size, "secs": secs, "feats": np.column_stack([np.ones(n), rng.uniform(0, 1.1, n)]),
+            "feat_secs": np.full(n, 3e-6), "paths": paths, "codecs": np.array(codecs)}
+    rows = {r["policy"]: r for r in _long_eval(data, 125e6, seed=0)}
+    oracle = rows["per-block oracle"]
+    assert abs(oracle["vs_oracle"]) < 1e-12 and abs(oracle["last_half_vs_oracle"]) < 1e-12
+    fixed = [r for name, r in rows.items() if name.startswith("always")]
+    assert len(fixed) == 5 and abs(min(r["vs_best_fixed"] for r in fixed)) < 1e-12
+    learned = [r for name, r in rows.items() if name.startswith("learned")]
+    assert len(learned) >= 4
+    for r in rows.values():
+        assert r["vs_oracle"] > -1e-12 and r["last_half_vs_oracle"] > -1e-12
+        assert sum(int(p.split(":")[1]) for p in r["picks"].split()) == n
+    assert rows["bound: hindsight best codec per suffix (free)"]["vs_best_fixed"] < 1e-12

@@ -527,25 +527,11 @@ def _features(b: bytes, comp: Any) -> tuple[float, float]:
     return 1.0, (len(comp(sample)) - 4) / len(sample)
 
 
-def _compression(ctx: BenchContext, res: SectionResult) -> None:
-    try:
-        comps = _compressors()
-    except ImportError:
-        res.notes.append("lz4 or zstandard is not installed: compression choice skipped")
-        return
+def _measure(blocks: list[bytes], comps: list[tuple[str, Any]], reps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per block: each codec's output size and CPU seconds (median of ``reps``, all codecs of a block
+    timed back to back), the context features and their CPU seconds (median of ``reps``)."""
     import lz4.block
 
-    from learnedsys.decide import Choice, LinUCB
-
-    block = 64 * 1024
-    total = (16 if ctx.quick else 96) * 2**20
-    blocks, counts, paths = _python_blocks(total, block, ctx.seed)
-    if len(blocks) < 50:
-        res.notes.append("too few files found in the Python installation: compression choice skipped")
-        return
-    reps = 3
-    if ctx.quick:
-        comps = comps[:4]  # zstd-9 is never worth it at this price of CPU: the full run shows it
     n, k = len(blocks), len(comps)
     size = np.zeros((n, k))
     secs = np.zeros((n, k))
@@ -567,6 +553,28 @@ def _compression(ctx: BenchContext, res: SectionResult) -> None:
                 ts.append(time.perf_counter() - t0)
             size[i, j] = len(out)
             secs[i, j] = float(np.median(ts))
+    return size, secs, feats, feat_secs
+
+
+def _compression(ctx: BenchContext, res: SectionResult) -> None:
+    try:
+        comps = _compressors()
+    except ImportError:
+        res.notes.append("lz4 or zstandard is not installed: compression choice skipped")
+        return
+    from learnedsys.decide import Choice, LinUCB
+
+    block = 64 * 1024
+    total = (16 if ctx.quick else 96) * 2**20
+    blocks, counts, paths = _python_blocks(total, block, ctx.seed)
+    if len(blocks) < 50:
+        res.notes.append("too few files found in the Python installation: compression choice skipped")
+        return
+    reps = 3
+    if ctx.quick:
+        comps = comps[:4]  # zstd-9 is never worth it at this price of CPU: the full run shows it
+    n, k = len(blocks), len(comps)
+    size, secs, feats, feat_secs = _measure(blocks, comps, reps)
     # Free context for a file-level store (a file system, a backup tool: it knows the file's name):
     # the suffix, hashed into 16 buckets. Charged nothing: hashed once per file in such a system.
     # (This bench picks its files by suffix lists, which makes the suffix telling here by design.)
@@ -676,6 +684,218 @@ def _compression(ctx: BenchContext, res: SectionResult) -> None:
             f"measured on the other half ({int(held.sum())} blocks; its best fixed codec is {h_fixed / h_oracle - 1:.1%} above its oracle), "
             "still learning online: " + "; ".join(held_out)
         )
+
+
+# -- 3b. the same choice over a long stream (protocol 3; not run by default: minutes to measure) --
+
+LONG_TEXT = frozenset((".py", ".txt", ".rst", ".h", ".c", ".json", ".cfg", ".toml", ".md", ".html", ".pyi", ".xml", ".js",
+                       ".pm", ".css", ".sh", ".csv", ".yaml", ".yml", ".ini", ".tex", ".svg", ".map", ".hpp", ".cpp"))
+LONG_BINARY = frozenset((".so", ".a", ".o", ".pyc", ".mo", ".jsa", ".bc", ".debug", ".sym", ".db", ".dat", ".mgc", ".bin"))
+LONG_COMPRESSED = frozenset((".gz", ".zip", ".whl", ".png", ".jpg", ".jpeg", ".xz", ".bz2", ".npz", ".zst", ".ttf", ".gif",
+                             ".jar", ".jmod", ".woff", ".woff2", ".otf", ".deb", ".tgz", ".lz4", ".7z"))
+# The replaced heuristic per CPU price: the best fixed codec of protocol 1 (the 1381-block stream,
+# RESULTS.md section 3), as an operator would configure it from an earlier measurement.
+LONG_HEURISTIC = {50e6: "zstd-1", 125e6: "lz4", 400e6: "lz4"}
+# Pre-declared bins of the lz4 sample ratio for the per-(suffix x bin) learners (upper edges).
+LONG_RATIO_EDGES = (0.3, 0.5, 0.7, 0.9)
+
+
+def _long_category(path: str) -> str:
+    s = _suffix(path)
+    if s in LONG_TEXT:
+        return "text"
+    if s in LONG_BINARY:
+        return "binary"
+    if s in LONG_COMPRESSED:
+        return "compressed"
+    return "other"  # mostly suffix-less executables, data and version-numbered libraries
+
+
+def _machine_blocks(n: int, block: int, seed: int, per_file: int = 16,
+                    roots: tuple[str, ...] | None = None) -> tuple[list[bytes], list[str]]:
+    """Up to ``n`` blocks of ``block`` bytes from real files on this machine (the Python installation,
+    the venv, /usr/lib, /usr/share, /usr/libexec, /usr/bin; each file once by inode, at most
+    ``per_file`` consecutive blocks from its start), in a random order; with the path of each."""
+    import stat
+
+    if roots is None:
+        roots = (str(Path(sys.base_prefix) / "lib"), str(Path(sys.prefix) / "lib"), "/usr/lib", "/usr/share", "/usr/libexec", "/usr/bin")
+    seen: set[tuple[int, int]] = set()
+    cands: list[tuple[str, int]] = []
+    for root in roots:
+        for dp, dn, fn in os.walk(root):
+            dn.sort()
+            for f in sorted(fn):
+                p = os.path.join(dp, f)
+                try:
+                    st = os.lstat(p)
+                except OSError:
+                    continue
+                if not stat.S_ISREG(st.st_mode) or (st.st_dev, st.st_ino) in seen:
+                    continue
+                seen.add((st.st_dev, st.st_ino))
+                cands.extend((p, i) for i in range(min(st.st_size // block, per_file)))
+    rng = random.Random(seed)
+    rng.shuffle(cands)
+    blocks: list[bytes] = []
+    paths: list[str] = []
+    for p, i in cands:
+        if len(blocks) >= n:
+            break
+        try:
+            with open(p, "rb") as fh:
+                fh.seek(i * block)
+                b = fh.read(block)
+        except OSError:
+            continue
+        if len(b) == block:
+            blocks.append(b)
+            paths.append(p)
+    return blocks, paths
+
+
+def _long_measure(n: int, seed: int, cache_dir: str = "/tmp", progress: bool = False) -> dict[str, Any]:
+    """Measure (or load from ``cache_dir``/cmp2_long_s{seed}_n{n}.npz) the long stream: every codec's
+    size and CPU seconds per block (median of 3, back to back), the sample ratio and its cost."""
+    path = Path(cache_dir) / f"cmp2_long_s{seed}_n{n}.npz"
+    if path.exists():
+        z = np.load(path, allow_pickle=False)
+        return {k: z[k] for k in z.files}
+    comps = _compressors()
+    blocks, paths = _machine_blocks(n, 64 * 1024, seed)
+    load0, t0 = os.getloadavg()[0], time.time()
+    size, secs, feats, feat_secs = np.zeros((0, len(comps))), np.zeros((0, len(comps))), np.zeros((0, 2)), np.zeros(0)
+    step = 1000
+    for s in range(0, len(blocks), step):
+        a, b, c, d = _measure(blocks[s : s + step], comps, 3)
+        size, secs, feats, feat_secs = np.vstack([size, a]), np.vstack([secs, b]), np.vstack([feats, c]), np.concatenate([feat_secs, d])
+        if progress:
+            print(f"  measured {s + len(a)}/{len(blocks)} blocks, {time.time() - t0:.0f} s, load {os.getloadavg()[0]:.2f}", flush=True)
+    meta = np.array([t0, time.time() - t0, load0, os.getloadavg()[0]])
+    codecs = np.array([c for c, _ in comps])
+    np.savez(path, size=size, secs=secs, feats=feats, feat_secs=feat_secs, paths=np.array(paths), codecs=codecs, meta=meta)
+    return {"size": size, "secs": secs, "feats": feats, "feat_secs": feat_secs, "paths": np.array(paths), "codecs": codecs, "meta": meta}
+
+
+def _ratio_bin(r: float) -> int:
+    return sum(r >= e for e in LONG_RATIO_EDGES)
+
+
+def _long_eval(data: dict[str, Any], lam: float, seed: int) -> list[dict[str, Any]]:
+    """Every row of protocol 3 at one CPU price: fixed codecs, the oracle, hindsight bounds and the
+    learned policies run online from scratch (context cost charged), over the whole stream and over
+    its last half (a deployed layer's steady state, still learning)."""
+    from learnedsys.decide import Choice, EpsilonGreedy, LinUCB, ThompsonGaussian
+
+    size, secs, feats, feat_secs = data["size"], data["secs"], data["feats"], data["feat_secs"]
+    paths = [str(p) for p in data["paths"]]
+    codecs = [str(c) for c in data["codecs"]]
+    n, k = size.shape
+    block = 64 * 1024
+    cost = size + lam * secs
+    half = np.arange(n) >= n // 2
+    oracle_pick = cost.argmin(axis=1)
+    sfx = [_suffix(p) for p in paths]
+    sfx_ids = {s: i for i, s in enumerate(sorted(set(sfx)))}
+    sfx_key = np.array([sfx_ids[s] for s in sfx])
+    rbin = np.array([_ratio_bin(r) for r in feats[:, 1]])
+    heur = codecs.index(LONG_HEURISTIC[lam])
+    rows: list[dict[str, Any]] = []
+
+    def add(label: str, per_block: np.ndarray, pick: np.ndarray, extra_secs: np.ndarray | None = None) -> None:
+        es = np.zeros(n) if extra_secs is None else extra_secs
+        rows.append({"policy": label, "per_block": per_block, "ratio": size[np.arange(n), pick].sum() / (n * block),
+                     "cpu_s": secs[np.arange(n), pick].sum() + es.sum(),
+                     "picks": " ".join(f"{codecs[j]}:{int((pick == j).sum())}" for j in range(k))})
+
+    for j, name in enumerate(codecs):
+        add(f"always {name}", cost[:, j], np.full(n, j))
+    add("per-block oracle", cost[np.arange(n), oracle_pick], oracle_pick)
+    for label, keys, paid in (("bound: hindsight best codec per suffix (free)", sfx_key, False),
+                              ("bound: hindsight best codec per suffix x 5 sample-ratio bins (pays the sample)", sfx_key * 5 + rbin, True)):
+        pick = _bin_bound(cost, keys)
+        add(label, cost[np.arange(n), pick] + (lam * feat_secs if paid else 0.0), pick, feat_secs if paid else None)
+    ext = np.array([_ext_onehot(p) for p in paths])
+    feats_free = np.column_stack([np.ones(n), ext])
+
+    def online(label: str, make: Any, ctx_of: Any, key_of: Any, paid: bool, ramp: int = 0) -> None:
+        choices: dict[Any, Any] = {}
+        seen: dict[Any, int] = {}
+        per_block, pick = np.zeros(n), np.zeros(n, dtype=np.int64)
+        for i in range(n):
+            key = key_of(i)
+            c = choices.get(key)
+            if c is None:
+                c = choices[key] = make(len(choices))
+                seen[key] = 0
+            if ramp:  # hand over from the heuristic to the policy over the key's first `ramp` blocks
+                c.set_handover(min(1.0, seen[key] / ramp))
+            seen[key] += 1
+            d = c.choose(ctx_of(i))
+            j = d.value
+            ci = cost[i, j] + (lam * feat_secs[i] if paid else 0.0)
+            per_block[i], pick[i] = ci, j
+            c.feedback(d, -ci / block)
+        add(label, per_block, pick, feat_secs if paid else None)
+
+    opts = list(range(k))
+    online("learned: LinUCB on the lz4 sample ratio (default policy), one model", lambda s: Choice("codec", opts, seed=seed),
+           lambda i: feats[i], lambda i: 0, True)
+    online("learned: LinUCB alpha=0.1 on the hashed suffix (free), one model",
+           lambda s: Choice("codec", opts, policy=LinUCB(alpha=0.1, seed=seed), seed=seed), lambda i: feats_free[i], lambda i: 0, False)
+    online("learned: epsilon-greedy per suffix, exploration explore/t to a 1% floor (free)",
+           lambda s: Choice("codec", opts, policy=EpsilonGreedy(epsilon=0.01, seed=seed + s), seed=seed + s), lambda i: None, lambda i: sfx[i], False)
+    online("learned: epsilon-greedy per suffix, exploration explore/t to 0 (free)",
+           lambda s: Choice("codec", opts, policy=EpsilonGreedy(epsilon=0.0, seed=seed + s), seed=seed + s), lambda i: None, lambda i: sfx[i], False)
+    online("learned: Thompson (Gaussian) per suffix (free)",
+           lambda s: Choice("codec", opts, policy=ThompsonGaussian(seed=seed + s), seed=seed + s), lambda i: None, lambda i: sfx[i], False)
+    online("learned: Thompson (Gaussian) per suffix, from the heuristic (hand-over over 200 blocks) (free)",
+           lambda s: Choice("codec", opts, policy=ThompsonGaussian(seed=seed + s), default=heur, handover=0.0, seed=seed + s),
+           lambda i: None, lambda i: sfx[i], False, ramp=200)
+    online("learned: Thompson (Gaussian) per hashed suffix bucket (16, as LinUCB's), from the heuristic (hand-over over 200 blocks) (free)",
+           lambda s: Choice("codec", opts, policy=ThompsonGaussian(seed=seed + s), default=heur, handover=0.0, seed=seed + s),
+           lambda i: None, lambda i: int(ext[i].argmax()), False, ramp=200)
+    online("learned: Thompson (Gaussian) per suffix x 5 sample-ratio bins (pays the sample)",
+           lambda s: Choice("codec", opts, policy=ThompsonGaussian(seed=seed + s), seed=seed + s), lambda i: None,
+           lambda i: (sfx[i], int(rbin[i])), True)
+    online("learned: Thompson (Gaussian) per suffix x 5 ratio bins, from the heuristic (hand-over over 200 blocks)",
+           lambda s: Choice("codec", opts, policy=ThompsonGaussian(seed=seed + s), default=heur, handover=0.0, seed=seed + s),
+           lambda i: None, lambda i: (sfx[i], int(rbin[i])), True, ramp=200)
+
+    oracle, oracle_h = cost[np.arange(n), oracle_pick].sum(), cost[half, oracle_pick[half]].sum()
+    fixed, fixed_h = cost.sum(axis=0).min(), cost[half].sum(axis=0).min()
+    for r in rows:
+        pb = r.pop("per_block")
+        r.update({"cpu_price_mb_s": lam / 1e6, "cost": pb.sum() / 1e6, "vs_oracle": pb.sum() / oracle - 1, "vs_best_fixed": pb.sum() / fixed - 1,
+                  "last_half_vs_oracle": pb[half].sum() / oracle_h - 1, "last_half_vs_best_fixed": pb[half].sum() / fixed_h - 1})
+    return rows
+
+
+def _compression_long(ctx: BenchContext, res: SectionResult, n: int = 20_000, cache_dir: str = "/tmp", policy_seed: int | None = None) -> None:
+    """Protocol 3: the per-block compression choice over a long stream of real files (chosen with
+    ``ctx.seed``; the policies' seed is ``policy_seed``, by default the same)."""
+    data = _long_measure(n, ctx.seed, cache_dir, progress=ctx.progress)
+    paths = [str(p) for p in data["paths"]]
+    cats: dict[str, int] = {}
+    for p in paths:
+        cats[_long_category(p)] = cats.get(_long_category(p), 0) + 1
+    t0, dur, load0, load1 = (float(v) for v in data["meta"])
+    res.notes.append(
+        f"protocol 3: {len(paths)} blocks of 64 KiB from {len(set(paths))} files ({cats}); measured {time.strftime('%H:%M', time.gmtime(t0))} UTC "
+        f"in {dur:.0f} s, load average {load0:.2f} -> {load1:.2f}; sample context median {np.median(data['feat_secs']) * 1e6:.1f} us per block"
+    )
+    for lam in (50e6, 125e6, 400e6):
+        rows = _long_eval(data, lam, ctx.seed if policy_seed is None else policy_seed)
+        for r in rows:
+            res.records.append({"workload": "compression-long", **r})
+        res.tables.append((
+            f"Protocol 3: per-block compression choice over a long stream ({len(paths)} blocks of 64 KiB, {cats}); "
+            f"cost = compressed bytes + {lam / 1e6:.0f} MB x CPU seconds",
+            rows,
+            [("policy", "policy", "s"), ("vs_oracle", "above oracle", ".1%"), ("vs_best_fixed", "vs best fixed", "+.1%"),
+             ("last_half_vs_oracle", "last half: above oracle", ".1%"), ("last_half_vs_best_fixed", "last half: vs best fixed", "+.1%"),
+             ("picks", "choices", "s")],
+        ))
 
 
 # -- 4. a heuristic inside a program: cache admission on SQLite's page reads -----------------------
