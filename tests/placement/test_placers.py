@@ -276,3 +276,18 @@ def test_shifted_candidates_move_only_independent_weight_groups():
         changed = set(np.flatnonzero(dv != base).tolist())
         assert changed == set(w_in)  # the recurrent weight group never moves
         assert len(set(dv[w_in].tolist())) == 1 and dv[1] in GPU4.gpus
+
+
+def test_local_search_kicks_never_worse_and_report_true_cost():
+    from learnedsys.placement._learned import local_search
+    from learnedsys.placement._place import segment_partition
+
+    g = unrolled_rnn_graph(6)
+    sim = Simulator(g, GPU4)
+    start = np.full(g.n_nodes, 1, dtype=np.int64)
+    parts = [segment_partition(g, 3)]
+    d0, c0, _ = local_search(sim, start, parts, anneal_steps=0, kicks=0, seed=1)
+    d1, c1, info = local_search(sim, start, parts, anneal_steps=0, kicks=10, seed=1)
+    assert info["kicks"] == 10 and 0 <= info["kicks_improved"] <= 10
+    assert c1 <= c0 * (1 + 1e-12) and c0 <= sim.cost(start)
+    assert c1 == pytest.approx(sim(d1).step_time) and c0 == pytest.approx(sim(d0).step_time)
