@@ -305,7 +305,7 @@ def _default(sim: Simulator, k: int, seed: int, iterations: int, batch: int, tim
         if kk < n:
             parts.append(_groups(sim, kk, seed))
     parts.append(groups)
-    # multi-start descent from the best distinct candidates, then annealing from the best result
+    # multi-start descent from the best distinct candidates, then annealing and kicks from the best
     left = max(0.0, time_budget - (time.perf_counter() - t0))
     tried: list[np.ndarray] = []
     descents = {}
