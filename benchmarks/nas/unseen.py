@@ -77,7 +77,13 @@ def rotation(n: int, seed: int, size: int = 16, zoom: int = 4) -> tuple[np.ndarr
     return X, y
 
 
-TASKS = {"shapes": (shapes, 3000), "rotation": (rotation, 4000)}
+def shapes28(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``shapes`` at MNIST's size, as (n, 28, 28) grey images without a channel axis."""
+    X, y = shapes(n, seed, size=28)
+    return X[:, 0], y
+
+
+TASKS = {"shapes": (shapes, 3000), "rotation": (rotation, 4000), "shapes28": (shapes28, 6000)}
 
 
 def hold_back(X: np.ndarray, y: np.ndarray, seed: int, frac: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
@@ -95,7 +101,9 @@ def hand_built_cnn(Xtr: np.ndarray, ytr: np.ndarray, Xte: np.ndarray, seed: int,
 
     torch.manual_seed(seed)
     torch.set_num_threads(min(8, os.cpu_count() or 1))
-    if Xtr.shape[-1] in (1, 3) and Xtr.shape[1] not in (1, 3):  # channel-last -> channels-first
+    if Xtr.ndim == 3:  # (n, H, W) grey images
+        Xtr, Xte = Xtr[:, None], Xte[:, None]
+    elif Xtr.shape[-1] in (1, 3) and Xtr.shape[1] not in (1, 3):  # channel-last -> channels-first
         Xtr, Xte = np.moveaxis(Xtr, -1, 1), np.moveaxis(Xte, -1, 1)
     mean = Xtr.mean(axis=(0, 2, 3), keepdims=True)
     std = Xtr.std(axis=(0, 2, 3), keepdims=True) + 1e-6
