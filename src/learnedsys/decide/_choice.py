@@ -144,6 +144,22 @@ def default_policy(space: OptionSpace, context: Any = None, seed: int | None = N
     return EpsilonGreedy(seed=seed)
 
 
+def _as_reward(reward: Any) -> float:
+    """``reward`` as a finite Python float (a number of any type), or a clear error."""
+    if not isinstance(reward, (str, bytes, bytearray)):
+        try:
+            r = float(reward)
+        except (TypeError, ValueError, OverflowError):
+            r = math.nan
+        if r - r == 0.0:
+            return r
+    try:
+        shown = repr(reward)
+    except ValueError:  # an int too long to print
+        shown = f"an {type(reward).__name__} beyond a float's range"
+    raise InvalidParameterError(f"The 'reward' parameter of Choice.feedback must be a finite float. Got {shown} instead.")
+
+
 class _Stats:
     __slots__ = ("n", "s", "ss")
 
@@ -323,7 +339,7 @@ class Choice:
         me = self
         slow_feedback = Choice.feedback
         cls = Decision
-        nums = (float, int)
+        big = 1e308  # ints beyond a float's range: the general path (a clear error)
         if isinstance(policy, EpsilonGreedy) and q is None:
             return self._make_fused(policy)
 
@@ -346,7 +362,10 @@ class Choice:
         def feedback(decision: Decision | int, reward: float) -> None:
             # a pending Decision of this path, in its ring slot, and a finite number: else the
             # general method (ids, spilled decisions, errors)
-            if type(decision) is not cls or type(reward) not in nums or reward - reward != 0.0:
+            if type(decision) is not cls:
+                return slow_feedback(me, decision, reward)
+            tr = type(reward)
+            if (tr is not float and (tr is not int or not -big < reward < big)) or reward - reward != 0.0:
                 return slow_feedback(me, decision, reward)
             i = decision[1]
             if ring[i & mask] is not decision:
@@ -455,7 +474,7 @@ class Choice:
         pol = self.policy
         if isinstance(pol, DecidePolicy):
             try:
-                return pol.probability(arm if not isinstance(arm, tuple) or self._structured else arm[0], context)
+                return pol._drawn_probability(arm if not isinstance(arm, tuple) or self._structured else arm[0], context)
             except Exception:
                 return None
         return None
@@ -469,25 +488,17 @@ class Choice:
         fast = self.__dict__.get("feedback") if self._ready else None
         if (
             fast is not None
-            and isinstance(decision, Decision)
+            and type(decision) is Decision  # one of the plain path's (a guarded one made before a mode switch: below)
             and self._ring[decision.id & self._mask] is decision  # the closure takes it (not a spilled one)
-            and isinstance(reward, (int, float))
-            and math.isfinite(reward)
         ):
-            return fast(decision, float(reward))  # a float: numpy scalars and bools pass the closure's type check
+            return fast(decision, _as_reward(reward))  # a Python float: the closure takes it
         if not isinstance(decision, Decision):
             decision = self._lookup(decision)
         if decision._choice is not self:
             raise InvalidParameterError(f"decision {decision.id} belongs to choice {decision._choice.name!r}, not {self.name!r}")
         if self._find(decision.id) is not decision:
             raise InvalidParameterError(f"decision {decision.id} of choice {self.name!r} already has its reward (or expired)")
-        try:
-            r = float(reward)
-        except (TypeError, ValueError):
-            r = math.nan
-        if not math.isfinite(r):
-            raise InvalidParameterError(f"The 'reward' parameter of Choice.feedback must be a finite float. Got {reward!r} instead.")
-        self._credit(decision, r, False)
+        self._credit(decision, _as_reward(reward), False)
 
     def _credit(self, d: Decision, r: float, is_default: bool) -> None:
         self._remove(d)
@@ -689,6 +700,7 @@ class Episode:
         """Credit ``reward`` to every decision of the episode."""
         if self.rewarded:
             raise InvalidParameterError("this episode already has its reward")
+        reward = _as_reward(reward)  # a bad one changes nothing (the episode may still be rewarded)
         self.rewarded = True
         for d in self.decisions:
             if not d._done:

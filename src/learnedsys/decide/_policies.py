@@ -125,6 +125,10 @@ class DecidePolicy(Policy):
         """Probability that the policy draws ``arm`` now, or None when it cannot say cheaply."""
         return None
 
+    def _drawn_probability(self, arm: Any, context: Any = None) -> float | None:
+        """Probability that the draw just made drew ``arm`` (a Choice asks after drawing)."""
+        return self.probability(arm, context)
+
     def _draw(self, context: Any) -> tuple[int, float]:  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -244,6 +248,7 @@ class EpsilonGreedy(_Counting):
         switch = int(explore / floor) if floor > 0 else sys.maxsize
         p_greedy, p_other = 1.0 - floor + floor / k, floor / k
         k_floor = k / floor if floor > 0 else 0.0
+        f64 = np.float64
 
         def get() -> tuple[int, int, int]:
             return t, best, version
@@ -339,10 +344,18 @@ class EpsilonGreedy(_Counting):
                 if ring[j] is not decision:  # rewarded, expired, spilled, or another choice's
                     return slow_feedback(owner, decision, reward)
                 r = reward
-                try:
-                    if r - r != 0.0:  # inf or nan
+                tr = type(r)
+                if tr is not float and tr is not f64:
+                    # an int within a float's range, as a float; numpy scalars of other types (float32,
+                    # int8: their own arithmetic), bools, huge ints and the rest: the general path,
+                    # which makes them Python floats or rejects them
+                    if tr is not int:
                         return slow_feedback(owner, decision, reward)
-                except TypeError:  # not a number
+                    try:
+                        r += 0.0
+                    except OverflowError:
+                        return slow_feedback(owner, decision, reward)
+                elif r - r != 0.0:  # inf or nan
                     return slow_feedback(owner, decision, reward)
                 ring[j] = None
                 arm = decision[4]  # learn(), inlined
@@ -398,6 +411,11 @@ class EpsilonGreedy(_Counting):
 
     def probability(self, arm: int, context: Any = None) -> float:
         eps = self._eps()
+        return (1.0 - eps + eps / self._k) if arm == self._best else eps / self._k
+
+    def _drawn_probability(self, arm: Any, context: Any = None) -> float:
+        # the last draw's exploration rate (at t, not the next draw's at t + 1)
+        eps = min(1.0, max(self.epsilon, self._explore / max(1, self._t)))
         return (1.0 - eps + eps / self._k) if arm == self._best else eps / self._k
 
     def _rescan(self) -> None:
