@@ -352,18 +352,27 @@ def _search_replay(table: dict[tuple[Any, ...], float], grid: dict[str, list[Any
     return min(seen, key=table.__getitem__)
 
 
-def _sqlite(ctx: BenchContext, res: SectionResult) -> None:
+def _speedtest_workload(ctx: BenchContext, res: SectionResult, what: str, fraction: float) -> tuple[str, str] | None:
+    """(temporary directory, SQL) of apsw's speedtest workload, or None with a note saying why ``what`` is skipped."""
     try:
         import apsw  # noqa: F401
     except ImportError:
-        res.notes.append("apsw is not installed: SQLite PRAGMA tuning skipped")
-        return
-    tmp = tempfile.mkdtemp(prefix="lsys-bench-sqlite-")
-    fraction = 0.1 if ctx.quick else 0.25
+        res.notes.append(f"apsw is not installed: {what} skipped")
+        return None
+    tmp = tempfile.mkdtemp(prefix="lsys-bench-decide-")
     body = _speedtest_sql(tmp, fraction, ctx.seed)
     if body is None:
-        res.notes.append("could not dump apsw's speedtest SQL: SQLite PRAGMA tuning skipped")
+        res.notes.append(f"could not dump apsw's speedtest SQL: {what} skipped")
+        return None
+    return tmp, body
+
+
+def _sqlite(ctx: BenchContext, res: SectionResult) -> None:
+    fraction = 0.1 if ctx.quick else 0.25
+    workload = _speedtest_workload(ctx, res, "SQLite PRAGMA tuning", fraction)
+    if workload is None:
         return
+    tmp, body = workload
     grid = PRAGMA_GRID_QUICK if ctx.quick else PRAGMA_GRID_FULL
     names = list(grid)
     db = os.path.join(tmp, "bench.db")
@@ -1007,16 +1016,10 @@ def _simulate_cache(trace: list[int], capacity: int, mode: str, seed: int, aging
 
 
 def _cache(ctx: BenchContext, res: SectionResult) -> None:
-    try:
-        import apsw  # noqa: F401
-    except ImportError:
-        res.notes.append("apsw is not installed: cache admission skipped")
+    workload = _speedtest_workload(ctx, res, "cache admission", 0.25 if ctx.quick else 1.0)
+    if workload is None:
         return
-    tmp = tempfile.mkdtemp(prefix="lsys-bench-cache-")
-    body = _speedtest_sql(tmp, 0.25 if ctx.quick else 1.0, ctx.seed)
-    if body is None:
-        res.notes.append("could not dump apsw's speedtest SQL: cache admission skipped")
-        return
+    tmp, body = workload
     t0 = time.perf_counter()
     trace = _page_trace(body, tmp)
     secs = time.perf_counter() - t0
