@@ -8,7 +8,6 @@ expiry, episodes, mode switches, hand-over propensities, state round trips and s
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 import random
@@ -75,9 +74,6 @@ def test_ring_and_spill_against_a_dict(path: str, max_pending: int, tmp_path: An
     def reward_of(d: Any) -> float:
         return (d.id % 101) / 7.0 - 3.0  # distinct per decision: a wrong credit shows in the means
 
-    size = 1  # the ring's slots
-    while size * 2 <= min(max_pending, 1024):
-        size *= 2
     n_ops = 5000 if path != "log" else 2500
     for step in range(n_ops):
         choose_p = 0.75 if step < n_ops * 0.6 else 0.2
@@ -87,14 +83,10 @@ def test_ring_and_spill_against_a_dict(path: str, max_pending: int, tmp_path: An
             assert d.id not in pending and d.id not in done
             pending[d.id] = d
             every.append(d)
-            # the registry's rule: when a decision pushes a pending one out of the ring, the oldest
-            # expire (default reward) while more than max_pending - size are outside the ring (see
-            # test_no_expiry_while_max_pending_or_fewer_are_pending: even if the ring has free slots)
-            if d.id - size in pending and len(pending) > max_pending - size:
-                last_out = d.id - size
-                outside = sum(1 for _ in itertools.takewhile(last_out.__ge__, pending))
-                if outside > max_pending - size:
-                    credit(pending[next(iter(pending))], -0.5)
+            # the registry's rule: beyond max_pending pending, the oldest expires (default reward),
+            # whether or not the ring has free slots
+            if len(pending) > max_pending:
+                credit(pending[next(iter(pending))], -0.5)
             assert len(pending) <= max_pending
         else:
             v = rng.random()
@@ -335,8 +327,6 @@ def test_mode_switches_keep_counts_consistent(path: str, tmp_path: Any) -> None:
     c.close()
 
 
-@pytest.mark.xfail(strict=True, reason="known: with free ring slots, decisions expire before max_pending are pending "
-                   "(exact counting would cost a ring scan per spill or a counter on the hot path; reported)")
 def test_no_expiry_while_max_pending_or_fewer_are_pending() -> None:
     # the ring (1024 slots) has free slots: 1200 old decisions in the spill are within max_pending
     c = Choice("c", options=[0, 1], max_pending=1500, default_reward=-1.0, seed=0)
@@ -352,6 +342,158 @@ def test_no_expiry_while_max_pending_or_fewer_are_pending() -> None:
     for d in ds[:1200]:
         c.feedback(d, 0.5)
     assert sum(c.policy.counts) == 5000 and min(c.policy.means) >= 0.5  # type: ignore[union-attr]
+
+
+# -- max_pending is exact: a dict of pending ids as the oracle -----------------------------------
+
+EXPIRY_PATHS: dict[str, dict[str, Any]] = {
+    "fused": {},
+    "plain": {"policy": "ucb1"},
+    "log": {},  # a log: the plain closures around EpsilonGreedy's update
+    "guarded": {"default": 0, "handover": 0.5},
+    "wait": {"reward_wait": 1e9},  # expire(now) by hand (the clock is the test's: no automatic expiry)
+    "switch": {"default": 0},  # hand-over switched on and off; references taken at the start kept
+}
+
+
+class _Oracle:
+    """Pending decisions in age order, and what the policy must have learned from them."""
+
+    def __init__(self, c: Choice, max_pending: int) -> None:
+        self.c, self.max_pending = c, max_pending
+        self.pending: dict[int, Any] = {}
+        self.every: list[Any] = []
+        self.resolved = 0
+        self.overflows = 0  # decisions expired for being one more than max_pending
+        self.counts, self.means = [0] * 5, [0.0] * 5
+
+    def credit(self, d: Any, r: float) -> None:
+        del self.pending[d.id]
+        self.resolved += 1
+        _ref_learn(self.counts, self.means, d._arm if isinstance(d._arm, int) else d.action[0], r)
+
+    def made(self, d: Any) -> None:
+        assert d.id not in self.pending and not d.done
+        self.pending[d.id] = d
+        self.every.append(d)
+        if len(self.pending) > self.max_pending:  # one more than max_pending: the oldest expires
+            oldest = self.pending[next(iter(self.pending))]
+            assert oldest.done, (d.id, oldest.id, len(self.pending))
+            self.credit(oldest, -0.5)
+            self.overflows += 1
+        first = self.pending[next(iter(self.pending))]
+        assert not first.done  # and not one more: nothing expires at max_pending or fewer
+
+    def check(self, full: bool) -> None:
+        c = self.c
+        assert c.pending == len(self.pending) <= self.max_pending
+        assert c._bound() == self.max_pending + self.resolved  # the count itself, on every path
+        if full:
+            assert [d.done for d in self.every] == [d.id not in self.pending for d in self.every]
+            pol = c.policy
+            assert list(pol.counts) == self.counts  # type: ignore[union-attr]
+            got = [m for n, m in zip(pol.counts, pol.means, strict=True) if n]  # type: ignore[union-attr]
+            assert got == [m for n, m in zip(self.counts, self.means, strict=True) if n]
+
+
+@pytest.mark.parametrize("path", list(EXPIRY_PATHS))
+@pytest.mark.parametrize("max_pending", [1, 3, 1024, 1025, 1500, 3000])
+def test_expiry_is_exact_against_a_dict(path: str, max_pending: int, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [0.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    log = {"log": str(tmp_path / "l.sqlite")} if path == "log" else {}
+    c = Choice("c", options=list(range(5)), seed=11, max_pending=max_pending, default_reward=-0.5, **EXPIRY_PATHS[path], **log)
+    o = _Oracle(c, max_pending)
+    rng = random.Random(max_pending * 31 + len(path))
+    c.feedback(c.choose(), 0.0)  # set up (the references below are the hot path's, where there is one)
+    o.every.append(None)
+    o.every.pop()
+    o.resolved, o.counts, o.means = 1, list(c.policy.counts), list(c.policy.means)  # type: ignore[union-attr]
+    ch, fb = c.choose, c.feedback
+    step = 0
+
+    def reward_of(d: Any) -> float:
+        return (d.id % 53) / 5.0 - 2.0
+
+    # bursts: pending grows past max_pending, shrinks, grows again, then mixes
+    for choose_p, steps in ((0.93, max_pending * 13 // 10 + 400), (0.3, max_pending // 2 + 200), (0.9, max_pending + 300), (0.55, 600)):
+        for _ in range(steps):
+            step += 1
+            u = rng.random()
+            if path == "switch" and u < 0.004:
+                c.set_handover(rng.choice([1.0, 0.5]))
+            elif u < choose_p or not o.pending:
+                clock[0] += 1.0
+                o.made((ch if path == "switch" and rng.random() < 0.5 else c.choose)())
+            elif u < choose_p + (1.0 - choose_p) * 0.92:
+                keys = list(o.pending)
+                d = o.pending[keys[rng.randrange(len(keys))] if rng.random() < 0.7 else keys[0]]
+                (fb if path == "switch" and rng.random() < 0.5 else c.feedback)(d if rng.random() < 0.7 else d.id, reward_of(d))
+                o.credit(d, reward_of(d))
+            elif u < choose_p + (1.0 - choose_p) * 0.96:
+                # an abandoned episode: its decisions are made as by choose, then expire
+                with c.episode() as ep:
+                    for _ in range(rng.randint(1, 3)):
+                        clock[0] += 1.0
+                        ep.choose()
+                        o.made(ep.decisions[-1])
+                for d in ep.decisions:
+                    if d.id in o.pending:
+                        o.credit(d, -0.5)
+            else:
+                keys = list(o.pending)
+                cut = o.pending[keys[rng.randrange(len(keys) // 32 + 1)]]  # among the oldest
+                n = c.expire(now=cut._t + 1e9)  # expires cut and every older decision (ids follow the clock)
+                if path == "wait":
+                    old = [o.pending[i] for i in keys if i <= cut.id]
+                    for d in old:
+                        o.credit(d, -0.5)
+                    assert n == len(old)
+                else:
+                    assert n == 0
+            o.check(full=step % 97 == 0)
+    o.check(full=True)
+    assert o.overflows > 0  # the bursts went beyond max_pending
+    for d in list(o.pending.values()):  # everything still pending takes its reward
+        c.feedback(d, reward_of(d))
+        o.credit(d, reward_of(d))
+    o.check(full=True)
+    assert c.pending == 0
+    c.close()
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    max_pending=st.integers(1, 6),
+    path=st.sampled_from(["fused", "plain", "guarded", "wait"]),
+    ops=st.lists(st.tuples(st.sampled_from(["choose", "choose", "feedback", "expire"]), st.integers(0, 10**6)), max_size=80),
+)
+def test_expiry_is_exact_for_small_max_pending(max_pending: int, path: str, ops: list[tuple[str, int]]) -> None:
+    # small max_pending: the ring is smaller than 1024 slots (a power of two up to max_pending)
+    clock = [0.0]
+    c = Choice("c", options=list(range(5)), seed=1, max_pending=max_pending, default_reward=-0.5, **EXPIRY_PATHS[path])
+    o = _Oracle(c, max_pending)
+    real = time.monotonic
+    time.monotonic = lambda: clock[0]  # (hypothesis and monkeypatch do not mix: restored below)
+    try:
+        for op, k in ops:
+            if op == "choose" or not o.pending:
+                clock[0] += 1.0
+                o.made(c.choose())
+            elif op == "feedback":
+                d = list(o.pending.values())[k % len(o.pending)]
+                c.feedback(d, float(k % 7))
+                o.credit(d, float(k % 7))
+            else:
+                cut = list(o.pending.values())[k % len(o.pending)]
+                n = c.expire(now=cut._t + 1e9)
+                old = [d for d in o.pending.values() if d.id <= cut.id] if path == "wait" else []
+                for d in old:
+                    o.credit(d, -0.5)
+                assert n == len(old)
+            o.check(full=True)
+    finally:
+        time.monotonic = real
 
 
 def test_handover_propensities_are_exact() -> None:

@@ -6,6 +6,7 @@ A :class:`Choice` wraps an option space, a policy and (optionally) the heuristic
     d = pivot.choose()                # a Decision: d.value, d.id, d.propensity, d.version
     ...                               # use d.value
     pivot.feedback(d, reward=-elapsed)   # later, or never
+    pivot.observe("first", reward=-t)    # an outcome known without drawing it (see observe)
 
 Cost: for a context-free single choice with the default policy, ``choose`` + ``feedback`` run as
 two closures with the policy's draw and update inlined on closure cells, and a ring of pending
@@ -40,10 +41,11 @@ from learnedsys._validation import (
     check_float,
     check_int,
     check_seed,
+    describe,
 )
 from learnedsys.decide._log import _DECISION, _REWARD, DecisionLog, open_log
 from learnedsys.decide._policies import DecidePolicy, EpsilonGreedy, LinUCB, Reinforce, make_policy
-from learnedsys.decide._space import OptionSpace, Structured, as_space
+from learnedsys.decide._space import Categorical, OptionSpace, Structured, as_space
 from learnedsys.policy import Policy, Proposal
 
 __all__ = ["Choice", "Decision", "Episode", "default_policy"]
@@ -144,7 +146,7 @@ def default_policy(space: OptionSpace, context: Any = None, seed: int | None = N
     return EpsilonGreedy(seed=seed)
 
 
-def _as_reward(reward: Any) -> float:
+def _as_reward(reward: Any, owner: str = "Choice.feedback") -> float:
     """``reward`` as a finite Python float (a number of any type), or a clear error."""
     if not isinstance(reward, (str, bytes, bytearray)):
         try:
@@ -157,7 +159,36 @@ def _as_reward(reward: Any) -> float:
         shown = repr(reward)
     except ValueError:  # an int too long to print
         shown = f"an {type(reward).__name__} beyond a float's range"
-    raise InvalidParameterError(f"The 'reward' parameter of Choice.feedback must be a finite float. Got {shown} instead.")
+    raise InvalidParameterError(f"The 'reward' parameter of {owner} must be a finite float. Got {shown} instead.")
+
+
+def _option_index(space: OptionSpace, value: Any, name: str) -> int:
+    """The action index of ``value`` when it is one of the options of ``space`` (by equality; a
+    grid point for ranges: no snapping to the nearest), else a clear error naming ``name``."""
+    try:
+        i = space.index(value)  # Categorical: exact (or an error); ranges: the nearest grid point
+        ok = isinstance(space, Categorical) or bool(space.value(i) == value)
+    except (TypeError, ValueError):  # not an option, not comparable (an array, a str for a range)
+        ok = False
+    if ok:
+        return i
+    if isinstance(space, Categorical):
+        shown = [repr(o) for o in space.options[:12]] + (["..."] if len(space.options) > 12 else [])
+        expected = "one of {" + ", ".join(shown) + "}"
+    else:
+        expected = f"one of the options, a point of {space!r}"
+    raise InvalidParameterError(f"The {name!r} parameter of Choice.observe must be {expected}. Got {describe(value)} instead.")
+
+
+def _counter(n: int = 0) -> Any:
+    """``add(k=0)``: adds ``k`` to a count kept in a closure cell and returns it."""
+
+    def add(k: int = 0) -> int:
+        nonlocal n
+        n += k
+        return n
+
+    return add
 
 
 class _Stats:
@@ -210,8 +241,8 @@ class Choice:
             feedback goes to the learner asynchronously, snapshots refresh in the background.
         local_updates: with a learner, also apply feedback to the local snapshot at once (False:
             the local policy changes only when a new snapshot arrives).
-        max_pending: decisions awaiting feedback that are remembered (by id); beyond that the
-            oldest expire (with ``default_reward``).
+        max_pending: decisions awaiting feedback that are remembered (by id): the decision that
+            makes one more than that pending expires the oldest (with ``default_reward``).
         seed: seed of the policy (when created here) and of the hand-over coin.
     """
 
@@ -295,7 +326,15 @@ class Choice:
         self._ring: list[Decision | None] = [None] * size
         self._mask = size - 1
         self._spilled: dict[int, Decision] = {}
-        self._room = self.max_pending - size
+        # the exact count of pending decisions: ids count the decisions made (one id each, from
+        # 0), and the bound is max_pending plus the decisions resolved (rewarded, expired or
+        # abandoned), so decision i leaves i + 1 - (bound - max_pending) pending: more than
+        # max_pending exactly when i >= bound, and then the oldest expires (_overflow). The bound
+        # lives in a closure cell, ``_bound(k)`` adds k resolved and returns it (the plain hot
+        # path, once built, keeps it in its own cell and replaces ``_bound``: see _make_plain)
+        self._bound = _counter(self.max_pending)
+        self._plain: tuple[Any, Any] | None = None
+        self._observed = itertools.count(1)  # ids of observed outcomes in the log: -1, -2, ...
         self._calls = 0
         self._coin = np.random.default_rng(None if self.seed is None else self.seed + 1).random
         self._logq = None if self.log is None else self.log._queue
@@ -321,7 +360,11 @@ class Choice:
         )
         d = self.__dict__
         if plain:
-            d["choose"], d["feedback"] = self._make_plain()
+            # built once per Choice (a reference taken before a switch and the one installed
+            # after share the same cells: the count of pending decisions stays one count)
+            if self._plain is None:
+                self._plain = self._make_plain()
+            d["choose"], d["feedback"] = self._plain
         else:
             d.pop("choose", None)
             d.pop("feedback", None)
@@ -330,7 +373,9 @@ class Choice:
         """choose/feedback closures over local state (no attribute lookups per call).
 
         For the default policy (:class:`EpsilonGreedy`) the policy's own runner is used instead:
-        its draw and update inlined, its state in closure cells (:meth:`_make_fused`).
+        its draw and update inlined, its state in closure cells (:meth:`_make_fused`). Either way
+        the bound on pending decisions (see :meth:`_setup`) moves into the closures' cell
+        (``self._bound`` becomes theirs): one comparison per ``choose``, one add per ``feedback``.
         """
         learn, values, ring, mask, ids = self._learn, self._values, self._ring, self._mask, self._ids
         policy, name, run = self.policy, self.name, self.run
@@ -344,6 +389,12 @@ class Choice:
             return self._make_fused(policy)
 
         draw = self._draw
+        bound = self._bound()
+
+        def add(k: int = 0) -> int:
+            nonlocal bound
+            bound += k
+            return bound
 
         def choose(context: Any = None) -> Decision:
             arm, p = draw(context)
@@ -355,11 +406,14 @@ class Choice:
             ring[j] = d
             if old is not None:
                 me._spill(old)
+            if i >= bound:  # more than max_pending pending: the oldest expires
+                me._overflow(i)
             if q is not None:
                 q.append((_DECISION, name, run, i, now(), context, [arm], value, p, d[3], "policy"))
             return d
 
         def feedback(decision: Decision | int, reward: float) -> None:
+            nonlocal bound
             # a pending Decision of this path, in its ring slot, and a finite number: else the
             # general method (ids, spilled decisions, errors)
             if type(decision) is not cls:
@@ -371,17 +425,22 @@ class Choice:
             if ring[i & mask] is not decision:
                 return slow_feedback(me, decision, reward)
             ring[i & mask] = None
+            bound += 1
             learn(decision[4], reward, decision[5])
             if q is not None:
                 q.append((_REWARD, name, run, i, reward, now(), False))
             return None
 
+        self._bound = add
         return choose, feedback
 
     def _make_fused(self, pol: EpsilonGreedy) -> tuple[Any, Any]:
         """The default policy's own runner: its draw and update inlined into choose/feedback,
         its scalar state in closure cells (see :meth:`EpsilonGreedy._kernels`)."""
-        return pol._runner(self._values, self._ring, self._mask, self._ids, self, Choice.feedback, Decision)
+        choose, feedback, self._bound = pol._runner(
+            self._values, self._ring, self._mask, self._ids, self, Choice.feedback, Decision, self._bound()
+        )
+        return choose, feedback
 
     def _default_action(self, context: Any) -> Any:
         value = self.default(context) if callable(self.default) else self.default
@@ -445,6 +504,8 @@ class Choice:
         ring[j] = d
         if old is not None:
             self._spill(old)
+        if i >= self._bound():
+            self._overflow(i)
         q = self._logq
         if q is not None:
             q.append((_DECISION, self.name, self.run, i, time.time(), context, list(d.action), value, p, d.version, served))
@@ -525,6 +586,63 @@ class Choice:
         if q is not None:
             q.append((_REWARD, self.name, self.run, d.id, r, time.time(), is_default))
 
+    def observe(self, value: Any, reward: float, context: Any = None) -> None:
+        """Learn from an outcome the policy did not draw: ``value`` (one of the options) earned
+        ``reward`` (higher is better) in ``context``.
+
+        For outcomes known without trying them (a compressor knows what storing a block raw
+        would have cost: its size, no CPU) or logged elsewhere. The policy learns it as it learns
+        the reward of a decision that served ``value`` (set up on the first call, as by
+        :meth:`choose`: the default policy follows the context); with a ``learner`` it is queued
+        to the learner like feedback (and applied locally unless ``local_updates=False``).
+
+        It is not a decision: it has no id, takes no place among the pending decisions, and the
+        guardrail's served-reward statistics leave it out. With a log it is written as a decision
+        row with ``served="observed"``, a negative id (-1, -2, ... per run) and no propensity
+        (NULL), plus its reward row; ``DecisionLog.read(name, served="policy")`` (or
+        ``"default"``) leaves it out, as off-policy estimators, which need propensities, must.
+
+        Policies learn it as if drawn: counting bandits' exploration schedules count draws, not
+        observations; :class:`Reinforce` takes a policy-gradient step for an action it did not
+        sample (not importance-weighted). Cost: one policy update, as :meth:`feedback`.
+
+        Raises :class:`InvalidParameterError` for a value that is not one of the options or a
+        reward that is not a finite number, before anything changes.
+        """
+        space = self.space
+        if isinstance(space, Structured):
+            names = space.names
+            if not isinstance(value, dict) or len(value) != len(names) or any(n not in value for n in names):
+                raise InvalidParameterError(
+                    f"The 'value' parameter of Choice.observe must be a dict with the keys {names!r}, one option "
+                    f"of each. Got {describe(value)} instead."
+                )
+            action: tuple[int, ...] = tuple(
+                _option_index(s, value[n], f"value[{n!r}]") for n, s in zip(names, space.spaces, strict=True)
+            )
+        else:
+            action = (_option_index(space, value, "value"),)
+        r = _as_reward(reward, "Choice.observe")
+        if not self._ready:
+            self._setup(context)
+        pol = self.policy
+        assert pol is not None
+        arm: Any = action if self._structured else action[0]
+        version = getattr(pol, "version", 0)
+        sync = self._sync
+        if sync is None or self.local_updates:
+            if self._fast:
+                self._learn(arm, r, context)
+            else:
+                pol.update(Proposal(action, 1.0, {"observed": True}), r, context)
+        if sync is not None:
+            sync.outbox.append((arm, r, context, 1.0))
+        q = self._logq
+        if q is not None:
+            i, now = -next(self._observed), time.time()
+            q.append((_DECISION, self.name, self.run, i, now, context, list(action), self._value(arm), None, version, "observed"))
+            q.append((_REWARD, self.name, self.run, i, r, now, False))
+
     @property
     def mode(self) -> str:
         """``"learn"`` or ``"shadow"``; assigning switches (the hot path follows)."""
@@ -580,18 +698,24 @@ class Choice:
         ring, j = self._ring, d[1] & self._mask
         if ring[j] is d:
             ring[j] = None
+            self._bound(1)
             return True
         if self._spilled.get(d[1]) is d:
             del self._spilled[d[1]]
+            self._bound(1)
             return True
         return False
 
     def _spill(self, d: Decision) -> None:
-        # a pending decision pushed out of the ring by a newer one (ids grow: the dict stays in
-        # age order); beyond max_pending in all, the oldest expires
+        # a pending decision pushed out of the ring by the decision made ``size`` ids later
+        # (ids grow by one per decision: the dict stays in age order, older than the ring's)
+        self._spilled[d[1]] = d
+
+    def _overflow(self, i: int) -> None:
+        # decision i (just made) leaves more than max_pending pending (see _setup): the oldest
+        # expire. They are spilled ones: the ring holds at most max_pending, and the newest ids.
         sp = self._spilled
-        sp[d[1]] = d
-        if len(sp) > self._room:
+        while sp and i >= self._bound():
             self._expire_one(next(iter(sp)))
 
     def _in_age_order(self) -> list[Decision]:

@@ -299,10 +299,18 @@ class EpsilonGreedy(_Counting):
             version += 1
 
         def runner(values: Any, ring: list[Any], mask: int, ids: Any, owner: Any, slow_feedback: Any,
-                   cls: Any) -> tuple[Any, Any]:
+                   cls: Any, bound: int = sys.maxsize) -> tuple[Any, Any, Any]:
             """``choose`` / ``feedback`` of the Choice ``owner`` (its values, ring of pending
             decisions, id counter, decision class and general feedback) with ``draw`` / ``learn``
-            inlined."""
+            inlined. ``bound`` is the owner's max_pending plus the decisions resolved so far: a
+            decision whose id reaches it is one more than max_pending pending (ids count the
+            decisions made), and the owner expires the oldest. Returns ``choose``, ``feedback`` and
+            ``add(k)``, which adds ``k`` resolved decisions to the bound and returns it."""
+
+            def add(k: int = 0) -> int:
+                nonlocal bound
+                bound += k
+                return bound
 
             def choose(context: Any = None) -> Any:
                 nonlocal t
@@ -333,10 +341,12 @@ class EpsilonGreedy(_Counting):
                 ring[j] = d
                 if old is not None:  # still pending: to the owner's spill
                     owner._spill(old)
+                if i >= bound:  # more than max_pending pending: the oldest expires
+                    owner._overflow(i)
                 return d
 
             def feedback(decision: Any, reward: float) -> None:
-                nonlocal best, hi, version
+                nonlocal best, hi, version, bound
                 try:
                     j = decision[1] & mask
                 except (TypeError, IndexError):  # an id, not a Decision
@@ -358,6 +368,7 @@ class EpsilonGreedy(_Counting):
                 elif r - r != 0.0:  # inf or nan
                     return slow_feedback(owner, decision, reward)
                 ring[j] = None
+                bound += 1
                 arm = decision[4]  # learn(), inlined
                 n = counts[arm] + 1
                 counts[arm] = n
@@ -376,7 +387,7 @@ class EpsilonGreedy(_Counting):
                 version += 1
                 return None
 
-            return choose, feedback
+            return choose, feedback, add
 
         self._draw, self._learn = draw, learn  # type: ignore[method-assign]
         self._get, self._put, self._rescan_cells, self._runner = get, put, rescan, runner
