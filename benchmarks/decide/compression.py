@@ -4,11 +4,14 @@ policies at the three CPU prices; prints the tables and notes.
 
 Usage: .venv/bin/python benchmarks/decide/compression.py [--quick] [--seed 0] [--json out.json]
        .venv/bin/python benchmarks/decide/compression.py --long [--blocks 20000] [--cache-dir /tmp]
+       .venv/bin/python benchmarks/decide/compression.py --file-order [--policy-seed 0]
 
 ``--long`` runs protocol 3 instead: a long stream of blocks from real files on this machine (the Python
 installation, the venv, /usr/lib, /usr/share, ...), measured once (about 2 minutes for 20,000 blocks on
-a loaded 2-core machine) and cached as ``<cache-dir>/cmp2_long_s<seed>_n<blocks>.npz``; later runs only
-replay the policies (about a minute).
+a loaded 2-core machine) and cached as ``<cache-dir>/cmp3_long_s<seed>_n<blocks>.npz``; later runs only
+replay the policies (about a minute). ``--file-order`` runs protocol 4 on the same measurements: the
+stream in file order (files in random order, a file's blocks one after another), with the previous
+block's outcome as a free context.
 """
 
 from __future__ import annotations
@@ -30,14 +33,18 @@ def main() -> None:
     ap.add_argument("--long", action="store_true", help="protocol 3: the long stream (measured once, cached)")
     ap.add_argument("--blocks", type=int, default=20_000, help="blocks in the long stream")
     ap.add_argument("--policy-seed", type=int, default=None, help="long stream: the policies' seed (default: --seed)")
+    ap.add_argument("--file-order", action="store_true",
+                    help="protocol 4: the long stream in file order, with the previous block's outcome as context")
     ap.add_argument("--cache-dir", default="/tmp", help="where the long stream's measurements are cached")
     args = ap.parse_args()
     ctx = BenchContext(quick=args.quick, seed=args.seed, progress=args.long)
     res = SectionResult(name="decide", title="compression only")
     load0 = os.getloadavg()[0]
     t0 = time.perf_counter()
+    if args.file_order:
+        args.long = True
     if args.long:
-        _compression_long(ctx, res, n=args.blocks, cache_dir=args.cache_dir, policy_seed=args.policy_seed)
+        _compression_long(ctx, res, n=args.blocks, cache_dir=args.cache_dir, policy_seed=args.policy_seed, file_order=args.file_order)
     else:
         _compression(ctx, res)
     print(f"{time.perf_counter() - t0:.1f} s; load average {load0:.2f} at start, {os.getloadavg()[0]:.2f} at end")

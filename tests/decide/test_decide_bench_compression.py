@@ -54,11 +54,11 @@ def test_machine_blocks_are_block_aligned_slices_of_real_files(tmp_path: Path) -
     (tmp_path / "a.py").write_bytes(bytes(range(256)) * 40)  # 10 blocks
     (tmp_path / "b.gz").write_bytes(b"x" * 3000)  # 2 whole blocks
     (tmp_path / "c.txt").write_bytes(b"y" * 100)  # shorter than a block: none
-    blocks, paths = _machine_blocks(100, block, seed=0, per_file=4, roots=(str(tmp_path),))
-    assert len(blocks) == len(paths) == 4 + 2  # at most per_file blocks per file
-    for b, p in zip(blocks, paths, strict=True):
+    blocks, paths, offsets = _machine_blocks(100, block, seed=0, per_file=4, roots=(str(tmp_path),))
+    assert len(blocks) == len(paths) == len(offsets) == 4 + 2  # at most per_file blocks per file
+    for b, p, i in zip(blocks, paths, offsets, strict=True):
         data = Path(p).read_bytes()
-        assert len(b) == block and any(data[i : i + block] == b for i in range(0, 4 * block, block))
+        assert len(b) == block and 0 <= i < 4 and data[i * block : (i + 1) * block] == b  # the block the offset names
     assert len(_machine_blocks(3, block, seed=0, per_file=4, roots=(str(tmp_path),))[0]) == 3
 
 
@@ -86,3 +86,49 @@ def test_long_eval_rows_are_consistent() -> None:
         assert r["vs_oracle"] > -1e-12 and r["last_half_vs_oracle"] > -1e-12
         assert sum(int(p.split(":")[1]) for p in r["picks"].split()) == n
     assert rows["bound: hindsight best codec per suffix (free)"]["vs_best_fixed"] < 1e-12
+
+
+def test_file_order_groups_each_files_blocks_in_offset_order() -> None:
+    from learnedsys.bench.decide import _file_order
+
+    paths = ["b", "a", "b", "c", "a", "b"]
+    offsets = np.array([2, 1, 0, 0, 0, 1])
+    order = _file_order(paths, offsets)
+    assert sorted(order.tolist()) == list(range(6))  # a permutation
+    # files by their first appearance (b, a, c), each file's blocks by offset
+    assert [(paths[i], int(offsets[i])) for i in order] == [("b", 0), ("b", 1), ("b", 2), ("a", 0), ("a", 1), ("c", 0)]
+
+
+def test_file_context_samples_only_when_the_previous_block_says_nothing() -> None:
+    from learnedsys.bench.decide import _file_context
+
+    hot = np.eye(4)[2]
+    x, sampled = _file_context(hot, None, 0.4)  # first block of a file: pay the sample
+    assert sampled and x.tolist() == [1, 0, 0, 1, 0, 1, 0, 0, 0.4]
+    x, sampled = _file_context(hot, (0, 1.0), 0.4)  # previous block stored raw: its ratio is unknown
+    assert sampled and x.tolist() == [1, 0, 0, 1, 0, 0, 1, 0, 0.4]
+    x, sampled = _file_context(hot, (2, 0.35), 0.4)  # previous block compressed: its ratio is free
+    assert not sampled and x.tolist() == [1, 0, 0, 1, 0, 0, 0, 0.35, 0]
+
+
+def test_long_eval_files_rows_are_consistent() -> None:
+    from learnedsys.bench.decide import _long_eval_files
+
+    rng = np.random.default_rng(1)
+    n = 300
+    paths = np.array([f"/d/f{i % 9}{'.py' if i % 3 else '.gz'}" for i in range(n)])
+    size = rng.uniform(1e4, 6.5e4, size=(n, 5))
+    size[:, 0] = 65536.0  # "none" stores the block
+    secs = rng.uniform(1e-5, 1e-3, size=(n, 5))
+    secs[:, 0] = 1e-7
+    data = {"size": size, "secs": secs, "feats": np.column_stack([np.ones(n), rng.uniform(0, 1.1, n)]),
+            "feat_secs": np.full(n, 3e-6), "paths": paths, "offs": np.arange(n) // 9, "codecs": np.array(["none", "lz4", "zstd-1", "zstd-3", "zstd-9"])}
+    rows = {r["policy"]: r for r in _long_eval_files(data, 400e6, seed=0)}
+    cost = size + 400e6 * secs
+    assert abs(rows["per-block oracle"]["cost"] - cost.min(axis=1).sum() / 1e6) < 1e-9  # same blocks, reordered
+    assert abs(rows["always lz4"]["cost"] - cost[:, 1].sum() / 1e6) < 1e-9
+    learned = [r for name, r in rows.items() if name.startswith("learned")]
+    assert len(learned) == 5
+    for r in rows.values():
+        assert r["vs_oracle"] > -1e-12
+        assert sum(int(p.split(":")[1]) for p in r["picks"].split()) == n

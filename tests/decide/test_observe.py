@@ -265,7 +265,8 @@ def test_the_log_holds_observed_rows_without_propensity(tmp_path: Any) -> None:
     assert log.count("c") == (3, 3)
     served = log.read("c", served="policy")
     assert served.ids.tolist() == [0] and np.all(served.propensities > 0)
-    everything = log.read("c")
+    assert log.read("c").ids.tolist() == [0]  # by default what off-policy estimators can use
+    everything = log.read("c", observed=True)
     assert sorted(everything.ids.tolist()) == [-2, -1, 0]
     assert int(np.isnan(everything.propensities).sum()) == 2
 

@@ -599,8 +599,8 @@ class Choice:
         It is not a decision: it has no id, takes no place among the pending decisions, and the
         guardrail's served-reward statistics leave it out. With a log it is written as a decision
         row with ``served="observed"``, a negative id (-1, -2, ... per run) and no propensity
-        (NULL), plus its reward row; ``DecisionLog.read(name, served="policy")`` (or
-        ``"default"``) leaves it out, as off-policy estimators, which need propensities, must.
+        (NULL), plus its reward row; ``DecisionLog.read(name)`` leaves it out (off-policy
+        estimators need propensities) unless asked with ``observed=True``.
 
         Policies learn it as if drawn: counting bandits' exploration schedules count draws, not
         observations; :class:`Reinforce` takes a policy-gradient step for an action it did not

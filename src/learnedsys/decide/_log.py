@@ -252,11 +252,13 @@ class DecisionLog:
         finally:
             conn.close()
 
-    def read(self, choice: str, *, served: str | None = None) -> LoggedDecisions:
+    def read(self, choice: str, *, served: str | None = None, observed: bool = False) -> LoggedDecisions:
         """Decisions of ``choice`` that received a reward (joined with their rewards), in log order.
 
         Args:
-            served: keep only decisions served by ``"policy"`` or ``"default"`` (None: all).
+            served: keep only decisions served by ``"policy"`` or ``"default"`` (None: both).
+            observed: also return the outcomes learned through :meth:`Choice.observe` (rows with
+                ``served="observed"`` and no propensity, which off-policy estimators cannot use).
         """
         self.flush()
         conn = self._connect()
@@ -271,6 +273,8 @@ class DecisionLog:
             if served is not None:
                 q += f" AND d.served = {ph}"
                 args = (choice, served)
+            elif not observed:
+                q += " AND d.served <> 'observed'"
             q += " ORDER BY d.ts, d.run, d.id"
             cur = conn.cursor()
             cur.execute(q, args)
