@@ -27,7 +27,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["FORMAT_VERSION", "FormatError", "json_default", "load", "read_kind", "save"]
+from ._atomic import PathError, atomic_write
+
+__all__ = ["FORMAT_VERSION", "FormatError", "PathError", "atomic_write", "json_default", "load", "read_kind", "save"]
 
 MAGIC = b"LSYSARR\x00"
 FORMAT_VERSION = 1
@@ -67,14 +69,7 @@ def save(
     ).encode("utf-8")
     body = _PREFIX.pack(MAGIC, FORMAT_VERSION, len(header)) + header + b"".join(blobs)
     crc = zlib.crc32(body) & 0xFFFFFFFF
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(body)
-        fh.write(struct.pack("<I", crc))
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    atomic_write(path, body + struct.pack("<I", crc))
 
 
 def load(
@@ -87,8 +82,8 @@ def load(
         FormatError: the file is truncated, corrupted, of another kind, or of a newer version.
     """
     path = Path(path)
-    raw = path.read_bytes()
     where = f"{str(path)!r}"
+    raw = _read_file(path)
     if len(raw) < _PREFIX.size + 4:
         raise FormatError(f"{where} is not a learnedsys file: only {len(raw)} bytes (truncated?)")
     magic, version, hlen = _PREFIX.unpack_from(raw, 0)
@@ -110,8 +105,10 @@ def load(
         file_kind_version = int(header["kind_version"])
         meta = header["meta"]
         entries = header["arrays"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise FormatError(f"{where} has an unreadable header: {exc}") from None
+    except (ValueError, KeyError, TypeError, RecursionError, OverflowError) as exc:
+        raise FormatError(f"{where} has an unreadable header: {type(exc).__name__}") from None
+    if not isinstance(file_kind, str) or not isinstance(meta, dict) or not isinstance(entries, list):
+        raise FormatError(f"{where} has a malformed header (kind, meta or arrays of the wrong type)")
     if file_kind != kind:
         raise FormatError(f"{where} holds a {file_kind!r}, not a {kind!r}")
     if not 1 <= file_kind_version <= max_kind_version:
@@ -121,15 +118,19 @@ def load(
     payload = memoryview(raw)[start + hlen : len(raw) - 4]
     arrays: dict[str, np.ndarray] = {}
     for e in entries:
+        if not isinstance(e, dict):
+            raise FormatError(f"{where} has a bad array entry (not an object)")
         try:
             name, dtype = str(e["name"]), np.dtype(e["dtype"])
             shape = tuple(int(s) for s in e["shape"])
             off, nbytes = int(e["offset"]), int(e["nbytes"])
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise FormatError(f"{where} has a bad array entry: {exc}") from None
         if dtype.kind not in _ALLOWED_KINDS or dtype.hasobject:
             raise FormatError(f"{where}: array {name!r} has forbidden dtype {dtype}")
-        if any(s < 0 for s in shape) or int(np.prod(shape, dtype=np.int64)) * dtype.itemsize != nbytes:
+        if not isinstance(e["shape"], list) or len(shape) > 32:
+            raise FormatError(f"{where}: array {name!r} has an invalid shape")
+        if any(s < 0 for s in shape) or _count(shape) * dtype.itemsize != nbytes:
             raise FormatError(f"{where}: array {name!r} has inconsistent shape {shape} and size {nbytes}")
         if off < 0 or off + nbytes > len(payload):
             raise FormatError(f"{where}: array {name!r} lies outside the file (truncated?)")
@@ -138,9 +139,31 @@ def load(
     return file_kind_version, meta, arrays
 
 
+def _count(shape: tuple[int, ...]) -> int:
+    """Number of elements, in exact Python integers (a crafted 1e308 cannot overflow)."""
+    n = 1
+    for s in shape:
+        n *= s
+    return n
+
+
+def _read_file(path: Path) -> bytes:
+    """The file's bytes; a directory or unreadable path is a one-line error naming it."""
+    if path.is_dir():
+        raise PathError(f"{str(path)!r} is a directory, not a learnedsys file; give the path of a saved file.")
+    if not path.exists():
+        raise FileNotFoundError(f"{str(path)!r} does not exist; check the path (a file written by save()).")
+    return path.read_bytes()
+
+
 def read_kind(path: str | os.PathLike[str]) -> str:
     """The kind a file written by :func:`save` holds (reads only its header; validates nothing
     else, so :func:`load` must still be called)."""
+    p = Path(path)
+    if p.is_dir():
+        raise PathError(f"{str(p)!r} is a directory, not a learnedsys file; give the path of a saved file.")
+    if not p.exists():
+        raise FileNotFoundError(f"{str(p)!r} does not exist; check the path (a file written by save()).")
     with open(path, "rb") as fh:
         prefix = fh.read(_PREFIX.size)
         if len(prefix) < _PREFIX.size:
@@ -153,7 +176,7 @@ def read_kind(path: str | os.PathLike[str]) -> str:
         head = fh.read(hlen)
     try:
         kind = json.loads(head.decode("utf-8"))["kind"]
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError, OverflowError):
         raise FormatError(f"{str(path)!r} has an unreadable header (truncated or corrupted)") from None
     if not isinstance(kind, str):
         raise FormatError(f"{str(path)!r} has an invalid kind field")

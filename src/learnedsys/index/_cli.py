@@ -54,38 +54,54 @@ def _build(args: argparse.Namespace) -> int:
             leaves = int(leaves)
         except ValueError:
             return _fail(f"--leaves must be an int or 'auto'; got {args.leaves!r}")
+    from learnedsys._atomic import PathError, check_output_path
+
+    try:  # before the (long) fit: a bad --out is known now
+        check_output_path(args.out, "--out")
+    except PathError as exc:
+        return _fail(str(exc))
     t0 = time.perf_counter()
     try:
         index = RMI(root=args.root, n_leaves=leaves, target=args.target, max_bytes=args.max_bytes).fit(keys)
     except (ValueError, TypeError) as exc:
         return _fail(str(exc))
     seconds = time.perf_counter() - t0
-    index.save(args.out)
+    try:
+        index.save(args.out)
+    except (PathError, OSError) as exc:
+        return _fail(f"cannot write {str(args.out)!r}: {exc}")
     info = {**index.describe(), "build_seconds": round(seconds, 3), "path": str(args.out)}
     print(json.dumps(info, indent=1))
     return 0
 
 
 def _load(path: Path):  # type: ignore[no-untyped-def]
+    from learnedsys._atomic import PathError
     from learnedsys.index import FormatError, load
 
     if not path.exists():
         raise SystemExit(_fail(f"index file {str(path)!r} does not exist"))
+    if path.is_dir():
+        raise SystemExit(_fail(f"{str(path)!r} is a directory; give the file written by 'learnedsys index build --out'"))
     try:
         return load(path)
-    except FormatError as exc:
+    except (FormatError, PathError) as exc:
         raise SystemExit(_fail(str(exc))) from None
+    except OSError as exc:
+        raise SystemExit(_fail(f"cannot read {str(path)!r}: {exc.strerror or exc}")) from None
 
 
 def _lookup(args: argparse.Namespace) -> int:
-    import numpy as np
-
     index = _load(args.index)
     dtype = index.keys_.dtype if hasattr(index, "keys_") else index._dtype
-    try:
-        q = np.array([float(v) if dtype.kind == "f" else int(v) for v in args.queries])
+    try:  # Python ints, so 2**64 - 1 and beyond stay exact (numpy would read a mix as floats)
+        q: list[float] | list[int] = (
+            [float(v) for v in args.queries] if dtype.kind == "f" else [int(v) for v in args.queries]
+        )
     except ValueError:
-        return _fail(f"queries must be {'numbers' if dtype.kind == 'f' else 'integers'} for keys of dtype {dtype}")
+        return _fail(f"queries must be {'numbers' if dtype.kind == 'f' else 'integers'} for keys of dtype {dtype}; got {args.queries!r}")
+    if dtype.kind == "f" and any(v != v for v in q):
+        return _fail("queries must not be NaN")
     try:
         pos = index.lower_bound(q)
         hit = index.contains(q)

@@ -90,6 +90,9 @@ def prepare_queries(
     the key dtype's range (their answers are 0 and n), ``scalar`` whether one value came.
     """
     scalar = np.ndim(queries) == 0
+    exact = _python_ints(queries)
+    if exact is not None:
+        return _prepare_python_ints(exact, key_dtype, scalar)
     q = np.asarray(queries)
     if q.dtype.kind not in "iuf" or q.dtype == np.float16:
         if q.dtype.kind == "b":
@@ -126,6 +129,42 @@ def prepare_queries(
     out[inside] = q[inside].astype(key_dtype)
     out[below] = info.min
     out[above] = info.max
+    return out, below, above, scalar
+
+
+def _python_ints(queries: Any) -> list[int] | None:
+    """The values as Python ints when ``queries`` is a Python int or a list/tuple (or object
+    array) of them: numpy would read ``[5, 2**64 - 1]`` as floats and ``2**64`` as an object."""
+    if isinstance(queries, int) and not isinstance(queries, bool):
+        return [queries]
+    if isinstance(queries, np.ndarray):
+        if queries.dtype != object:
+            return None
+        flat = queries.reshape(-1).tolist()
+    elif isinstance(queries, (list, tuple)):
+        try:
+            flat = np.asarray(queries, dtype=object).reshape(-1).tolist()
+        except ValueError:
+            return None
+    else:
+        return None
+    if not flat or not all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in flat):
+        return None
+    return [int(v) for v in flat]
+
+
+def _prepare_python_ints(
+    vals: list[int], key_dtype: np.dtype, scalar: bool
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, bool]:
+    if key_dtype.kind == "f":
+        fmax = float(np.finfo(np.float64).max)
+        out = np.array([float(v) if abs(v) <= fmax else math.copysign(math.inf, v) for v in vals], dtype=np.float64)
+        return out, None, None, scalar
+    info = np.iinfo(key_dtype)
+    lo, hi = int(info.min), int(info.max)
+    below = np.fromiter((v < lo for v in vals), dtype=bool, count=len(vals))
+    above = np.fromiter((v > hi for v in vals), dtype=bool, count=len(vals))
+    out = np.array([min(max(v, lo), hi) for v in vals], dtype=key_dtype)
     return out, below, above, scalar
 
 
@@ -296,7 +335,8 @@ class RMI:
             root, L = best.root, best.n_leaves
         else:
             self.candidates_ = []
-            root, L = self.root, int(self.n_leaves)
+            # more leaves than distinct keys only costs memory: cap by the data
+            root, L = self.root, max(1, min(int(self.n_leaves), m))
         params = self._fit_root(root, keys, sample, n, L)
         kind = ROOTS[root]
         if root in _MONOTONE_ROOTS or K.is_monotone(kind, params, keys, sample, L):
@@ -366,7 +406,7 @@ class RMI:
 
     def _leaf_candidates(self, n: int, budget: int, root: str) -> list[int]:
         if self.n_leaves != "auto":
-            return [int(self.n_leaves)]
+            return [max(1, min(int(self.n_leaves), n))]  # capped by the data
         per_leaf = 8 * self._leaf_cols() + (8.0 / _GRID_LEAVES_PER_STEP if root in ("grid", "loggrid") else 0.0)
         fixed = _META_BYTES + (16 * _SPLINE_MAX_KNOTS if root == "spline" else 64)
         cap = max(1, min(n // 2, int((budget - fixed) / per_leaf)))
@@ -419,15 +459,26 @@ class RMI:
             self._sample_cache = cache = (sample, xs, sample.astype(np.float64))
         x = cache[1]
         y = cache[2] * (L / n)  # fractional leaf number
+        # keys anywhere in the finite float range: fit on x scaled by a power of two (exact), so
+        # that neither sums, squares nor spans overflow
+        big = float(max(abs(float(x[0])), abs(float(x[-1])))) if x.shape[0] else 0.0
+        unit = 2.0 ** -math.ceil(math.log2(big)) if big > 0 and math.isfinite(big) else 1.0
         if root == "linear":
-            mx, my = x.mean(), y.mean()
-            dx = x - mx
+            xs = x * unit
+            mx, my = xs.mean(), y.mean()
+            dx = xs - mx
             sxx = float(dx @ dx)
             a = float(dx @ (y - my)) / sxx if sxx > 0 else 0.0
-            return np.array([a, my - a * mx])
+            return np.array([a * unit, my - a * mx])
         x0 = float(x[0])
         span = float(x[-1] - x[0])
-        scale = 1.0 / span if span > 0 else 0.0
+        if not math.isfinite(span):
+            # the span itself overflows: model t = x * scale around 0 instead (|t| <= 1/2), which
+            # the kernels evaluate as (x - 0) * scale without overflow
+            x0 = 0.0
+            scale = 0.5 * unit
+        else:
+            scale = 1.0 / span if span > 0 else 0.0
         t = (x - x0) * scale
         if root == "cubic":
             step = max(1, t.shape[0] // 32768)
