@@ -68,10 +68,8 @@ def _sweep_stale(target: Path) -> None:
             pass
         except OSError:
             continue
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(target.parent / name)  # unlink never follows a link
-        except OSError:
-            pass
 
 
 def _write_all(fd: int, data: bytes | memoryview) -> None:
