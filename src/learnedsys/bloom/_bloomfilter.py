@@ -11,6 +11,7 @@ import numpy as np
 
 from learnedsys import _serialization
 from learnedsys._validation import InvalidParameterError, check_float, check_int, check_seed
+from learnedsys.bloom import _checks
 from learnedsys.bloom._encode import EncodedBatch, encode_items, hash_batch, mix64
 
 __all__ = ["BloomFilter", "bloom_bits", "bloom_fpr"]
@@ -230,25 +231,43 @@ class BloomFilter:
 
     @classmethod
     def _from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> BloomFilter:
-        try:
-            m, k = int(meta["m"]), int(meta["k"])
-            words = arrays["words"]
-            ok = m > 0 and m % 64 == 0 and 1 <= k <= 64 and words.dtype == np.uint64 and words.shape == (m // 64,)
-            kind = str(meta["key_kind"])
-            salt = np.uint64(int(meta["salt"]))
-            count = int(meta.get("count", 0))
-        except (KeyError, TypeError, ValueError, OverflowError, AttributeError):
-            ok = False
-        if not ok or kind not in ("bytes", "int"):
-            raise _serialization.FormatError(f"{where}: inconsistent Bloom filter fields")
-        f = cls(target_fpr=0.01)
-        f.target_fpr, f.seed = meta.get("target_fpr", 0.01), meta.get("seed", 0)
+        """Rebuild from saved fields, each checked against the format (FormatError otherwise)."""
+        if not isinstance(meta, dict):
+            raise _serialization.FormatError(f"{where}: Bloom filter metadata is not an object")
+        m = _checks.integer(meta, "m", where, low=64, high=2**62)
+        if m % 64:
+            raise _serialization.FormatError(f"{where}: Bloom filter size m={m} is not a whole number of 64-bit words")
+        k = _checks.integer(meta, "k", where, low=1, high=64)
+        salt = _checks.integer(meta, "salt", where, low=0, high=2**64 - 1)
+        count = _checks.integer(meta, "count", where, low=0, high=2**62, default=0)
+        kind = _checks.choice(meta, "key_kind", where, ("bytes", "int"))
+        target = _checks.number(meta, "target_fpr", where, low=0.0, high=1.0, low_open=True, high_open=True, default=0.01)
+        seed = _checks.seed_value(meta, "seed", where)
+        words = _checks.array(arrays, "words", where, np.uint64, shape=(m // 64,))
+        ones = int(np.bitwise_count(words).sum()) if words.size else 0
+        if ones > k * count:
+            # every insert sets at most k bits: more set bits than that is not a filter of `count` items
+            raise _serialization.FormatError(
+                f"{where}: Bloom filter has {ones} bits set, more than k * count = {k * count}"
+            )
+        f = cls(target_fpr=target, seed=seed)
         f._m, f._k = m, k
-        f._salt = salt
+        f._salt = np.uint64(salt)
         f._words = words
         f._count = count
         f._kind = kind
         return f
+
+    def fill_fpr(self) -> float:
+        """False-positive rate implied by the bits actually set: ``(ones / m) ** k``.
+
+        Unlike :meth:`expected_fpr` it needs no item count, so it holds for any bit array
+        (the figure a crafted or merged filter really has).
+        """
+        self._check_built()
+        assert self._words is not None
+        ones = int(np.bitwise_count(self._words).sum())
+        return float((ones / self._m) ** self._k)
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the filter to ``path`` (learnedsys container format, CRC-checked)."""

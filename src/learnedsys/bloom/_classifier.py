@@ -16,7 +16,9 @@ from typing import Any, ClassVar
 import numba as nb
 import numpy as np
 
+from learnedsys._serialization import FormatError
 from learnedsys._validation import check_choice, check_float, check_int, check_seed
+from learnedsys.bloom import _checks
 from learnedsys.bloom._encode import EncodedBatch, mix64
 
 __all__ = ["CLASSIFIERS", "Classifier", "NGramLogistic", "register_classifier"]
@@ -54,7 +56,13 @@ class Classifier(ABC):
     @classmethod
     @abstractmethod
     def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Classifier:
-        """Rebuild a fitted classifier; raise ValueError/KeyError on inconsistent state."""
+        """Rebuild a fitted classifier from what :meth:`get_state` saved.
+
+        The values come from a file that may be crafted: check every field against what
+        :meth:`fit` can produce (shapes, ranges, finite values) before using it, and raise
+        ``learnedsys.bloom.FormatError`` (or ValueError/KeyError) otherwise. A model that loads
+        must score every item without error and without allocating more than its weights.
+        """
 
 
 #: Classifier name -> class, consulted by ``learnedsys.bloom.load``.
@@ -329,18 +337,37 @@ class NGramLogistic(Classifier):
 
     @classmethod
     def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> NGramLogistic:
-        bits, min_n, max_n = int(meta["bits"]), int(meta["min_n"]), int(meta["max_n"])
-        quant = str(meta["quantization"])
-        q = arrays["weights"]
-        want = np.int8 if quant == "int8" else np.uint16
-        if not (6 <= bits <= 24 and 1 <= min_n <= max_n <= 8 and q.dtype == want and q.shape == (1 << bits,)):
-            raise ValueError("inconsistent n-gram model fields")
-        bias, scale = float(meta["bias"]), float(meta["scale"])
-        if not (math.isfinite(bias) and math.isfinite(scale)):
-            raise ValueError("non-finite n-gram model parameters")
+        """Rebuild a saved model; every field is checked (``FormatError`` names the bad one).
+
+        Invariants of a trained model: the int8 weights are ``round(w / scale)`` clipped to
+        [-127, 127] with ``scale = max|w| / 127 > 0``, so some weight is +-127 (or all are 0 and
+        the scale is 1); fp16 weights are finite; bias and scale are finite.
+        """
+        where = "n-gram model"
+        bits = _checks.integer(meta, "bits", where, low=6, high=24)
+        min_n = _checks.integer(meta, "min_n", where, low=1, high=8)
+        max_n = _checks.integer(meta, "max_n", where, low=min_n, high=8)
+        quant = _checks.choice(meta, "quantization", where, ("int8", "fp16"))
+        bias = _checks.number(meta, "bias", where, low=-1e9, high=1e9)
+        scale = _checks.number(meta, "scale", where, low=0.0, high=1e9, low_open=True)
+        epochs = _checks.integer(meta, "epochs", where, low=1, high=10**6, default=3)
+        lr = _checks.number(meta, "learning_rate", where, low=0.0, high=1e6, low_open=True, default=0.1)
+        l2 = _checks.number(meta, "l2", where, low=0.0, high=1e6, default=1e-6)
+        q = _checks.array(arrays, "weights", where, np.int8 if quant == "int8" else np.uint16, shape=(1 << bits,))
+        if quant == "int8":
+            amax = int(np.abs(q.astype(np.int16)).max())
+            if amax > 127 or (amax not in (0, 127)) or (amax == 0 and scale != 1.0):
+                raise FormatError(
+                    f"{where}: int8 weights must span [-127, 127] with some weight at +-127 "
+                    f"(largest magnitude {amax}, scale {scale})"
+                )
+        else:
+            if scale != 1.0:
+                raise FormatError(f"{where}: an fp16 model has scale 1; got {scale}")
+            if ((q >> 10) & 0x1F == 0x1F).any():
+                raise FormatError(f"{where}: fp16 weights hold infinities or NaNs")
         m = cls(n_features_log2=bits, ngram_range=(min_n, max_n), quantization=quant,
-                epochs=int(meta.get("epochs", 3)), learning_rate=float(meta.get("learning_rate", 0.1)),
-                l2=float(meta.get("l2", 1e-6)))
+                epochs=epochs, learning_rate=lr, l2=l2)
         m._bits, m._min_n, m._max_n = bits, min_n, max_n
         m._bias, m._scale, m._q = bias, scale, q
         return m

@@ -17,18 +17,20 @@ import numpy as np
 
 from learnedsys import _serialization
 from learnedsys._validation import InvalidParameterError, check_float, check_int, check_seed
+from learnedsys.bloom import _checks
 from learnedsys.bloom._encode import encode_items, hash_batch, mix64
 
 __all__ = ["BinaryFuseFilter", "fuse_bits", "fuse_layout"]
 
 _HEADER_BYTES = 32  # seed, segment length, segment count, fingerprint bits
+_MAX_SEGMENT = 1 << 18  # fuse_layout never uses longer segments
 
 
 def fuse_layout(n: int) -> tuple[int, int, int]:
     """(segment_length, segment_count, array_length) of a 3-wise binary fuse filter for ``n`` keys."""
     size = max(int(n), 2)
     seg_len = 1 << math.floor(math.log(size) / math.log(3.33) + 2.25)
-    seg_len = min(seg_len, 1 << 18)
+    seg_len = min(seg_len, _MAX_SEGMENT)
     size_factor = max(1.125, 0.875 + 0.25 * math.log(1_000_000) / math.log(size))
     capacity = round(size * size_factor)
     init_segment_count = (capacity + seg_len - 1) // seg_len - 2
@@ -274,26 +276,37 @@ class BinaryFuseFilter:
 
     @classmethod
     def _from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> BinaryFuseFilter:
-        try:
-            r, n = int(meta["r"]), int(meta["n"])
-            seg_len, seg_count, length = int(meta["seg_len"]), int(meta["seg_count"]), int(meta["length"])
-            words = arrays["words"]
-            kind = str(meta["key_kind"])
-            ok = (
-                1 <= r <= 32 and n >= 0 and seg_len >= 1 and (seg_len & (seg_len - 1)) == 0
-                and seg_count >= 1 and length == (seg_count + 2) * seg_len
-                and words.dtype == np.uint64 and words.shape == ((length * r + 63) // 64 + 1,)
-                and kind in ("bytes", "int")
+        """Rebuild from saved fields, each checked against the format (FormatError otherwise)."""
+        if not isinstance(meta, dict):
+            raise _serialization.FormatError(f"{where}: binary fuse filter metadata is not an object")
+        r = _checks.integer(meta, "r", where, low=1, high=32)
+        n = _checks.integer(meta, "n", where, low=0, high=2**40)
+        seg_len = _checks.integer(meta, "seg_len", where, low=1, high=_MAX_SEGMENT)
+        seg_count = _checks.integer(meta, "seg_count", where, low=1, high=2**40)
+        length = _checks.integer(meta, "length", where, low=1, high=2**42)
+        seed_u = _checks.integer(meta, "seed_u", where, low=0, high=2**64 - 1)
+        kind = _checks.choice(meta, "key_kind", where, ("bytes", "int"))
+        target = _checks.number(meta, "target_fpr", where, low=0.0, high=1.0, low_open=True, high_open=True, default=0.01)
+        seed = _checks.seed_value(meta, "seed", where)
+        if seg_len & (seg_len - 1) or length != (seg_count + 2) * seg_len:
+            raise _serialization.FormatError(
+                f"{where}: binary fuse layout is inconsistent (segment length {seg_len}, "
+                f"{seg_count} segments, {length} slots)"
             )
-            seed_u = np.uint64(int(meta["seed_u"]))
-        except (KeyError, TypeError, ValueError, OverflowError, AttributeError):
-            ok = False
-        if not ok:
-            raise _serialization.FormatError(f"{where}: inconsistent binary fuse filter fields")
-        f = cls(fingerprint_bits=r)
-        f.target_fpr, f.seed = meta.get("target_fpr", 0.01), meta.get("seed", 0)
+        if seg_count * seg_len >= 2**32:
+            # slot positions are computed as (32-bit hash * seg_count * seg_len) >> 32
+            raise _serialization.FormatError(f"{where}: binary fuse filter of {length} slots is too large")
+        if n and length < fuse_layout(n)[2]:
+            raise _serialization.FormatError(
+                f"{where}: binary fuse filter of {length} slots cannot hold {n} keys"
+            )
+        words = _checks.array(arrays, "words", where, np.uint64, shape=((length * r + 63) // 64 + 1,))
+        if n == 0 and words.any():
+            raise _serialization.FormatError(f"{where}: empty binary fuse filter with non-zero fingerprints")
+        f = cls(fingerprint_bits=r, seed=seed)
+        f.target_fpr = target
         f._r, f._n, f._seg_len, f._seg_count, f._length = r, n, seg_len, seg_count, length
-        f._seed_u = seed_u
+        f._seed_u = np.uint64(seed_u)
         f._words = words
         f._kind = kind
         return f

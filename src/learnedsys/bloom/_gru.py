@@ -11,11 +11,16 @@ import numba as nb
 import numpy as np
 
 from learnedsys._lazy import require
+from learnedsys._serialization import FormatError
 from learnedsys._validation import check_float, check_int, check_seed
+from learnedsys.bloom import _checks
 from learnedsys.bloom._classifier import Classifier, register_classifier
 from learnedsys.bloom._encode import EncodedBatch
 
 __all__ = ["CharGRU"]
+
+_MAX_DIM = 4096  # embedding and state sizes a saved model may declare
+_MAX_LEN = 4096  # bytes of each item the model reads
 
 
 @nb.njit(cache=True, nogil=True)
@@ -139,7 +144,7 @@ class CharGRU(Classifier):
             raise RuntimeError("CharGRU is not fitted")
         torch = _torch()
         out = np.empty(len(batch), dtype=np.float64)
-        step = 65536
+        step = max(1, min(65536, (1 << 22) // max(int(self.max_len), 1)))  # padded chunks of <= 32 MB
         with torch.no_grad():
             for s in range(0, len(batch), step):
                 idx = np.arange(s, min(s + step, len(batch)))
@@ -162,20 +167,41 @@ class CharGRU(Classifier):
 
     @classmethod
     def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> CharGRU:
-        torch = _torch()
-        m = cls(embed_dim=int(meta["embed_dim"]), hidden=int(meta["hidden"]), max_len=int(meta["max_len"]))
-        net = _module(torch, m.embed_dim, m.hidden)
-        names = list(meta["names"])
-        sd = net.state_dict()
-        if names != list(sd):
-            raise ValueError("CharGRU state does not match its architecture")
-        new = {}
+        """Rebuild a saved model; sizes, names, shapes and values are checked before torch
+        allocates anything (a crafted ``hidden`` of 1e9 is a FormatError, not 8 GB)."""
+        where = "CharGRU model"
+        embed_dim = _checks.integer(meta, "embed_dim", where, low=1, high=_MAX_DIM)
+        hidden = _checks.integer(meta, "hidden", where, low=1, high=_MAX_DIM)
+        max_len = _checks.integer(meta, "max_len", where, low=1, high=_MAX_LEN)
+        names = meta.get("names") if isinstance(meta, dict) else None
+        shapes = _param_shapes(embed_dim, hidden)
+        if names != list(shapes):
+            raise FormatError(f"{where}: parameter names do not match the architecture")
         for i, k in enumerate(names):
-            a = arrays[f"p{i}"]
-            if a.dtype != np.float16 or tuple(a.shape) != tuple(sd[k].shape):
-                raise ValueError(f"CharGRU weight {k!r} has the wrong shape or type")
-            new[k] = torch.from_numpy(a.astype(np.float32))
+            _checks.array(arrays, f"p{i}", where, np.float16, shape=shapes[k])
+        if len(arrays) != len(names):
+            raise FormatError(f"{where}: {len(arrays)} weight arrays for {len(names)} parameters")
+        torch = _torch()
+        m = cls(embed_dim=embed_dim, hidden=hidden, max_len=max_len)
+        net = _module(torch, m.embed_dim, m.hidden)
+        sd = net.state_dict()
+        if list(sd) != names:
+            raise FormatError(f"{where}: parameter names do not match the architecture")
+        new = {k: torch.from_numpy(arrays[f"p{i}"].astype(np.float32)) for i, k in enumerate(names)}
         net.load_state_dict(new)
         net.eval()
         m._net = net
         return m
+
+
+def _param_shapes(embed_dim: int, hidden: int) -> dict[str, tuple[int, ...]]:
+    """State-dict names and shapes of the network of :func:`_module` (without building it)."""
+    return {
+        "embed.weight": (257, embed_dim),
+        "gru.weight_ih_l0": (3 * hidden, embed_dim),
+        "gru.weight_hh_l0": (3 * hidden, hidden),
+        "gru.bias_ih_l0": (3 * hidden,),
+        "gru.bias_hh_l0": (3 * hidden,),
+        "out.weight": (1, hidden),
+        "out.bias": (1,),
+    }
