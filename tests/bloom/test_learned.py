@@ -269,7 +269,7 @@ def _mutations(meta: dict, arrays: dict) -> list[tuple[dict, dict]]:  # type: ig
     variant(lambda m, a: a.update(thresholds=a["thresholds"][::-1].copy() if a["thresholds"].size > 1 else np.array([1.0, 0.0])))
     variant(lambda m, a: a.update({"clf.weights": a["clf.weights"][:10].copy()}))
     for r, rule in enumerate(meta["rules"]):
-        if isinstance(rule, dict):
+        if isinstance(rule, dict) and arrays[f"rule{r}.words"].size > 1:
             variant(lambda m, a, r=r: m["rules"][r]["meta"].update(salt=2**70))
             variant(lambda m, a, r=r: m["rules"][r]["meta"].update(m=-64))
             variant(lambda m, a, r=r: a.update({f"rule{r}.words": a[f"rule{r}.words"][:1].copy()}))
@@ -285,10 +285,10 @@ def test_crafted_files_raise_format_error(words, tmp_path: Path) -> None:  # typ
     f = PartitionedLearnedBloomFilter(target_fpr=0.01).fit(keys[:5000], train[:8000])
     p = tmp_path / "f.lsys"
     f.save(p)
-    _, meta, arrays = _serialization.load(p, "learnedsys.bloom", 1)
+    _, meta, arrays = _serialization.load(p, "learnedsys.bloom", 2)
     assert any(isinstance(r, dict) for r in meta["rules"])
     for i, (m, a) in enumerate(_mutations(meta, arrays)):
         q = tmp_path / f"bad{i}.lsys"
-        _serialization.save(q, "learnedsys.bloom", 1, m, a)
+        _serialization.save(q, "learnedsys.bloom", 2, m, a)
         with pytest.raises(FormatError):
             load(q)

@@ -53,7 +53,7 @@ def test_plbf_dp_matches_exhaustive_search(seed: int) -> None:
     # F small enough that no region's optimal FPR reaches 1 (then KL-optimal = cost-optimal)
     F = 1e-4 * float(h.min())
     dp, arg = _plbf_dp(G, H, kmax)
-    best, i, _ = _plbf_best(G, H, dp, arg, kmax, F, 1000.0, False, 0.0, 1e30)
+    best, i, _ = _plbf_best(G, H, dp, arg, kmax, F, 1000.0, False, 0.0, 1e30, 1.0)
     assert i >= 1
     assert best == pytest.approx(_brute_force(G, H, kmax, F, 1000.0), rel=1e-9)
 

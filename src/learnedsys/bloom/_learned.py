@@ -14,6 +14,7 @@ import os
 import warnings
 from typing import Any
 
+import numba as nb
 import numpy as np
 
 from learnedsys import _serialization
@@ -26,9 +27,10 @@ from learnedsys._validation import (
     check_seed,
     describe,
 )
+from learnedsys.bloom import _checks
 from learnedsys.bloom._bloomfilter import BloomFilter, routed_query
 from learnedsys.bloom._classifier import CLASSIFIERS, Classifier, NGramLogistic
-from learnedsys.bloom._encode import EncodedBatch, encode_items, hash_batch
+from learnedsys.bloom._encode import EncodedBatch, _hash_one, encode_items, hash_batch
 from learnedsys.bloom._fuse import BinaryFuseFilter
 from learnedsys.bloom._gru import CharGRU  # noqa: F401  (registers the torch model for load())
 from learnedsys.bloom._plan import (
@@ -48,7 +50,16 @@ __all__ = [
 ]
 
 FILE_KIND = "learnedsys.bloom"
-FILE_VERSION = 1
+# 1: model, thresholds, region rules, initial filter. 2 adds the worst-case bound, the per-region
+# negative shares (for adapt's re-allocation), the size at fit and the veto of reported false
+# positives; version-1 files load as filters without a bound and without a veto.
+FILE_VERSION = 2
+
+#: ``worst_case_fpr="auto"`` bounds the FPR on any query set at this multiple of the target.
+AUTO_WORST_CASE_FACTOR = 10.0
+#: Seed of the 64-bit hash that identifies vetoed items (independent of the filters' hash).
+VETO_SEED = 0x7E70_5EED_0B5E_7ED1
+VETO_BYTES = 8  # per vetoed item
 
 _ACCEPT = "accept"
 _REJECT = "reject"
@@ -99,10 +110,99 @@ def _members(keys: EncodedBatch, items: EncodedBatch) -> np.ndarray:
     return out
 
 
+@nb.njit(cache=True, nogil=True)
+def _veto_pass(buf, offsets, out, veto_sorted, seed):  # type: ignore[no-untyped-def]
+    """Clear ``out[i]`` for accepted items whose veto hash is in ``veto_sorted``."""
+    nv = veto_sorted.shape[0]
+    for i in range(out.shape[0]):
+        if not out[i]:
+            continue
+        h = _hash_one(buf, offsets[i], offsets[i + 1], seed)
+        lo = 0
+        hi = nv
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if veto_sorted[mid] < h:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo < nv and veto_sorted[lo] == h:
+            out[i] = False
+
+
+def _veto_hashes(batch: EncodedBatch) -> np.ndarray:
+    return hash_batch(batch, seed=VETO_SEED)
+
+
+def _unique_in_order(a: np.ndarray) -> np.ndarray:
+    """``a`` without repeats, keeping each value's last occurrence, in order."""
+    if a.shape[0] == 0:
+        return a
+    rev = a[::-1]
+    _, first = np.unique(rev, return_index=True)
+    keep = np.zeros(a.shape[0], dtype=bool)
+    keep[first] = True
+    return rev[keep][::-1].copy()
+
+
+def _solve_allocation(n: np.ndarray, d: np.ndarray, h: np.ndarray, F_in: float, bits_budget: float,
+                      clip: float, fuse: bool) -> np.ndarray | None:
+    """Region FPRs minimising ``sum d_r f_r`` (the reported queries' FPR) subject to
+    ``sum h_r f_r <= F_in`` (in-distribution FPR no worse), ``f_r <= clip`` and the regions'
+    filters fitting ``bits_budget``: ``f_r = lambda n_r / (d_r + mu h_r)`` (KKT), with lambda and
+    mu found by bisection. None when no allocation fits."""
+    per_key = 1.13 / math.log(2.0) if fuse else 1.0 / math.log(2.0) ** 2
+    live = n > 0
+
+    def fprs(lam: float, mu: float) -> np.ndarray:
+        w = d + mu * h
+        f = np.where(w > 0, lam * n / np.maximum(w, 1e-300), clip)
+        return np.where(live, np.clip(f, 1e-12, clip), 0.0)
+
+    def bits(f: np.ndarray) -> float:
+        return float(np.sum(np.where(live & (f < 1.0), n * np.log(1.0 / np.maximum(f, 1e-12)) * per_key, 0.0)))
+
+    def for_mu(mu: float) -> np.ndarray | None:
+        lo, hi = -80.0, 80.0
+        if bits(fprs(math.exp(hi), mu)) > bits_budget:
+            return None  # even every region at its clip does not fit
+        for _ in range(80):
+            mid = 0.5 * (lo + hi)
+            if bits(fprs(math.exp(mid), mu)) > bits_budget:
+                lo = mid
+            else:
+                hi = mid
+        return fprs(math.exp(hi), mu)
+
+    f = for_mu(0.0)
+    if f is None:
+        return None
+    if float(np.sum(h * f)) <= F_in:
+        return f
+    lo, hi = -20.0, 40.0  # log mu
+    fh = for_mu(math.exp(hi))
+    if fh is None or float(np.sum(h * fh)) > F_in:
+        return None
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        fm = for_mu(math.exp(mid))
+        if fm is not None and float(np.sum(h * fm)) <= F_in:
+            hi, fh = mid, fm
+        else:
+            lo = mid
+    return fh
+
+
 class _LearnedFilter:
     """Shared construction, query, size and persistence of the learned filters."""
 
     _backup_kinds = ("bloom", "fuse")
+    _extra_params: tuple[str, ...] = ()
+    _min_thresholds = 1  # LBF and sandwiched: one threshold tau; PLBF: 0 or more
+    _has_initial = False  # only the sandwiched filter has an initial filter
+
+    def _max_thresholds(self) -> int:
+        return 1
 
     def __init__(
         self,
@@ -113,6 +213,7 @@ class _LearnedFilter:
         backup: str = "bloom",
         validation_fraction: float = 0.5,
         refit: bool = True,
+        worst_case_fpr: float | str | None = "auto",
         seed: int | None = 0,
     ) -> None:
         self.target_fpr = target_fpr
@@ -121,6 +222,7 @@ class _LearnedFilter:
         self.backup = backup
         self.validation_fraction = validation_fraction
         self.refit = refit
+        self.worst_case_fpr = worst_case_fpr
         self.seed = seed
         self._clf: Classifier | None = None
 
@@ -128,8 +230,17 @@ class _LearnedFilter:
     def _prepare(self, sk: np.ndarray, sv: np.ndarray) -> None:
         """Precompute what plans for many target FPRs share (PLBF: the DP)."""
 
-    def _plan(self, sk: np.ndarray, sv: np.ndarray, F: float, fixed: float) -> Plan:
+    def _plan(self, sk: np.ndarray, sv: np.ndarray, F: float, fixed: float, cap: float) -> Plan:
         raise NotImplementedError
+
+    def _cap(self, F: float) -> float:
+        """The worst-case bound for a filter built for in-distribution FPR ``F`` (1.0: none)."""
+        w = self.worst_case_fpr
+        if w is None:
+            return 1.0
+        if isinstance(w, str):  # "auto"
+            return min(1.0, AUTO_WORST_CASE_FACTOR * F)
+        return float(w)
 
     # -- construction ---------------------------------------------------------------------------
     def _check_params(self) -> None:
@@ -142,6 +253,10 @@ class _LearnedFilter:
         check_float(self.validation_fraction, "validation_fraction", owner, low=0.0, high=1.0, closed="neither")
         check_seed(self.seed, "seed", owner)
         check_bool(self.refit, "refit", owner)
+        if not (self.worst_case_fpr is None or (isinstance(self.worst_case_fpr, str) and self.worst_case_fpr == "auto")):
+            if isinstance(self.worst_case_fpr, str):
+                check_choice(self.worst_case_fpr, "worst_case_fpr", owner, ("auto", "a float in (0, 1)", None))
+            check_float(self.worst_case_fpr, "worst_case_fpr", owner, low=0.0, high=1.0, closed="neither")
         if not self.refit and self.classifier is None:
             raise InvalidParameterError(
                 f"The 'refit' parameter of {owner} may be False only with a fitted 'classifier'. Got False instead."
@@ -214,6 +329,7 @@ class _LearnedFilter:
             val = nb_
         self._clf = clf
         self._kind = kb.kind
+        self._set_veto(np.zeros(0, dtype=np.uint64))
         sk = clf.score(kb)
         sv_all = clf.score(val)
         if not (np.isfinite(sk).all() and np.isfinite(sv_all).all()):
@@ -242,12 +358,16 @@ class _LearnedFilter:
                 plan = self._plan_for_budget(sk, sv, fixed, budget)
                 self._build(plan, hk, sk, seed)
         self._plan_used = plan
+        self._base_bytes = self.size_in_bytes()
         return self
 
     def _plan_checked(self, sk: np.ndarray, sv: np.ndarray, F: float, fixed: float) -> Plan:
         """Plan on the selection half, then size the filters on the other half."""
-        plan = self._plan(sk, sv, F, fixed)
-        return calibrate(plan, sk, self._sv_check, F, fixed, self.backup)
+        cap = self._cap(F)
+        plan = self._plan(sk, sv, F, fixed, cap)
+        plan = calibrate(plan, sk, self._sv_check, F, fixed, self.backup, cap)
+        plan.cap = cap
+        return plan
 
     def _plan_for_budget(self, sk: np.ndarray, sv: np.ndarray, fixed: float, budget: int) -> Plan:
         """Smallest target FPR whose plan fits ``budget`` bytes (bisection on log F)."""
@@ -273,22 +393,37 @@ class _LearnedFilter:
                 lo = mid
         return best
 
-    def _make_backup(self, hashes: np.ndarray, fpr: float, seed: int) -> Backup:
+    def _make_backup(self, hashes: np.ndarray, fpr: float, seed: int, limit: float = 1.0) -> Backup:
+        """A filter of ``hashes`` at ``fpr``; under a worst-case bound ``limit < 1`` its real
+        false-positive rate (``(bits set / m) ** k`` for a Bloom filter, ``2^-r`` for binary
+        fuse), not only the planned one, is at most ``limit``."""
         if self.backup == "bloom":
             f = BloomFilter(target_fpr=min(max(fpr, 1e-15), 0.999999), seed=seed)
             f._allocate(hashes.shape[0])
             f._kind = self._kind
             f._add_hashes(hashes)
+            m = f._m
+            while limit < 1.0 and f.fill_fpr() > limit:  # k rounding or bad luck: grow by 1/32
+                m = ((m + m // 32 + 63) // 64) * 64
+                f = BloomFilter(target_fpr=min(max(fpr, 1e-15), 0.999999), n_bits=m, seed=seed)
+                f._allocate(hashes.shape[0])
+                f._kind = self._kind
+                f._add_hashes(hashes)
             return f
-        g = BinaryFuseFilter(target_fpr=min(max(fpr, 1e-9), 0.999999), seed=seed)
+        g = BinaryFuseFilter(target_fpr=min(max(fpr, 1e-9), limit * (1 - 1e-12), 0.999999), seed=seed)
         g._kind = self._kind
         return g._fit_hashes(hashes)
 
     def _build(self, plan: Plan, hk: np.ndarray, sk: np.ndarray, seed: int) -> None:
+        cap = plan.cap
         self._thresholds = np.asarray(plan.thresholds, dtype=np.float64)
         self._initial: Backup | None = None
+        self._worst_case = cap if cap < 1.0 else None
+        self._region_neg = plan.region_neg
+        region_limit = cap
         if plan.initial_fpr < 1.0:
-            self._initial = self._make_backup(hk, plan.initial_fpr, seed * 1000 + 999)
+            self._initial = self._make_backup(hk, plan.initial_fpr, seed * 1000 + 999, limit=cap)
+            region_limit = 1.0  # the initial filter alone holds the bound
         # A classifier whose scores may move a little between build and query (batched float
         # inference) declares by how much; a key that close to a threshold goes into the
         # filters on both sides, so it is found whichever side it lands on.
@@ -299,14 +434,30 @@ class _LearnedFilter:
         rules: list[Backup | str] = []
         for r, f in enumerate(plan.region_fpr):
             sel = (lo <= r) & (hi >= r)
-            if f >= 1.0:
+            if f >= 1.0 and region_limit >= 1.0:
                 rules.append(_ACCEPT)
             elif not sel.any():
                 rules.append(_REJECT)
             else:
-                rules.append(self._make_backup(hk[sel], f, seed * 1000 + r))
+                rules.append(self._make_backup(hk[sel], min(f, region_limit), seed * 1000 + r, limit=region_limit))
         self._rules = rules
         self._fuse_kernels()
+
+    def _region_fpr_actual(self, rule: Backup | str) -> float:
+        if isinstance(rule, str):
+            return 1.0 if rule == _ACCEPT else 0.0
+        return rule.fill_fpr() if isinstance(rule, BloomFilter) else rule.expected_fpr()
+
+    @property
+    def worst_case_bound_(self) -> float:
+        """The false-positive rate no query set can exceed: the largest, over score regions, of
+        the real FPR of the filters an item of that region must pass (``(bits set / m) ** k``
+        for a Bloom filter, ``2^-r`` for binary fuse, 1 for an accept-all region). At most
+        ``worst_case_fpr`` when one was set; for queries chosen without knowledge of the hash
+        seed."""
+        self._check_built()
+        init = self._region_fpr_actual(self._initial) if self._initial is not None else 1.0
+        return float(init * max(self._region_fpr_actual(r) for r in self._rules))
 
     def _fuse_kernels(self) -> None:
         """When every filter is a Bloom filter, pack them for the one-pass query kernel."""
@@ -367,7 +518,13 @@ class _LearnedFilter:
         if self._packed is not None:
             rtype, woff, ms, ks, salts, words, init_on = self._packed
             routed_query(h, s, self._thresholds, rtype, woff, ms, ks, salts, words, init_on, out)
-            return out
+        else:
+            self._route_slow(h, s, out)
+        if self._veto_sorted.shape[0]:
+            _veto_pass(batch.buf, batch.offsets, out, self._veto_sorted, np.uint64(VETO_SEED))
+        return out
+
+    def _route_slow(self, h: np.ndarray, s: np.ndarray, out: np.ndarray) -> None:
         region = np.searchsorted(self._thresholds, s, side="right")
         alive = self._initial.contains_hashes(h) if self._initial is not None else None
         for r, rule in enumerate(self._rules):
@@ -381,10 +538,143 @@ class _LearnedFilter:
             idx = np.flatnonzero(sel)
             if idx.shape[0]:
                 out[idx] = rule.contains_hashes(h[idx])
-        return out
 
     def __contains__(self, item: Any) -> bool:
         return bool(self.contains([item])[0])
+
+    # -- learning from false positives ---------------------------------------------------------
+    def _set_veto(self, veto: np.ndarray) -> None:
+        self._veto = np.ascontiguousarray(veto, dtype=np.uint64)
+        self._veto_sorted = np.sort(self._veto)
+
+    def adapt(self, false_positives: Any, keys: Any = None, *, max_growth: float = 0.25) -> _LearnedFilter:
+        """Learn from queries the filter wrongly accepted: answer "no" for them from now on.
+
+        The caller learns of a false positive when the lookup behind the filter misses, and
+        reports it here. Two mechanisms, both persisted by :meth:`save`:
+
+        - **Veto** (always): the reported items that the filter still accepts are remembered by
+          a 64-bit hash (8 bytes each, independent of the filters' hashes) and rejected after
+          every positive answer. Only reported items are rejected, so no key can become a false
+          negative unless the caller reports a key (then it does; pass ``keys`` to have such
+          reports dropped) or a key's 64-bit veto hash equals a reported item's (probability
+          at most ``n_keys * n_reported / 2**64``, below 1e-9 for a million keys and ten
+          thousand reports; passing ``keys`` removes even that).
+        - **Re-allocation** (when ``keys``, the current key set, is given): for queries *like*
+          the reported ones. The reported items show in which score regions the queries now
+          arriving find false positives; the regions' false-positive rates are solved again to
+          minimise the rate on queries distributed like the reports, subject to the
+          in-distribution FPR of the fit (``sum h_r f_r``) not getting worse, the worst-case
+          bound still holding and the total size staying within ``max_growth`` of the size at
+          fit; then every backup filter is rebuilt over ``keys``, so every key is found by
+          construction. The model and the regions stay as they are (the filter keeps neither the
+          keys nor the training negatives that retraining would need).
+
+        Memory: the size stays within ``(1 + max_growth)`` times the size at fit; when vetoed
+        items do not fit, the oldest are dropped (they may come back as false positives and be
+        reported again). With ``keys``, the re-allocation may use half of the growth allowance.
+        Cost: one query per reported item; with ``keys``, scoring and hashing every key and
+        rebuilding the filters (about a second per million keys).
+
+        Args:
+            false_positives: items the filter accepted that are not keys (same kind as keys).
+            keys: optional, the set the filter must hold (for example read from the store the
+                filter guards); enables the re-allocation and checks the reports against it.
+            max_growth: allowed growth over the size at :meth:`fit`, at least 0.
+
+        Returns:
+            self.
+        """
+        self._check_built()
+        owner = type(self).__name__
+        growth = check_float(max_growth, "max_growth", owner, low=0.0)
+        fb = self._encode_same_kind(false_positives, "false_positives")
+        fb = _dedupe(fb)
+        kb = None
+        if keys is not None:
+            kb = _dedupe(self._encode_same_kind(keys, "keys"))
+            if len(kb) == 0:
+                raise InvalidParameterError(
+                    f"The 'keys' parameter of {owner}.adapt must hold at least one key. Got an empty collection instead."
+                )
+            clash = _members(kb, fb)
+            if clash.any():
+                first = int(np.flatnonzero(clash)[0])
+                warnings.warn(
+                    f"{owner}.adapt: ignored {int(clash.sum())} reported items that are keys "
+                    f"(first: {fb.item(first)!r})",
+                    UserWarning,
+                    stacklevel=2,
+                )
+                fb = fb.take(np.flatnonzero(~clash))
+        fb = fb.take(np.flatnonzero(self._query(fb)))  # only what is still accepted needs fixing
+        limit = (1.0 + growth) * self._base_bytes
+        if kb is not None and len(fb):
+            self._reallocate(kb, fb, (1.0 + 0.5 * growth) * self._base_bytes - VETO_BYTES * self._veto.shape[0])
+            fb = fb.take(np.flatnonzero(self._query(fb)))
+        veto = _unique_in_order(np.concatenate([self._veto, _veto_hashes(fb)]))
+        if kb is not None:
+            veto = veto[~np.isin(veto, _veto_hashes(kb))]
+        room = int((limit - (self.size_in_bytes() - VETO_BYTES * self._veto.shape[0])) // VETO_BYTES)
+        if veto.shape[0] > max(room, 0):
+            veto = veto[veto.shape[0] - max(room, 0) :]
+        self._set_veto(veto)
+        return self
+
+    def _encode_same_kind(self, items: Any, name: str) -> EncodedBatch:
+        batch = encode_items(items, f"{type(self).__name__}.adapt", name)
+        if len(batch) and batch.kind != self._kind:
+            what = "integers" if self._kind == "int" else "str/bytes items"
+            raise InvalidParameterError(
+                f"The {name!r} parameter of {type(self).__name__}.adapt must hold {what}, like the keys."
+            )
+        return batch
+
+    def _reallocate(self, kb: EncodedBatch, fb: EncodedBatch, budget_bytes: float) -> bool:
+        """Re-solve the regions' FPRs for queries like ``fb`` and rebuild over ``kb`` (see
+        :meth:`adapt`); False (and nothing changed) when the filter lacks what it needs."""
+        assert self._clf is not None
+        if self._region_neg is None or len(self._region_neg) != len(self._rules):
+            return False  # a version-1 file or a fit without validation negatives
+        sk = self._clf.score(kb)
+        region_k = np.searchsorted(self._thresholds, sk, side="right")
+        R = len(self._rules)
+        n = np.bincount(region_k, minlength=R).astype(np.float64)
+        sf = self._clf.score(fb)
+        c = np.bincount(np.searchsorted(self._thresholds, sf, side="right"), minlength=R).astype(np.float64)
+        f_now = np.array([self._region_fpr_actual(r) for r in self._rules])
+        # reports seen in region r ~ (queries in r) * f_r: the queries' share of each region
+        d = np.where(f_now > 0, c / np.maximum(f_now, 1e-12), 0.0)
+        if d.sum() <= 0:
+            return False
+        d /= d.sum()
+        h = np.asarray(self._region_neg, dtype=np.float64)
+        F_in = float(np.sum(h * f_now))
+        init_fpr = 1.0
+        fixed = self._clf.size_in_bytes() + THRESHOLD_BYTES * self._thresholds.shape[0]
+        if self._initial is not None:
+            init_fpr = self._region_fpr_actual(self._initial)
+            fixed += self._initial.size_in_bytes()
+        clip = 1.0 if (self._worst_case is None or self._initial is not None) else float(self._worst_case)
+        overhead = 32 * R
+        fuse = self.backup == "fuse"
+        hk = hash_batch(kb)
+        old = (self._rules, self._initial, self._packed, self._thresholds)
+        bits_budget = 8.0 * (budget_bytes - fixed - overhead)
+        for _ in range(6):
+            f = _solve_allocation(n, d, h, F_in, bits_budget, clip, fuse)
+            if f is None or float(np.sum(d * f)) >= float(np.sum(d * f_now)):
+                break
+            plan = Plan(thresholds=self._thresholds, region_fpr=[float(x) for x in f], initial_fpr=init_fpr,
+                        region_neg=self._region_neg, cap=self._worst_case if self._worst_case is not None else 1.0)
+            seed = self.seed or 0
+            self._build(plan, hk, sk, seed)
+            over = self.size_in_bytes() - VETO_BYTES * self._veto.shape[0] - budget_bytes
+            if over <= 0:
+                return True
+            bits_budget -= 8.0 * over + 64.0  # rounding to words, fuse widths: plan tighter
+        self._rules, self._initial, self._packed, self._thresholds = old
+        return False
 
     # -- size -----------------------------------------------------------------------------------
     def size_in_bytes(self) -> int:
@@ -397,10 +687,11 @@ class _LearnedFilter:
         for rule in self._rules:
             if not isinstance(rule, str):
                 total += rule.size_in_bytes()
-        return int(total)
+        return int(total + VETO_BYTES * self._veto.shape[0])
 
     def size_breakdown(self) -> dict[str, int]:
-        """Bytes of the model, the thresholds, the initial filter and the backup filters."""
+        """Bytes of the model, the thresholds, the initial filter, the backup filters and the
+        veto of reported false positives (see :meth:`adapt`)."""
         self._check_built()
         assert self._clf is not None
         return {
@@ -408,6 +699,7 @@ class _LearnedFilter:
             "thresholds": THRESHOLD_BYTES * int(self._thresholds.shape[0]),
             "initial": self._initial.size_in_bytes() if self._initial is not None else 0,
             "backup": sum(r.size_in_bytes() for r in self._rules if not isinstance(r, str)),
+            "veto": VETO_BYTES * int(self._veto.shape[0]),
         }
 
     @property
@@ -454,6 +746,7 @@ class _LearnedFilter:
             init_meta = {"type": type(self._initial).__name__, "meta": m}
             for k, v in a.items():
                 arrays[f"initial.{k}"] = v
+        arrays["veto"] = self._veto
         meta = {
             "class": type(self).__name__,
             "params": self._params_meta(),
@@ -461,6 +754,9 @@ class _LearnedFilter:
             "classifier": {"name": self._clf.name, "meta": cmeta},
             "rules": rules_meta,
             "initial": init_meta,
+            "worst_case": self._worst_case,
+            "region_neg": self._region_neg,
+            "base_bytes": int(self._base_bytes),
         }
         _serialization.save(path, FILE_KIND, FILE_VERSION, meta, arrays)
 
@@ -471,60 +767,145 @@ class _LearnedFilter:
             "backup": self.backup,
             "validation_fraction": self.validation_fraction,
             "refit": self.refit,
+            "worst_case_fpr": self.worst_case_fpr,
             "seed": self.seed,
         }
 
     @classmethod
-    def _from_meta(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> _LearnedFilter:
-        params = dict(meta["params"])
-        f = cls(**params)
-        f._kind = str(meta["key_kind"])
-        if f._kind not in ("bytes", "int"):
-            raise ValueError("bad key kind")
-        cinfo = meta["classifier"]
-        ccls = CLASSIFIERS.get(str(cinfo["name"]))
-        if ccls is None:
-            raise _serialization.FormatError(
-                f"{where} needs classifier {cinfo['name']!r}, which is not registered"
+    def _params_from_meta(cls, params: Any, where: str) -> dict[str, Any]:
+        """Constructor parameters saved with the filter, each checked."""
+        if not isinstance(params, dict):
+            raise _serialization.FormatError(f"{where}: 'params' is not an object")
+        known = {"target_fpr", "memory_budget", "backup", "validation_fraction", "refit", "seed", "worst_case_fpr"}
+        known |= set(cls._extra_params)
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise _serialization.FormatError(f"{where}: unknown parameter(s) {unknown}")
+        out = {
+            "target_fpr": _checks.number(params, "target_fpr", where, low=0.0, high=1.0, low_open=True, high_open=True, default=0.01),
+            "memory_budget": _checks.integer(params, "memory_budget", where, low=1, high=2**62, default=None, none_ok=True),
+            "backup": _checks.choice(params, "backup", where, cls._backup_kinds, default="bloom"),
+            "validation_fraction": _checks.number(params, "validation_fraction", where, low=0.0, high=1.0, low_open=True, high_open=True, default=0.5),
+            "refit": _checks.flag(params, "refit", where, default=True),
+            "seed": _checks.seed_value(params, "seed", where),
+            "worst_case_fpr": None,  # version 1: no bound
+        }
+        if params.get("worst_case_fpr") == "auto":
+            out["worst_case_fpr"] = "auto"
+        else:
+            out["worst_case_fpr"] = _checks.number(
+                params, "worst_case_fpr", where, low=0.0, high=1.0, low_open=True, high_open=True, default=None, none_ok=True
             )
-        carrays = {k[4:]: v for k, v in arrays.items() if k.startswith("clf.")}
-        f._clf = ccls.from_state(cinfo["meta"], carrays)
-        thr = arrays["thresholds"]
-        if thr.dtype != np.float64 or thr.ndim != 1 or not np.all(np.diff(thr) > 0):
-            raise ValueError("bad thresholds")
+        return out
+
+    @classmethod
+    def _from_meta(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str, version: int = FILE_VERSION) -> _LearnedFilter:
+        """Rebuild a saved filter; every field is checked against the format's invariants."""
+        f = cls(**cls._params_from_meta(meta.get("params"), where))
+        f._kind = _checks.choice(meta, "key_kind", where, ("bytes", "int"))
+        used: set[str] = set()
+
+        def part(prefix: str) -> dict[str, np.ndarray]:
+            sel = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+            used.update(prefix + k for k in sel)
+            return sel
+
+        cinfo = meta.get("classifier")
+        if not isinstance(cinfo, dict) or not isinstance(cinfo.get("name"), str) or not isinstance(cinfo.get("meta"), dict):
+            raise _serialization.FormatError(f"{where}: 'classifier' must be an object with a name and meta")
+        ccls = CLASSIFIERS.get(cinfo["name"])
+        if ccls is None:
+            raise _serialization.FormatError(f"{where} needs classifier {cinfo['name']!r}, which is not registered")
+        try:
+            f._clf = ccls.from_state(cinfo["meta"], part("clf."))
+        except _serialization.FormatError as exc:
+            raise _serialization.FormatError(f"{where}: {exc}") from None
+        except (KeyError, TypeError, ValueError, OverflowError, IndexError, AttributeError) as exc:
+            raise _serialization.FormatError(f"{where}: inconsistent classifier state: {exc}") from None
+        used.add("thresholds")
+        thr = arrays.get("thresholds")
+        if thr is None or thr.dtype != np.float64 or thr.ndim != 1 or thr.shape[0] > f._max_thresholds():
+            raise _serialization.FormatError(
+                f"{where}: 'thresholds' must be a float64 vector of at most {f._max_thresholds()} values"
+            )
+        # a threshold of +inf (last only) marks an empty top region: the model accepts nothing
+        if np.isnan(thr).any() or np.isneginf(thr).any() or np.isposinf(thr[:-1]).any():
+            raise _serialization.FormatError(f"{where}: thresholds hold NaN or infinite values")
+        if thr.shape[0] and not np.all(np.diff(thr) > 0):
+            raise _serialization.FormatError(f"{where}: thresholds are not strictly increasing")
+        if thr.shape[0] < cls._min_thresholds:
+            raise _serialization.FormatError(f"{where}: {type(f).__name__} needs at least {cls._min_thresholds} threshold(s)")
         f._thresholds = thr
+        rules_meta = meta.get("rules")
+        if not isinstance(rules_meta, list) or len(rules_meta) != thr.shape[0] + 1:
+            raise _serialization.FormatError(f"{where}: 'rules' must list one rule per score region ({thr.shape[0] + 1})")
         rules: list[Backup | str] = []
-        for r, rm in enumerate(meta["rules"]):
+        for r, rm in enumerate(rules_meta):
             if isinstance(rm, str):
                 if rm not in (_ACCEPT, _REJECT):
-                    raise ValueError("bad rule")
+                    raise _serialization.FormatError(f"{where}: rule {r} is {rm!r}, not 'accept', 'reject' or a filter")
                 rules.append(rm)
             else:
-                a = {k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith(f"rule{r}.")}
-                rules.append(_backup_from_state(rm, a, where))
-        if len(rules) != thr.shape[0] + 1:
-            raise ValueError("rules and thresholds disagree")
+                rules.append(f._backup_from_state(rm, part(f"rule{r}."), f"{where} (region {r})"))
         f._rules = rules
         f._initial = None
-        if meta["initial"] is not None:
-            a = {k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("initial.")}
-            f._initial = _backup_from_state(meta["initial"], a, where)
+        init = meta.get("initial")
+        if init is not None:
+            if not cls._has_initial:
+                raise _serialization.FormatError(f"{where}: a {type(f).__name__} has no initial filter")
+            f._initial = f._backup_from_state(init, part("initial."), f"{where} (initial filter)")
+        f._worst_case = None
+        f._region_neg = None
+        veto = np.zeros(0, dtype=np.uint64)
+        if version >= 2:
+            f._load_v2(meta, arrays, where)
+            used.add("veto")
+            veto = _checks.array(arrays, "veto", where, np.uint64, ndim=1)
+            if np.unique(veto).shape[0] != veto.shape[0]:
+                raise _serialization.FormatError(f"{where}: the veto lists an item twice")
+        extra = sorted(set(arrays) - used)
+        if extra:
+            raise _serialization.FormatError(f"{where}: unexpected arrays {extra[:5]}")
         f._fuse_kernels()
+        f._set_veto(veto)
+        f._base_bytes = f.size_in_bytes() if version < 2 else f._base_bytes
         return f
+
+    def _load_v2(self, meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> None:
+        """Fields of format version 2: the worst-case bound (checked against the filters'
+        real false-positive rates), the regions' negative shares and the size at fit."""
+        wc = _checks.number(meta, "worst_case", where, low=0.0, high=1.0, low_open=True, high_open=True, none_ok=True)
+        if wc is not None:
+            bound = self.worst_case_bound_
+            if bound > wc * (1 + 1e-9):
+                raise _serialization.FormatError(
+                    f"{where}: the filters admit a false-positive rate of {bound:.4g} on some queries, "
+                    f"above the file's worst-case bound {wc:.4g}"
+                )
+        self._worst_case = wc
+        rn = meta.get("region_neg")
+        if rn is not None:
+            if not isinstance(rn, list) or len(rn) != len(self._rules):
+                raise _serialization.FormatError(f"{where}: 'region_neg' must list one share per region")
+            rn = [_checks.number({"v": v}, "v", f"{where} (region_neg)", low=0.0, high=1.0) for v in rn]
+        self._region_neg = rn
+        self._base_bytes = _checks.integer(meta, "base_bytes", where, low=0, high=2**62)
+
+    def _backup_from_state(self, rm: Any, arrays: dict[str, np.ndarray], where: str) -> Backup:
+        """A region's (or the initial) filter: of this filter's backup kind and key kind."""
+        want = "BloomFilter" if self.backup == "bloom" else "BinaryFuseFilter"
+        if not isinstance(rm, dict) or rm.get("type") != want or not isinstance(rm.get("meta"), dict):
+            raise _serialization.FormatError(f"{where}: expected a {want} (backup={self.backup!r})")
+        ftype = BloomFilter if want == "BloomFilter" else BinaryFuseFilter
+        g = ftype._from_state(rm["meta"], arrays, where)
+        if g._kind != self._kind:
+            raise _serialization.FormatError(f"{where}: holds {g._kind} items, the filter {self._kind} items")
+        return g
 
     def __repr__(self) -> str:
         if self._clf is None:
             return f"{type(self).__name__}(target_fpr={self.target_fpr!r}, not built)"
         return f"{type(self).__name__}(regions={len(self._rules)}, bytes={self.size_in_bytes()})"
-
-
-def _backup_from_state(rm: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> Backup:
-    t = rm["type"]
-    if t == "BloomFilter":
-        return BloomFilter._from_state(rm["meta"], arrays, where)
-    if t == "BinaryFuseFilter":
-        return BinaryFuseFilter._from_state(rm["meta"], arrays, where)
-    raise ValueError(f"unknown filter type {t!r}")
 
 
 class LearnedBloomFilter(_LearnedFilter):
@@ -556,8 +937,8 @@ class LearnedBloomFilter(_LearnedFilter):
         True
     """
 
-    def _plan(self, sk: np.ndarray, sv: np.ndarray, F: float, fixed: float) -> Plan:
-        return plan_lbf(sk, sv, F, fixed, self.backup)
+    def _plan(self, sk: np.ndarray, sv: np.ndarray, F: float, fixed: float, cap: float) -> Plan:
+        return plan_lbf(sk, sv, F, fixed, self.backup, cap)
 
 
 class SandwichedLearnedBloomFilter(_LearnedFilter):
@@ -568,8 +949,10 @@ class SandwichedLearnedBloomFilter(_LearnedFilter):
     (``FPR = f1 (Fp + (1 - Fp) f2)``). Same arguments as :class:`LearnedBloomFilter`.
     """
 
-    def _plan(self, sk: np.ndarray, sv: np.ndarray, F: float, fixed: float) -> Plan:
-        return plan_sandwich(sk, sv, F, fixed, self.backup)
+    _has_initial = True
+
+    def _plan(self, sk: np.ndarray, sv: np.ndarray, F: float, fixed: float, cap: float) -> Plan:
+        return plan_sandwich(sk, sv, F, fixed, self.backup, cap)
 
 
 class PartitionedLearnedBloomFilter(_LearnedFilter):
@@ -614,6 +997,7 @@ class PartitionedLearnedBloomFilter(_LearnedFilter):
         backup: str = "bloom",
         validation_fraction: float = 0.5,
         refit: bool = True,
+        worst_case_fpr: float | str | None = "auto",
         seed: int | None = 0,
     ) -> None:
         super().__init__(
@@ -623,6 +1007,7 @@ class PartitionedLearnedBloomFilter(_LearnedFilter):
             backup=backup,
             validation_fraction=validation_fraction,
             refit=refit,
+            worst_case_fpr=worst_case_fpr,
             seed=seed,
         )
         self.n_segments = n_segments
@@ -637,13 +1022,26 @@ class PartitionedLearnedBloomFilter(_LearnedFilter):
     def _prepare(self, sk: np.ndarray, sv: np.ndarray) -> None:
         self._planner = PLBFPlanner(sk, sv, int(self.n_segments), int(self.n_regions))
 
-    def _plan(self, sk: np.ndarray, sv: np.ndarray, F: float, fixed: float) -> Plan:
-        return self._planner.plan(F, fixed, self.backup)
+    def _plan(self, sk: np.ndarray, sv: np.ndarray, F: float, fixed: float, cap: float) -> Plan:
+        return self._planner.plan(F, fixed, self.backup, cap)
+
+    _extra_params = ("n_segments", "n_regions")
+    _min_thresholds = 0
+
+    def _max_thresholds(self) -> int:
+        return int(self.n_regions)
 
     def _params_meta(self) -> dict[str, Any]:
         d = super()._params_meta()
         d.update(n_segments=self.n_segments, n_regions=self.n_regions)
         return d
+
+    @classmethod
+    def _params_from_meta(cls, params: Any, where: str) -> dict[str, Any]:
+        out = super()._params_from_meta(params, where)
+        out["n_segments"] = _checks.integer(params, "n_segments", where, low=4, high=10000, default=1000)
+        out["n_regions"] = _checks.integer(params, "n_regions", where, low=1, high=64, default=8)
+        return out
 
 
 _CLASSES: dict[str, type[_LearnedFilter]] = {
@@ -662,18 +1060,16 @@ def load(path: str | os.PathLike[str]) -> Any:
     """
     where = repr(str(path))
     try:
-        _, meta, arrays = _serialization.load(path, FILE_KIND, FILE_VERSION)
+        version, meta, arrays = _serialization.load(path, FILE_KIND, FILE_VERSION)
     except _serialization.FormatError as exc:
         # plain filters are saved under their own kinds
         for cls in (BloomFilter, BinaryFuseFilter):
             if f"holds a {cls._KIND!r}" in str(exc):
                 return cls.load(path)
         raise
-    try:
-        learned_cls = _CLASSES[str(meta["class"])]
-        return learned_cls._from_meta(meta, arrays, where)
-    except _serialization.FormatError:
-        raise
-    except (KeyError, TypeError, ValueError, OverflowError, AttributeError, IndexError, InvalidParameterError) as exc:
-        raise _serialization.FormatError(f"{where} holds an inconsistent learned filter: {exc}") from None
+    name = meta.get("class")
+    learned_cls = _CLASSES.get(name) if isinstance(name, str) else None
+    if learned_cls is None:
+        raise _serialization.FormatError(f"{where}: unknown filter class {meta.get('class')!r}")
+    return learned_cls._from_meta(meta, arrays, where, version)
 

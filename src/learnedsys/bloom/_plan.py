@@ -66,6 +66,8 @@ class Plan:
     bytes: float = 0.0
     expected_fpr: float = 0.0
     info: dict[str, float] = field(default_factory=dict)
+    region_neg: list[float] | None = None  # upper estimate of each region's share of negatives
+    cap: float = 1.0  # worst-case bound the plan respects (1: none)
 
 
 def _tail_counts(sorted_scores: np.ndarray, taus: np.ndarray) -> np.ndarray:
@@ -98,37 +100,48 @@ def _candidates(sk: np.ndarray, sv: np.ndarray, limit: int = 4000) -> np.ndarray
     return np.unique(np.concatenate([mids, [np.inf]]))
 
 
-def plan_lbf(sk: np.ndarray, sv: np.ndarray, F: float, fixed_bytes: float, backup: str) -> Plan:
-    """One threshold tau: scores >= tau accepted, the keys below go to one backup filter."""
+def plan_lbf(sk: np.ndarray, sv: np.ndarray, F: float, fixed_bytes: float, backup: str, cap: float = 1.0) -> Plan:
+    """One threshold tau: the keys below tau go to one backup filter; scores >= tau are accepted,
+    or, under a worst-case bound ``cap < 1``, checked by a second filter of FPR ``cap`` that holds
+    the keys above tau (so that no query set sees more than ``cap``)."""
     sks, svs = np.sort(sk), np.sort(sv)
     n, nv = sk.shape[0], max(sv.shape[0], 1)
+    F = min(F, cap)
     taus = _candidates(sks, svs)
     fp = _upper(_tail_counts(svs, taus), nv)
     fp[np.isinf(taus)] = 0.0  # tau = inf: no item is accepted by the model, a plain filter
     nb_keys = n - _tail_counts(sks, taus)
-    ok = fp < F
-    fb = np.where(ok, (F - fp) / np.maximum(1.0 - fp, 1e-12), 1.0)
+    ok = fp * cap < F
+    fb = np.where(ok, np.minimum((F - fp * cap) / np.maximum(1.0 - fp, 1e-12), cap), 1.0)
     bits = filter_bits_array(nb_keys, fb, backup)
+    if cap < 1.0:
+        bits = bits + filter_bits_array((n - nb_keys).astype(np.float64), np.full(taus.shape, cap), backup)
     bytes_ = np.where(ok, bits / 8.0, np.inf)
     i = int(np.argmin(bytes_))
     tau = float(taus[i])
     f_b = float(fb[i]) if nb_keys[i] > 0 else 0.0
-    total = fixed_bytes + THRESHOLD_BYTES + FILTER_OVERHEAD_BYTES + filter_bits(int(nb_keys[i]), f_b, backup) / 8.0
+    n_above = int(n - nb_keys[i])
+    f_top = cap if (cap < 1.0 and n_above > 0) else (1.0 if cap >= 1.0 else 0.0)
+    total = (fixed_bytes + THRESHOLD_BYTES + FILTER_OVERHEAD_BYTES * (1 + (0.0 < f_top < 1.0))
+             + (filter_bits(int(nb_keys[i]), f_b, backup) + filter_bits(n_above, f_top, backup)) / 8.0)
     return Plan(
         thresholds=np.array([tau]),
-        region_fpr=[f_b, 1.0],
+        region_fpr=[f_b, f_top],
         bytes=total,
-        expected_fpr=float(fp[i] + (1 - fp[i]) * f_b),
+        expected_fpr=float(fp[i] * f_top + (1 - fp[i]) * f_b),
         info={"model_fpr": float(fp[i]), "model_fnr": float(nb_keys[i] / n)},
     )
 
 
-def plan_sandwich(sk: np.ndarray, sv: np.ndarray, F: float, fixed_bytes: float, backup: str) -> Plan:
+def plan_sandwich(sk: np.ndarray, sv: np.ndarray, F: float, fixed_bytes: float, backup: str, cap: float = 1.0) -> Plan:
     """Initial filter on all keys, then tau, then a backup for the keys below tau.
 
     FPR = f1 (Fp + (1 - Fp) f2); for each tau the split (f1, f2) minimising
-    ``n log(1/f1) + n_below log(1/f2)`` is found on a grid of f2 (Mitzenmacher 2018).
+    ``n log(1/f1) + n_below log(1/f2)`` is found on a grid of f2 (Mitzenmacher 2018). Under a
+    worst-case bound ``cap < 1`` the initial filter is held to ``f1 <= cap``: every query, of any
+    distribution, must pass it.
     """
+    F = min(F, cap)
     sks, svs = np.sort(sk), np.sort(sv)
     n, nv = sk.shape[0], max(sv.shape[0], 1)
     taus = _candidates(sks, svs, limit=1500)
@@ -139,7 +152,7 @@ def plan_sandwich(sk: np.ndarray, sv: np.ndarray, F: float, fixed_bytes: float, 
     FP, F2 = np.meshgrid(fp, f2, indexing="ij")
     NB = np.broadcast_to(nb_keys[:, None], FP.shape)
     passed = FP + (1.0 - FP) * F2
-    F1 = np.minimum(1.0, F / np.maximum(passed, 1e-300))
+    F1 = np.minimum(cap, F / np.maximum(passed, 1e-300))
     feasible = F1 * passed <= F * (1 + 1e-9)
     bits = filter_bits_array(np.full(FP.shape, float(n)), F1, backup) + filter_bits_array(NB, np.where(NB > 0, F2, 1.0), backup)
     bits = np.where(feasible, bits, np.inf)
@@ -162,7 +175,8 @@ def plan_sandwich(sk: np.ndarray, sv: np.ndarray, F: float, fixed_bytes: float, 
     )
 
 
-def calibrate(plan: Plan, sk: np.ndarray, sv: np.ndarray, F: float, fixed_bytes: float, backup: str) -> Plan:
+def calibrate(plan: Plan, sk: np.ndarray, sv: np.ndarray, F: float, fixed_bytes: float, backup: str,
+              cap: float = 1.0) -> Plan:
     """Re-allocate the regions' FPRs of ``plan`` with negatives ``sv`` that did not choose it.
 
     Thresholds are chosen where the selection negatives happen to look favourable, so their
@@ -170,7 +184,8 @@ def calibrate(plan: Plan, sk: np.ndarray, sv: np.ndarray, F: float, fixed_bytes:
     :func:`_upper`) on independent negatives, and the FPRs ``f_r = F g_r / (h_r sum g)`` (clipped
     at 1: accept all) are solved again for the fixed regions, so that ``sum f_r h_r`` meets
     ``F`` (``F / initial_fpr`` behind an initial filter). Any region may turn from "accept all"
-    into a filtered one or back.
+    into a filtered one or back. Under a worst-case bound ``cap < 1`` (without an initial filter)
+    regions are clipped at ``cap`` instead of 1: none accepts everything.
     """
     if sv.shape[0] == 0:
         return plan
@@ -178,8 +193,9 @@ def calibrate(plan: Plan, sk: np.ndarray, sv: np.ndarray, F: float, fixed_bytes:
     g = np.bincount(np.searchsorted(plan.thresholds, sk, side="right"), minlength=R) / max(sk.shape[0], 1)
     c = np.bincount(np.searchsorted(plan.thresholds, sv, side="right"), minlength=R)
     h = _upper(c, sv.shape[0])
-    F_inner = min(1.0, F / plan.initial_fpr) if plan.initial_fpr < 1.0 else F
-    f, ok = _region_fprs(g.astype(np.float64), h.astype(np.float64), F_inner)
+    F_inner = min(1.0, F / plan.initial_fpr) if plan.initial_fpr < 1.0 else min(F, cap)
+    clip = 1.0 if plan.initial_fpr < 1.0 else cap
+    f, ok = _region_fprs(g.astype(np.float64), h.astype(np.float64), F_inner, clip)
     if not ok:
         return plan
     fprs = [0.0 if g[r] <= 0 else float(f[r]) for r in range(R)]
@@ -196,6 +212,7 @@ def calibrate(plan: Plan, sk: np.ndarray, sv: np.ndarray, F: float, fixed_bytes:
         bytes=fixed_bytes + THRESHOLD_BYTES * (R - 1) + FILTER_OVERHEAD_BYTES * n_filters + bits / 8.0,
         expected_fpr=float(plan.initial_fpr * np.sum(np.asarray(fprs) * h)),
         info={**plan.info, "calibrated": 1.0},
+        region_neg=[float(x) for x in h],
     )
 
 
@@ -253,8 +270,9 @@ def _upper_rate(h, nv):  # type: ignore[no-untyped-def]
 
 
 @nb.njit(cache=True, nogil=True)
-def _region_fprs(g, h, Fp):  # type: ignore[no-untyped-def]
-    """Optimal f_r = F' g_r / (h_r sum g) with clipping at 1; returns (f, feasible)."""
+def _region_fprs(g, h, Fp, clip=1.0):  # type: ignore[no-untyped-def]
+    """Optimal f_r = F' g_r / (h_r sum g) with clipping at ``clip`` (1: accept all; below 1: a
+    worst-case bound); returns (f, feasible)."""
     k = g.shape[0]
     f = np.zeros(k)
     clipped = np.zeros(k, dtype=np.bool_)
@@ -263,7 +281,7 @@ def _region_fprs(g, h, Fp):  # type: ignore[no-untyped-def]
         rem = Fp
         for r in range(k):
             if clipped[r]:
-                rem -= h[r]
+                rem -= h[r] * clip
             else:
                 sum_g += g[r]
         if rem <= 0.0:
@@ -271,12 +289,12 @@ def _region_fprs(g, h, Fp):  # type: ignore[no-untyped-def]
         changed = False
         for r in range(k):
             if clipped[r]:
-                f[r] = 1.0
+                f[r] = clip
             elif g[r] <= 0.0:
                 f[r] = 0.0
             else:
                 f[r] = rem * g[r] / (h[r] * sum_g)
-                if f[r] >= 1.0:
+                if f[r] >= clip:
                     clipped[r] = True
                     changed = True
         if not changed:
@@ -285,16 +303,19 @@ def _region_fprs(g, h, Fp):  # type: ignore[no-untyped-def]
 
 
 @nb.njit(cache=True, nogil=True)
-def _plbf_best(G, H, dp, arg, kmax, F, n, fuse, overhead_bits, nv):  # type: ignore[no-untyped-def]
+def _plbf_best(G, H, dp, arg, kmax, F, n, fuse, overhead_bits, nv, cap):  # type: ignore[no-untyped-def]
+    # Regions [0, j) come from the DP; [j, N) is the top region, accepted (cap = 1) or, under a
+    # worst-case bound, checked by a filter of FPR cap.
     N = G.shape[0] - 1
     best = np.inf
     bi = -1
     bj = -1
     for j in range(1, N + 1):
         h_last = _upper_rate(H[N] - H[j], nv) if j < N else 0.0
-        Fp = F - h_last
+        Fp = F - h_last * cap
         if Fp <= 0.0:
             continue
+        top_bits = _cost_bits(n * (G[N] - G[j]), cap, fuse) if j < N else 0.0
         for i in range(1, kmax + 1):
             if dp[i, j] == _NEG:
                 continue
@@ -309,10 +330,10 @@ def _plbf_best(G, H, dp, arg, kmax, F, n, fuse, overhead_bits, nv):  # type: ign
             for r in range(i):
                 g[r] = G[cuts[r + 1]] - G[cuts[r]]
                 h[r] = _upper_rate(H[cuts[r + 1]] - H[cuts[r]], nv)
-            f, ok = _region_fprs(g, h, Fp)
+            f, ok = _region_fprs(g, h, Fp, cap)
             if not ok:
                 continue
-            bits = overhead_bits * (i + 1)
+            bits = overhead_bits * (i + 1) + top_bits
             for r in range(i):
                 bits += _cost_bits(n * g[r], f[r], fuse)
             if bits < best:
@@ -349,10 +370,11 @@ class PLBFPlanner:
         self.kmax = int(n_regions)
         self.dp, self.arg = _plbf_dp(self.G, self.H, self.kmax)
 
-    def plan(self, F: float, fixed_bytes: float, backup: str) -> Plan:
+    def plan(self, F: float, fixed_bytes: float, backup: str, cap: float = 1.0) -> Plan:
+        F = min(F, cap)
         overhead_bits = 8.0 * (FILTER_OVERHEAD_BYTES + THRESHOLD_BYTES)
         best, i, j = _plbf_best(self.G, self.H, self.dp, self.arg, self.kmax, float(F),
-                                float(self.n), backup == "fuse", overhead_bits, self.nv)
+                                float(self.n), backup == "fuse", overhead_bits, self.nv, float(cap))
         if i < 0:
             raise ValueError("no feasible PLBF plan")
         N = self.G.shape[0] - 1
@@ -365,15 +387,15 @@ class PLBFPlanner:
         g = np.array([self.G[cuts[r + 1]] - self.G[cuts[r]] for r in range(i)])
         h = np.array([_upper_rate(self.H[cuts[r + 1]] - self.H[cuts[r]], self.nv) for r in range(i)])
         h_last = float(_upper_rate(self.H[N] - self.H[j], self.nv)) if j < N else 0.0
-        f, _ = _region_fprs(g, h, F - h_last)
+        f, _ = _region_fprs(g, h, F - h_last * cap, cap)
         fprs = [float(x) for x in f]
         bounds = list(cuts[1:])  # segment index where each next region starts
         if j < N:
-            fprs.append(1.0)
+            fprs.append(cap)
         else:
             bounds = bounds[:-1]
         thresholds = np.array([self.cuts[b - 1] for b in bounds], dtype=np.float64)
-        exp_fpr = float(np.sum(f * h) + h_last)
+        exp_fpr = float(np.sum(f * h) + h_last * cap)
         return Plan(
             thresholds=thresholds,
             region_fpr=fprs,
