@@ -593,3 +593,42 @@ def unique_first_positions(keys) -> np.ndarray:  # type: ignore[no-untyped-def]
             out[m] = i
             m += 1
     return out
+
+
+@_jit
+def pack_model(params: np.ndarray, leaves: np.ndarray) -> np.ndarray:
+    """Root parameters and leaf rows in one array, so a per-key call from Python passes one
+    model argument: [n_leaves, cols, leaves row-major..., root params...]."""
+    L = leaves.shape[0]
+    c = leaves.shape[1]
+    out = np.empty(2 + L * c + params.shape[0])
+    out[0] = L
+    out[1] = c
+    for j in range(L):
+        for k in range(c):
+            out[2 + j * c + k] = leaves[j, k]
+    for i in range(params.shape[0]):
+        out[2 + L * c + i] = params[i]
+    return out
+
+
+@_jit
+def scalar_op(kind: int, model: np.ndarray, keys, q, op: int) -> int:  # type: ignore[no-untyped-def]
+    """One query from Python at the lowest per-call cost: op 0 lower bound, 1 upper bound,
+    2 membership (1 or 0)."""
+    L = int(model[0])
+    c = int(model[1])
+    leaves = model[2 : 2 + L * c].reshape((L, c))
+    params = model[2 + L * c :]
+    side = 1 if op == 1 else 0
+    p = lookup_one(kind, params, leaves, keys, q, side)[0]
+    if op == 2:
+        return 1 if p < keys.shape[0] and keys[p] == q else 0
+    return p
+
+
+@_jit
+def scalar_op_u64(kind: int, model: np.ndarray, keys, q: int, op: int) -> int:  # type: ignore[no-untyped-def]
+    """:func:`scalar_op` for uint64 keys and a Python int in [0, 2**63): cast first, since numba
+    compares uint64 with int64 as float64 (inexact above 2**53)."""
+    return scalar_op(kind, model, keys, np.uint64(q), op)

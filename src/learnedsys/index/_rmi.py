@@ -215,6 +215,11 @@ class RMI:
         [True, False]
     """
 
+    # per-key path state, set by fit/load; the class defaults send unfitted use to the general path
+    _int_lo: int | None = None
+    _int_hi: int = -1
+    _model: np.ndarray | None = None
+
     def __init__(
         self,
         *,
@@ -392,6 +397,10 @@ class RMI:
         self.root_params_ = np.ascontiguousarray(params, dtype=np.float64)
         self.leaves_ = np.ascontiguousarray(leaves[:, : self._leaf_cols()], dtype=np.float64)
         self.n_leaves_ = int(self.leaves_.shape[0])
+        # the per-key path: one packed model, and the Python ints the kernel takes exactly
+        # (int64 for signed keys, [0, 2**63) for unsigned: numba types larger ints as uint64)
+        self._model = K.pack_model(self.root_params_, self.leaves_)
+        self._compile_entries()
 
     def _budget(self, keys: np.ndarray) -> int:
         if self.max_bytes is not None:
@@ -582,6 +591,38 @@ class RMI:
         if not hasattr(self, "leaves_"):
             raise RuntimeError("this RMI is not fitted yet; call fit(keys) first")
 
+    def _compile_entries(self) -> None:
+        """The per-key path: the compiled kernel's entry point for this index's key type, called
+        with arguments of known types (numba's dispatcher would re-type them on every call:
+        about half the cost of a per-key lookup)."""
+        import numba
+
+        dt = self.keys_.dtype
+        if dt.kind == "f":
+            q0: Any = 0.0
+            self._int_lo: int | None = None
+            self._int_hi = -1
+        else:
+            info = np.iinfo(dt)
+            # Python ints that numba types as int64: [-2**63, 2**63); larger ones take the general path
+            self._int_lo, self._int_hi = int(info.min), min(int(info.max), (1 << 63) - 1)
+            q0 = 0
+        fn = K.scalar_op_u64 if dt == np.uint64 else K.scalar_op
+        args = (self._root_kind, self._model, self.keys_, q0, 0)
+        fn(*args)  # compiles once per process (or loads numba's cache) for these types
+        cres = fn.overloads.get(tuple(numba.typeof(a) for a in args))
+        self._entry = getattr(cres, "entry_point", None) or fn
+
+    def _scalar(self, q: Any, op: int) -> Any:
+        """One Python int or float, or None when the general path must answer it."""
+        if type(q) is int:
+            lo = self._int_lo
+            if lo is None or not lo <= q <= self._int_hi:
+                return None
+        elif type(q) is not float or self._int_lo is not None or q != q:
+            return None
+        return self._entry(self._root_kind, self._model, self.keys_, q, op)
+
     def _bound(self, queries: Any, side: int) -> Any:
         self._check_fitted()
         q, below, above, scalar = prepare_queries(queries, self.keys_.dtype)
@@ -603,14 +644,21 @@ class RMI:
         Takes a scalar (returns an int) or an array of numbers comparable with the keys (returns
         int64 positions of the same shape). Cost per query: O(log2 of the leaf's error window).
         """
+        if self._int_lo is not None and type(queries) is int and self._int_lo <= queries <= self._int_hi:
+            return self._entry(self._root_kind, self._model, self.keys_, queries, 0)  # per-key path
         return self._bound(queries, 0)
 
     def upper_bound(self, queries: Any) -> Any:
         """Positions of the first key > each query: ``np.searchsorted(keys, queries, "right")``."""
-        return self._bound(queries, 1)
+        r = self._scalar(queries, 1) if type(queries) in (int, float) and self._model is not None else None
+        return self._bound(queries, 1) if r is None else r
 
     def contains(self, queries: Any) -> Any:
         """Whether each query is one of the keys (bool array, or a bool for a scalar)."""
+        if type(queries) in (int, float) and self._model is not None:
+            r = self._scalar(queries, 2)
+            if r is not None:
+                return bool(r)
         self._check_fitted()
         pos = np.atleast_1d(self.lower_bound(queries))
         q, below, above, scalar = prepare_queries(queries, self.keys_.dtype)
