@@ -13,6 +13,7 @@ from learnedsys import _serialization
 from learnedsys._validation import InvalidParameterError, check_float, check_int, check_seed
 from learnedsys.bloom import _checks
 from learnedsys.bloom._encode import EncodedBatch, encode_items, hash_batch, mix64
+from learnedsys.bloom._fuse import fuse_has
 
 __all__ = ["BloomFilter", "bloom_bits", "bloom_fpr"]
 
@@ -298,17 +299,29 @@ def _bloom_has(words, off, m, k, salt, h):  # type: ignore[no-untyped-def]
 
 
 @nb.njit(cache=True, nogil=True)
-def routed_query(hashes, scores, thresholds, rtype, woff, ms, ks, salts, words, init_on, out):  # type: ignore[no-untyped-def]
-    """One pass over a batch: initial filter, score region, region rule (0 reject, 1 accept, 2
-    Bloom filter whose words start at ``woff[r]`` in ``words``). Region index ``len(rtype)`` is
-    the initial filter's."""
+def routed_query(hashes, scores, thresholds, rtype, woff, ms, ks, salts, counts, words, itype, out):  # type: ignore[no-untyped-def]
+    """One pass over a batch: initial filter, score region, region rule.
+
+    Rules (``rtype[r]``, and ``itype`` for the initial filter, whose parameters sit at index
+    ``len(rtype)``): 0 reject (for ``itype``: no initial filter), 1 accept, 2 Bloom filter, 3
+    binary fuse filter, 4 reject (``itype`` only). A filter's words start at ``woff[r]`` in
+    ``words``; a Bloom filter's ``ms, ks, salts`` are m, k and its salt, a fuse filter's are its
+    segment length, fingerprint bits and seed, and ``counts`` its segment count.
+    """
     nt = thresholds.shape[0]
     ir = rtype.shape[0]
     for i in range(hashes.shape[0]):
         h = hashes[i]
-        if init_on and not _bloom_has(words, woff[ir], ms[ir], ks[ir], salts[ir], h):
-            out[i] = False
-            continue
+        if itype != 0:
+            if itype == 2:
+                ok = _bloom_has(words, woff[ir], ms[ir], ks[ir], salts[ir], h)
+            elif itype == 3:
+                ok = fuse_has(words, woff[ir], salts[ir], ms[ir], counts[ir], ks[ir], h)
+            else:
+                ok = False
+            if not ok:
+                out[i] = False
+                continue
         s = scores[i]
         lo = 0
         hi = nt
@@ -323,5 +336,7 @@ def routed_query(hashes, scores, thresholds, rtype, woff, ms, ks, salts, words, 
             out[i] = False
         elif t == 1:
             out[i] = True
-        else:
+        elif t == 2:
             out[i] = _bloom_has(words, woff[lo], ms[lo], ks[lo], salts[lo], h)
+        else:
+            out[i] = fuse_has(words, woff[lo], salts[lo], ms[lo], counts[lo], ks[lo], h)

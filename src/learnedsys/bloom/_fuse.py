@@ -151,6 +151,25 @@ def _fuse_build(hashes, seed, seg_len, seg_count, array_length, r, words):  # ty
     return True
 
 
+@nb.njit(cache=True, inline="always")
+def fuse_has(words, off, seed, seg_len, seg_count, r, h):  # type: ignore[no-untyped-def]
+    """Membership of item hash ``h`` in a fuse filter whose words start at ``off`` in ``words``."""
+    hh = mix64(h ^ seed)
+    a, b, c = _positions(hh, seg_len, seg_count * seg_len)
+    ru = np.uint64(r)
+    mask = (np.uint64(1) << ru) - np.uint64(1)
+    acc = np.uint64(0)
+    for i in (a, b, c):
+        bitpos = np.uint64(i) * ru
+        w = np.int64(bitpos >> np.uint64(6)) + off
+        sh = bitpos & np.uint64(63)
+        val = words[w] >> sh
+        if sh + ru > np.uint64(64):
+            val |= words[w + 1] << (np.uint64(64) - sh)
+        acc ^= val & mask
+    return _fingerprint(hh, r) == acc
+
+
 @nb.njit(cache=True, nogil=True)
 def fuse_query_hashes(words, seed, seg_len, seg_count, r, hashes, out):  # type: ignore[no-untyped-def]
     scl = seg_count * seg_len

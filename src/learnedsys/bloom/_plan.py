@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 import numba as nb
 import numpy as np
 
-from learnedsys.bloom._fuse import fuse_bits, fuse_length
+from learnedsys.bloom._fuse import _HEADER_BYTES as FUSE_HEADER_BYTES
+from learnedsys.bloom._fuse import fuse_bits, fuse_layout, fuse_length
 
 LN2SQ = math.log(2.0) ** 2
 FILTER_OVERHEAD_BYTES = 16  # header bytes of each backup filter
@@ -26,7 +27,7 @@ def filter_bits(n: float, f: float, backup: str) -> float:
     if n <= 0 or f >= 1.0:
         return 0.0
     f = max(f, 1e-12)
-    if backup == "bloom":
+    if backup in ("bloom", "auto"):
         return n * math.log(1.0 / f) / LN2SQ
     r = min(32, max(1, math.ceil(math.log2(1.0 / f) - 1e-9)))
     return float(fuse_bits(int(n), r))
@@ -36,7 +37,7 @@ def filter_bits_array(n: np.ndarray, f: np.ndarray, backup: str) -> np.ndarray:
     """Vectorised :func:`filter_bits` (approximate fuse size: 1.13 n r)."""
     n = np.asarray(n, dtype=np.float64)
     f = np.clip(np.asarray(f, dtype=np.float64), 1e-12, 1.0)
-    if backup == "bloom":
+    if backup in ("bloom", "auto"):
         bits = n * np.log(1.0 / f) / LN2SQ
     else:
         r = np.clip(np.ceil(np.log2(1.0 / f) - 1e-9), 1, 32)
@@ -68,6 +69,7 @@ class Plan:
     info: dict[str, float] = field(default_factory=dict)
     region_neg: list[float] | None = None  # upper estimate of each region's share of negatives
     cap: float = 1.0  # worst-case bound the plan respects (1: none)
+    region_kind: list[str] | None = None  # "bloom" or "fuse" per region (None: the backup kind)
 
 
 def _tail_counts(sorted_scores: np.ndarray, taus: np.ndarray) -> np.ndarray:
@@ -195,12 +197,19 @@ def calibrate(plan: Plan, sk: np.ndarray, sv: np.ndarray, F: float, fixed_bytes:
     h = _upper(c, sv.shape[0])
     F_inner = min(1.0, F / plan.initial_fpr) if plan.initial_fpr < 1.0 else min(F, cap)
     clip = 1.0 if plan.initial_fpr < 1.0 else cap
-    f, ok = _region_fprs(g.astype(np.float64), h.astype(np.float64), F_inner, clip)
-    if not ok:
-        return plan
-    fprs = [0.0 if g[r] <= 0 else float(f[r]) for r in range(R)]
     n = sk.shape[0]
-    bits = sum(filter_bits(round(n * g[r]), fprs[r], backup) for r in range(R))
+    kinds: list[str] | None = None
+    if backup == "bloom":
+        f, ok = _region_fprs(g.astype(np.float64), h.astype(np.float64), F_inner, clip)
+        if not ok:
+            return plan
+        fprs = [0.0 if g[r] <= 0 else float(f[r]) for r in range(R)]
+        bits = sum(filter_bits(round(n * g[r]), fprs[r], backup) for r in range(R))
+    else:
+        got = allocate(np.round(n * g), h.astype(np.float64), F_inner, clip, backup)
+        if got is None:
+            return plan
+        fprs, kinds, bits = got
     n_filters = sum(1 for r in range(R) if 0.0 < fprs[r] < 1.0)
     if plan.initial_fpr < 1.0:
         bits += filter_bits(n, plan.initial_fpr, backup)
@@ -213,7 +222,79 @@ def calibrate(plan: Plan, sk: np.ndarray, sv: np.ndarray, F: float, fixed_bytes:
         expected_fpr=float(plan.initial_fpr * np.sum(np.asarray(fprs) * h)),
         info={**plan.info, "calibrated": 1.0},
         region_neg=[float(x) for x in h],
+        region_kind=kinds,
     )
+
+
+def _fuse_options(n: float, clip: float) -> tuple[np.ndarray, np.ndarray]:
+    """(FPR, bits) of a binary fuse filter of ``n`` keys for every width allowed under ``clip``."""
+    r0 = max(1, math.ceil(math.log2(1.0 / clip) - 1e-12)) if clip < 1.0 else 1
+    rs = np.arange(r0, 33)
+    length = fuse_layout(int(n))[2]
+    bits = (np.ceil(length * rs / 64.0) * 64 + 64 + 8 * FUSE_HEADER_BYTES).astype(np.float64)
+    return 2.0 ** -rs.astype(np.float64), bits
+
+
+def allocate(n: np.ndarray, h: np.ndarray, F: float, clip: float, backup: str) -> tuple[list[float], list[str], float] | None:
+    """Each region's filter kind and FPR for regions of ``n`` keys and negative shares ``h``,
+    minimising total bits subject to ``sum h_r f_r <= F`` and ``f_r <= clip``.
+
+    Binary fuse filters come in whole fingerprint widths (``f = 2^-r``, ``1.13 r`` bits per key),
+    so the continuous optimum of :func:`_region_fprs` rounded up to a width wastes up to a bit
+    per key; here every region picks, for a Lagrange multiplier ``lambda``, the option (Bloom
+    filter at its optimal FPR when ``backup == "auto"``, fuse filter of any width, accept-all
+    when ``clip >= 1``) minimising ``bits + lambda h_r f_r``, and ``lambda`` is bisected until
+    the FPR meets ``F``. Returns (FPRs, kinds, bits) or None when infeasible.
+    """
+    R = n.shape[0]
+    fuse_opts = [_fuse_options(float(n[r]), clip) if n[r] > 0 else None for r in range(R)]
+    bloom_ok = backup == "auto"
+    bloom_max = min(clip, 0.999999)
+
+    def choose(lam: float) -> tuple[list[float], list[str], float]:
+        fprs: list[float] = []
+        kinds: list[str] = []
+        total = 0.0
+        for r in range(R):
+            if n[r] <= 0:
+                fprs.append(0.0)
+                kinds.append("fuse" if not bloom_ok else "bloom")
+                continue
+            best = (math.inf, 1.0, "accept", 0.0)  # (objective, f, kind, bits)
+            if clip >= 1.0:
+                best = (lam * h[r], 1.0, "accept", 0.0)
+            if bloom_ok:
+                fb = n[r] / (LN2SQ * lam * h[r]) if h[r] > 0 and lam > 0 else bloom_max
+                fb = min(max(fb, 1e-12), bloom_max)
+                bb = n[r] * math.log(1.0 / fb) / LN2SQ + 64.0 + 8 * FILTER_OVERHEAD_BYTES
+                if bb + lam * h[r] * fb < best[0]:
+                    best = (bb + lam * h[r] * fb, fb, "bloom", bb)
+            opts = fuse_opts[r]
+            assert opts is not None
+            obj = opts[1] + lam * h[r] * opts[0]
+            i = int(np.argmin(obj))
+            if obj[i] < best[0]:
+                best = (float(obj[i]), float(opts[0][i]), "fuse", float(opts[1][i]))
+            fprs.append(best[1])
+            kinds.append(best[2] if best[2] != "accept" else ("bloom" if bloom_ok else "fuse"))
+            total += best[3]
+        return fprs, kinds, total
+
+    def fpr_of(got: tuple[list[float], list[str], float]) -> float:
+        return float(np.sum(np.asarray(got[0]) * h))
+
+    lo, hi = -30.0, 80.0  # log lambda
+    top = choose(math.exp(hi))
+    if fpr_of(top) > F:
+        return None
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        got = choose(math.exp(mid))
+        if fpr_of(got) <= F:
+            hi, top = mid, got
+        else:
+            lo = mid
+    return top
 
 
 # ---------------------------------------------------------------------------------------------
