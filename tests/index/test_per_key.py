@@ -62,3 +62,29 @@ def test_per_key_path_on_empty_and_unfitted() -> None:
         RMI().lower_bound(3)
     with pytest.raises(RuntimeError, match="not fitted"):
         RMI().contains(3.0)
+
+
+@pytest.mark.parametrize("dtype", ["uint64", "int32", "float64"])
+def test_partitioned_batches_match_searchsorted(dtype: str) -> None:
+    rng = np.random.default_rng(11)
+    keys = _keys(dtype, rng)
+    keys = np.sort(np.concatenate([keys, keys[::5]]))  # duplicates
+    for root in ("linear", "spline", "grid", "nn"):
+        index = RMI(root=root, n_leaves=64, partition="always").fit(keys)
+        assert index._partition_buckets(10) > 0
+        q = np.concatenate([keys, rng.permutation(keys)[:500]])
+        if keys.dtype.kind == "f":
+            q = np.concatenate([q, [-np.inf, np.inf, 0.5]])
+        q = rng.permutation(q)
+        np.testing.assert_array_equal(index.lower_bound(q), np.searchsorted(keys, q, "left"))
+        np.testing.assert_array_equal(index.upper_bound(q), np.searchsorted(keys, q, "right"))
+        assert index.contains(q).tolist() == np.isin(q, keys).tolist()
+    never = RMI(partition="never").fit(keys)
+    assert never._partition_buckets(1 << 20) == 0
+
+
+def test_partition_auto_only_for_big_keys_and_batches() -> None:
+    small = RMI().fit(np.arange(1000, dtype=np.uint64))
+    assert small._partition_buckets(1 << 20) == 0
+    with pytest.raises(ValueError, match="partition"):
+        RMI(partition="sometimes").fit(np.arange(10))

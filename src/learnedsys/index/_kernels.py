@@ -632,3 +632,45 @@ def scalar_op_u64(kind: int, model: np.ndarray, keys, q: int, op: int) -> int:  
     """:func:`scalar_op` for uint64 keys and a Python int in [0, 2**63): cast first, since numba
     compares uint64 with int64 as float64 (inexact above 2**53)."""
     return scalar_op(kind, model, keys, np.uint64(q), op)
+
+
+@_jit
+def lookup_partitioned(kind, params, leaves, keys, queries, side: int, n_buckets: int):  # type: ignore[no-untyped-def]
+    """A large batch in one pass of a learned counting sort: the root model sends every query to
+    one of ``n_buckets`` ranges of equal key counts (the model is the keys' CDF), and the
+    lookups then run bucket by bucket, 16 in lockstep, within a region of the keys small enough
+    to stay in cache. O(m) extra work, no comparison sort; pays when the keys do not fit in the
+    cache and the batch is dense enough that several queries share a bucket."""
+    m = queries.shape[0]
+    n = keys.shape[0]
+    out = np.empty(m, dtype=np.int64)
+    L = leaves.shape[0]
+    if n == 0:
+        out[:] = 0
+        return out
+    B = n_buckets
+    bucket = np.empty(m, dtype=np.int32)
+    counts = np.zeros(B + 1, dtype=np.int64)
+    scale = B / L
+    for i in range(m):
+        j = leaf_of(kind, params, float(queries[i]), L)
+        b = int(j * scale)
+        if b >= B:
+            b = B - 1
+        bucket[i] = b
+        counts[b + 1] += 1
+    for b in range(B):
+        counts[b + 1] += counts[b]
+    order = np.empty(m, dtype=np.int64)
+    qs = np.empty(m, dtype=queries.dtype)
+    for i in range(m):
+        b = bucket[i]
+        k = counts[b]
+        order[k] = i
+        qs[k] = queries[i]
+        counts[b] = k + 1
+    res = np.empty(m, dtype=np.int64)
+    _lookup_range(kind, params, leaves, keys, qs, res, 0, m, side, True)
+    for k in range(m):
+        out[order[k]] = res[k]
+    return out

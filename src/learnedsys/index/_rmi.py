@@ -202,6 +202,10 @@ class RMI:
             range is narrower than the window.
         nn_hidden: hidden layer widths of the "nn" root (0 to 2 layers, widths 4 to 32).
         interleave: run 16 lookups in lockstep so their memory accesses overlap.
+        partition: for a large batch, first partition the queries by the root model (a learned
+            counting sort, O(m)) so that each bucket's lookups hit a cache-resident region of the
+            keys: "auto" (when the keys exceed 8 MB and the batch has 32k+ queries), "always",
+            "never". Answers are the same either way.
         parallel: split large query batches over all cores.
         seed: seed of the "nn" root's training.
 
@@ -218,7 +222,7 @@ class RMI:
     # per-key path state, set by fit/load; the class defaults send unfitted use to the general path
     _int_lo: int | None = None
     _int_hi: int = -1
-    _model: np.ndarray | None = None
+    _model: Any = None
 
     def __init__(
         self,
@@ -231,6 +235,7 @@ class RMI:
         hybrid_threshold: int | None = None,
         nn_hidden: tuple[int, ...] = (16,),
         interleave: bool = True,
+        partition: str = "auto",
         parallel: bool = False,
         seed: int | None = 0,
     ) -> None:
@@ -242,6 +247,7 @@ class RMI:
         self.hybrid_threshold = hybrid_threshold
         self.nn_hidden = nn_hidden
         self.interleave = interleave
+        self.partition = partition
         self.parallel = parallel
         self.seed = seed
 
@@ -257,6 +263,7 @@ class RMI:
             "hybrid_threshold": self.hybrid_threshold,
             "nn_hidden": tuple(self.nn_hidden),
             "interleave": self.interleave,
+            "partition": self.partition,
             "parallel": self.parallel,
             "seed": self.seed,
         }
@@ -281,6 +288,7 @@ class RMI:
                 f"[4, 32]. Got {hidden!r} instead."
             )
         check_bool(self.interleave, "interleave", o)
+        check_choice(self.partition, "partition", o, ["auto", "always", "never"])
         check_bool(self.parallel, "parallel", o)
         check_seed(self.seed, "seed", o)
 
@@ -626,7 +634,10 @@ class RMI:
     def _bound(self, queries: Any, side: int) -> Any:
         self._check_fitted()
         q, below, above, scalar = prepare_queries(queries, self.keys_.dtype)
-        if self.parallel and q.shape[0] >= (1 << 16):
+        B = self._partition_buckets(q.shape[0])
+        if B:
+            out = K.lookup_partitioned(self._root_kind, self.root_params_, self.leaves_, self.keys_, q, side, B)
+        elif self.parallel and q.shape[0] >= (1 << 16):
             out = K.lookup_parallel(self._root_kind, self.root_params_, self.leaves_, self.keys_, q, side, self.interleave)
         else:
             out = K.lookup_serial(self._root_kind, self.root_params_, self.leaves_, self.keys_, q, side, self.interleave)
@@ -637,6 +648,21 @@ class RMI:
         if scalar:
             return int(out[0])
         return out.reshape(np.shape(queries))
+
+    def _partition_buckets(self, m: int) -> int:
+        """Buckets of the learned partition for a batch of ``m`` queries; 0 to look them up in
+        the order given. Partitioning pays when the keys are far larger than the cache and
+        the batch holds several queries per cache-sized bucket of keys."""
+        if self.partition == "never" or self.leaves_.shape[1] != 4 or self.n_ == 0:
+            return 0
+        key_bytes = self.keys_.nbytes
+        # a bucket of keys of about 64 kB stays in the L2 cache while its queries are answered
+        B = int(min(self.n_leaves_, max(1, key_bytes // 65536), 1 << 16))
+        if self.partition == "always":
+            return max(1, B)
+        if key_bytes < (8 << 20) or m < (1 << 15) or m < 4 * B:
+            return 0
+        return B
 
     def lower_bound(self, queries: Any) -> Any:
         """Positions of the first key >= each query: ``np.searchsorted(keys, queries, "left")``.
