@@ -88,3 +88,20 @@ def test_partition_auto_only_for_big_keys_and_batches() -> None:
     assert small._partition_buckets(1 << 20) == 0
     with pytest.raises(ValueError, match="partition"):
         RMI(partition="sometimes").fit(np.arange(10))
+
+
+def test_measured_configuration_times_a_shortlist_and_stays_exact() -> None:
+    rng = np.random.default_rng(5)
+    keys = np.sort(rng.lognormal(0, 2, 300_000) * 1e9).astype(np.uint64)
+    index = RMI(config="measure").fit(keys)
+    assert 2 <= len(index.measured_) <= 4
+    roots = {r for r, *_ in index.measured_}
+    assert index.root_ in roots and all(ns > 0 for *_, ns in index.measured_)
+    assert index.size_in_bytes() <= max(4096, keys.nbytes // 100) + 64
+    q = np.concatenate([keys[::97], rng.integers(0, int(keys[-1]) + 10, 3000, dtype=np.uint64)])
+    np.testing.assert_array_equal(index.lower_bound(q), np.searchsorted(keys, q))
+    a = RMI(config="estimate").fit(keys)
+    b = RMI(config="estimate").fit(keys)
+    assert (a.root_, a.n_leaves_) == (b.root_, b.n_leaves_) and not hasattr(a, "measured_")
+    with pytest.raises(ValueError, match="config"):
+        RMI(config="guess").fit(keys)

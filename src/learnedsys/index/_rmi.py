@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +44,11 @@ SUPPORTED_DTYPES = tuple(
 _KIND = "learnedsys.index.RMI"
 _KIND_VERSION = 1
 _SAMPLE = 1 << 18  # keys the auto-configuration looks at
-_SPEED_CAP = 1 << 20  # default size budget for target="speed"
+_SPEED_CAP = 1 << 20  # default size budget for target="speed" with config="estimate"
+_MEASURE_CAP = 4 << 20  # with config="measure": timing, not the cache model, judges bigger models
+_MEASURE_MIN_KEYS = 1 << 18  # below this the estimate is as good as a noisy timing
+_MEASURE_CANDIDATES = 4
+_MEASURE_QUERIES = 1 << 14
 _GRID_LEAVES_PER_STEP = 4  # a grid root has one step per this many leaves
 _SPLINE_MAX_KNOTS = 2048
 _META_BYTES = 64  # scalars beside the arrays: n, dtype, root kind, leaf count, flags
@@ -192,9 +197,9 @@ class RMI:
         n_leaves: number of leaf models, or "auto" (pick per data within ``max_bytes``).
         target: what auto-configuration optimises: "speed" (fastest within ``max_bytes``) or
             "space" (smallest whose estimated lookup time is within 1.5x of the fastest).
-        max_bytes: size budget of the index; default 1% of the key array but at most 1 MiB for
-            "speed" (an index that stays in cache is faster than a bigger one), min(1%, 200 kB)
-            for "space".
+        max_bytes: size budget of the index; default 1% of the key array but at most 4 MiB for
+            "speed" with config="measure" (1 MiB with "estimate": an index that stays in cache
+            is often faster than a bigger one), min(1%, 200 kB) for "space".
         leaf_search: "binary" (stores per-leaf error bounds) or "exponential" (stores no bounds: half
             the leaf bytes, searches outward from the prediction).
         hybrid_threshold: a leaf whose error window exceeds this many positions falls back to a
@@ -202,6 +207,10 @@ class RMI:
             range is narrower than the window.
         nn_hidden: hidden layer widths of the "nn" root (0 to 2 layers, widths 4 to 32).
         interleave: run 16 lookups in lockstep so their memory accesses overlap.
+        config: how auto-configuration decides: "measure" (default: a shortlist of configurations
+            chosen by a cost model is fitted in full and the fastest measured lookup time on a
+            sample of keys wins; the chosen model can then differ between runs and machines,
+            the answers never) or "estimate" (the cost model alone: the same model every run).
         partition: for a large batch, first partition the queries by the root model (a learned
             counting sort, O(m)) so that each bucket's lookups hit a cache-resident region of the
             keys: "auto" (when the keys exceed 8 MB and the batch has 32k+ queries), "always",
@@ -236,6 +245,7 @@ class RMI:
         nn_hidden: tuple[int, ...] = (16,),
         interleave: bool = True,
         partition: str = "auto",
+        config: str = "measure",
         parallel: bool = False,
         seed: int | None = 0,
     ) -> None:
@@ -248,6 +258,7 @@ class RMI:
         self.nn_hidden = nn_hidden
         self.interleave = interleave
         self.partition = partition
+        self.config = config
         self.parallel = parallel
         self.seed = seed
 
@@ -264,6 +275,7 @@ class RMI:
             "nn_hidden": tuple(self.nn_hidden),
             "interleave": self.interleave,
             "partition": self.partition,
+            "config": self.config,
             "parallel": self.parallel,
             "seed": self.seed,
         }
@@ -289,6 +301,7 @@ class RMI:
             )
         check_bool(self.interleave, "interleave", o)
         check_choice(self.partition, "partition", o, ["auto", "always", "never"])
+        check_choice(self.config, "config", o, ["measure", "estimate"])
         check_bool(self.parallel, "parallel", o)
         check_seed(self.seed, "seed", o)
 
@@ -345,11 +358,29 @@ class RMI:
             if self.target == "space":
                 ok = [c for c in fitting if c.est_ns <= 1.5 * best.est_ns]
                 best = min(ok, key=lambda c: (c.size, c.est_ns))
+            if self.config == "measure" and n >= _MEASURE_MIN_KEYS and len(fitting) > 1:
+                measured = self._measure(fitting, best, keys, pos, m, n, sample, rng)
+                self.measured_ = [(c.root, c.n_leaves, c.size, ns) for c, ns, _ in measured]
+                fastest = min(ns for _, ns, _ in measured)
+                pick = min(measured, key=lambda t: t[1])
+                if self.target == "space":
+                    pick = min((t for t in measured if t[1] <= 1.5 * fastest), key=lambda t: (t[0].size, t[1]))
+                self._set_model(pick[0].root, *pick[2])
+                self._sample_cache = None
+                return self
             root, L = best.root, best.n_leaves
         else:
             self.candidates_ = []
             # more leaves than distinct keys only costs memory: cap by the data
             root, L = self.root, max(1, min(int(self.n_leaves), m))
+        self._set_model(root, *self._fit_model(root, L, keys, pos, m, n, sample))
+        self._sample_cache: Any = None
+        return self
+
+    def _fit_model(
+        self, root: str, L: int, keys: np.ndarray, pos: np.ndarray, m: int, n: int, sample: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Root parameters and the leaf table of one configuration, fitted on all the keys."""
         params = self._fit_root(root, keys, sample, n, L)
         kind = ROOTS[root]
         if root in _MONOTONE_ROOTS or K.is_monotone(kind, params, keys, sample, L):
@@ -358,9 +389,46 @@ class RMI:
             leaf = K.assign_leaves_at(kind, params, keys, pos, m, L)
             leaves = K.fit_leaves(keys, pos, leaf, L, n, self._hybrid())
             del leaf
-        self._set_model(root, params, leaves)
-        self._sample_cache: Any = None
-        return self
+        return params, leaves[:, : self._leaf_cols()]
+
+    def _measure(
+        self,
+        fitting: list[_Candidate],
+        best: _Candidate,
+        keys: np.ndarray,
+        pos: np.ndarray,
+        m: int,
+        n: int,
+        sample: np.ndarray,
+        rng: np.random.Generator,
+    ) -> list[tuple[_Candidate, float, tuple[np.ndarray, np.ndarray]]]:
+        """Fit a shortlist of configurations in full and time their lookups on a sample of keys
+        (the lookup mode this index will run: interleaved or one at a time). The shortlist: the
+        estimate's choice, the best estimate of each other root, and the largest leaf count of
+        the chosen root (the estimate's cache model is the part most often wrong)."""
+        by_est = sorted(fitting, key=lambda c: c.est_ns)
+        short: list[_Candidate] = [best]
+        for c in by_est:
+            if len(short) >= _MEASURE_CANDIDATES - 1:
+                break
+            if all(c.root != s.root for s in short):
+                short.append(c)
+        biggest = max((c for c in fitting if c.root == best.root), key=lambda c: c.n_leaves)
+        if biggest not in short:
+            short.append(biggest)
+        q = keys[rng.integers(0, n, _MEASURE_QUERIES)]
+        out: list[tuple[_Candidate, float, tuple[np.ndarray, np.ndarray]]] = []
+        for c in short:
+            params, leaves = self._fit_model(c.root, c.n_leaves, keys, pos, m, n, sample)
+            lv = np.ascontiguousarray(leaves, dtype=np.float64)
+            kind = ROOTS[c.root]
+            times = []
+            for _ in range(3):
+                t0 = time.perf_counter()
+                K.lookup_serial(kind, params, lv, keys, q, 0, self.interleave)
+                times.append(time.perf_counter() - t0)
+            out.append((c, min(times) / q.shape[0] * 1e9, (params, leaves)))
+        return out
 
     def _estimate_log_window(
         self,
@@ -416,7 +484,9 @@ class RMI:
         one_percent = max(4096, keys.nbytes // 100)
         # a model that stays in the L2 cache beats a larger one with tighter windows: at 100M
         # keys, 0.5-2 MB indexes were 10-30% faster than 8 MB ones (BENCHMARKS.md)
-        return min(one_percent, _SPEED_CAP) if self.target == "speed" else min(one_percent, 200_000)
+        if self.target == "space":
+            return min(one_percent, 200_000)
+        return min(one_percent, _MEASURE_CAP if self.config == "measure" else _SPEED_CAP)
 
     def _size(self, params: np.ndarray, n_leaves: int) -> int:
         return 8 * int(params.shape[0]) + 8 * self._leaf_cols() * n_leaves + _META_BYTES
