@@ -232,6 +232,7 @@ class RMI:
     _int_lo: int | None = None
     _int_hi: int = -1
     _model: Any = None
+    _sample_cache: Any = None
 
     def __init__(
         self,
@@ -374,7 +375,7 @@ class RMI:
             # more leaves than distinct keys only costs memory: cap by the data
             root, L = self.root, max(1, min(int(self.n_leaves), m))
         self._set_model(root, *self._fit_model(root, L, keys, pos, m, n, sample))
-        self._sample_cache: Any = None
+        self._sample_cache = None
         return self
 
     def _fit_model(
