@@ -745,6 +745,19 @@ class RMI:
             return self._entry(self._root_kind, self._model, self.keys_, queries, 0)  # per-key path
         return self._bound(queries, 0)
 
+    def lower_bound_serial(self, queries: Any) -> np.ndarray:
+        """:meth:`lower_bound` for a batch, one lookup finished before the next starts: no
+        interleaving and no partitioning (the latency a caller with one key at a time sees, for
+        benchmarks). Fit with ``interleave=False`` so auto-configuration times this mode."""
+        self._check_fitted()
+        q, below, above, _ = prepare_queries(queries, self.keys_.dtype)
+        out = K.lookup_serial(self._root_kind, self.root_params_, self.leaves_, self.keys_, q, 0, False)
+        if below is not None:
+            out[below] = 0
+        if above is not None:
+            out[above] = self.n_
+        return out.reshape(np.shape(queries))
+
     def upper_bound(self, queries: Any) -> Any:
         """Positions of the first key > each query: ``np.searchsorted(keys, queries, "right")``."""
         r = self._scalar(queries, 1) if type(queries) in (int, float) and self._model is not None else None
