@@ -105,3 +105,12 @@ def test_measured_configuration_times_a_shortlist_and_stays_exact() -> None:
     assert (a.root_, a.n_leaves_) == (b.root_, b.n_leaves_) and not hasattr(a, "measured_")
     with pytest.raises(ValueError, match="config"):
         RMI(config="guess").fit(keys)
+
+
+def test_lower_bound_serial_matches_searchsorted() -> None:
+    rng = np.random.default_rng(8)
+    keys = np.sort(rng.integers(-(10**12), 10**12, 20_000))
+    index = RMI(interleave=False).fit(keys)
+    q = np.concatenate([keys[::3], rng.integers(-(10**13), 10**13, 5000)])
+    np.testing.assert_array_equal(index.lower_bound_serial(q), np.searchsorted(keys, q))
+    assert index.lower_bound_serial([2**63, -(2**64)]).tolist() == [len(keys), 0]
