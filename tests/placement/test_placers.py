@@ -11,6 +11,7 @@ import sys
 import numpy as np
 import pytest
 
+from learnedsys._serialization import FormatError
 from learnedsys._validation import InvalidParameterError
 from learnedsys.placement import (
     HEURISTICS,
@@ -183,7 +184,7 @@ def test_placement_json_roundtrip(tmp_path):
     q = Placement.load(path)
     assert np.array_equal(p.devices, q.devices) and q.method == "m-etf"
     path.write_text("{not json")
-    with pytest.raises(InvalidParameterError):
+    with pytest.raises(FormatError, match="not a placement JSON file"):
         Placement.load(path)
 
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from learnedsys._atomic import atomic_write
 from learnedsys.bench._harness import (
     BenchContext,
     SectionResult,
@@ -22,6 +23,7 @@ from learnedsys.bench._harness import (
     format_table,
     machine_info,
     measure,
+    prepare_output,
     write_json,
 )
 from learnedsys.cli import module_exists
@@ -66,8 +68,9 @@ def run_bench(
     """Run ``sections``; print tables; write JSON and the report (when ``ctx.report_dir``)."""
     results: list[SectionResult] = []
     packages: list[str] = []
-    if ctx.report_dir is not None:
-        ctx.report_dir.mkdir(parents=True, exist_ok=True)
+    # before the sections run (minutes): a bad --json or --report path is a one-line PathError now
+    prepare_output(json_path, what="--json")
+    prepare_output(ctx.report_dir, directory=True, what="--report")
     started = time.time()
     for name in sections:
         module = importlib.import_module(SECTIONS[name])
@@ -117,5 +120,5 @@ def _write_report(results: list[SectionResult], ctx: BenchContext, info: dict[st
         for fname, caption in r.figures:
             lines += [f"![{caption}]({fname})", "", f"*{caption}*", ""]
     path = ctx.report_dir / "report.md"
-    path.write_text("\n".join(lines) + "\n")
+    atomic_write(path, "\n".join(lines) + "\n", what="report")
     return path

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
+from learnedsys._atomic import PathError
 from learnedsys.bench import SECTIONS, BenchContext, available_sections, find_shared_data, run_bench
 
 
@@ -57,5 +59,9 @@ def _run(args: argparse.Namespace) -> int:
     )
     if data_dir is None:
         ctx.log("note: shared data folder (../shared/data) is absent; sections use their embedded or generated data")
-    run_bench(sections, ctx, json_path=args.json)
+    try:
+        run_bench(sections, ctx, json_path=args.json)
+    except PathError as exc:  # a bad --json / --report path: one line, before the sections run
+        print(f"learnedsys bench: {exc}", file=sys.stderr)
+        return 2
     return 0

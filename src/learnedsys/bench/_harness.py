@@ -7,6 +7,7 @@ first call), repeats, and reports the median with the spread.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import platform
@@ -21,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from learnedsys._atomic import PathError, atomic_write, check_output_path
 from learnedsys._serialization import json_default
 
 __all__ = [
@@ -32,6 +34,9 @@ __all__ = [
     "machine_info",
     "measure",
     "measure_interleaved",
+    "prepare_output",
+    "save_figure",
+    "write_json",
 ]
 
 
@@ -248,6 +253,35 @@ def machine_info(packages: Iterable[str] = ()) -> dict[str, Any]:
     return info
 
 
+def prepare_output(path: Path | None, *, directory: bool = False, what: str = "output") -> None:
+    """Make sure ``path`` can be written before a long run: create its folder (or, with
+    ``directory``, the directory itself); raise :class:`PathError` naming the path and the fix."""
+    if path is None:
+        return
+    folder = path if directory else path.parent
+    if directory and path.exists() and not path.is_dir():
+        raise PathError(f"The {what} directory {str(path)!r} is a file; give a directory path (it is created if missing).")
+    if not directory and path.is_dir():
+        raise PathError(f"The {what} path {str(path)!r} is a directory; give a file name inside it, e.g. {str(path / 'bench.json')!r}.")
+    blocker = next((a for a in (folder, *folder.parents) if a.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise PathError(f"The folder {str(folder)!r} for the {what} cannot be created: {str(blocker)!r} is a file; choose another path.")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PathError(f"Cannot create the folder {str(folder)!r} for the {what} ({exc.strerror or exc}); choose another path.") from None
+    if not directory:
+        check_output_path(path, what)
+
+
 def write_json(path: Path, payload: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=1, default=json_default) + "\n")
+    """Write ``payload`` as JSON, atomically (its folder is created when missing)."""
+    prepare_output(path, what="JSON records")
+    atomic_write(path, json.dumps(payload, indent=1, default=json_default) + "\n", what="JSON records")
+
+
+def save_figure(fig: Any, path: Path, dpi: int = 110) -> None:
+    """Save a matplotlib figure as PNG atomically (rendered in memory, then one atomic write)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=dpi, format="png")
+    atomic_write(path, buf.getbuffer(), what="figure")

@@ -787,12 +787,32 @@ class Choice:
         _serialization.save(path, _KIND, _KIND_VERSION, {"name": self.name, "policy": self.policy.state()}, {})
 
     def load(self, path: str | os.PathLike[str], context: Any = None) -> Choice:
-        """Load a policy state saved by :meth:`save` (the policy type and space must match)."""
+        """Load a policy state saved by :meth:`save` (the policy type and space must match).
+
+        The state is validated before anything changes (types, shapes, finite values, counts
+        >= 0, actions inside the options).
+
+        Raises:
+            FormatError: the file is damaged, crafted or not a Choice state file.
+            InvalidParameterError: a valid state of another policy type or option count.
+        """
+        from learnedsys.decide._statecheck import check_policy_state
+
         _, meta, _ = _serialization.load(path, _KIND, _KIND_VERSION)
+        where = repr(str(path))
+        if "policy" not in meta:
+            raise _serialization.FormatError(f"{where}: a Choice state file needs a 'policy' state")
         if not self._ready:
             self._setup(context)
         assert self.policy is not None
-        self.policy.load_state(meta["policy"])
+        state = meta["policy"]
+        check_policy_state(self.policy, state, where)
+        try:
+            self.policy.load_state(state)
+        except InvalidParameterError:
+            raise
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as exc:
+            raise _serialization.FormatError(f"{where}: the policy state cannot be loaded: {type(exc).__name__}: {exc}") from None
         return self
 
     def close(self) -> None:

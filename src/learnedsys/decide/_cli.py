@@ -40,6 +40,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     import sqlite3
 
+    from learnedsys._atomic import PathError, check_output_path
     from learnedsys._validation import InvalidParameterError
     from learnedsys.decide._tune import format_result, save_json, tune_command, write_plot
 
@@ -61,9 +62,14 @@ def _run(args: argparse.Namespace) -> int:
             return 2
         k, v = item.split("=", 1)
         defaults[k.lstrip("-")] = v
-    for path, what in ((args.study, "--study"), (args.json, "--json"), (args.plot, "--plot")):
-        if path is not None and not path.resolve().parent.is_dir():
-            print(f"learnedsys tune: the folder of {what} {path} does not exist", file=sys.stderr)
+    plot = args.plot if args.plot is not None else (args.json.with_suffix(".png") if args.json is not None else None)
+    for path, what in ((args.study, "--study"), (args.json, "--json"), (plot, "--plot")):
+        if path is None:
+            continue
+        try:  # before the trials: a bad path fails now, not after the search
+            check_output_path(path, what)
+        except PathError as exc:
+            print(f"learnedsys tune: {exc}", file=sys.stderr)
             return 2
     try:
         result = tune_command(
@@ -78,11 +84,14 @@ def _run(args: argparse.Namespace) -> int:
         print(f"learnedsys tune: cannot use the study file {args.study}: {exc}", file=sys.stderr)
         return 2
     print(format_result(result))
-    if args.json is not None:
-        save_json(result, args.json)
-        print(f"wrote {args.json}")
-    plot = args.plot if args.plot is not None else (args.json.with_suffix(".png") if args.json is not None else None)
-    if plot is not None and result.completed:
-        write_plot(result, plot)
-        print(f"plot: {plot}")
+    try:
+        if args.json is not None:
+            save_json(result, args.json)
+            print(f"wrote {args.json}")
+        if plot is not None and result.completed:
+            write_plot(result, plot)
+            print(f"plot: {plot}")
+    except (PathError, OSError) as exc:
+        print(f"learnedsys tune: cannot write the results: {exc}", file=sys.stderr)
+        return 2
     return 0 if result.completed else 1

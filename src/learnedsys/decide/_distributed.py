@@ -27,6 +27,7 @@ import time
 from collections import deque
 from typing import Any
 
+from learnedsys._atomic import atomic_write
 from learnedsys._lazy import require
 from learnedsys._validation import InvalidParameterError, check_choice, check_float
 from learnedsys.decide._policies import DecidePolicy
@@ -137,10 +138,8 @@ class Learner:
 
     def _publish(self) -> None:
         self.published += 1
-        tmp = self._path + f".{os.getpid()}.tmp"
-        with open(tmp, "w") as fh:
-            json.dump({"published": self.published, "state": self.policy.state()}, fh)
-        os.replace(tmp, self._path)
+        payload = json.dumps({"published": self.published, "state": self.policy.state()})
+        atomic_write(self._path, payload, what="learner snapshot")  # readers never see a partial file
 
     def _run(self) -> None:
         last = time.monotonic()

@@ -19,6 +19,7 @@ Cost: one process start per run of the command, plus a few milliseconds of TPE p
 from __future__ import annotations
 
 import concurrent.futures as cf
+import io
 import itertools
 import json
 import math
@@ -32,10 +33,11 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from learnedsys._atomic import atomic_write
 from learnedsys._lazy import require
+from learnedsys._serialization import json_default
 from learnedsys._validation import (
     InvalidParameterError,
     check_bool,
@@ -566,8 +568,10 @@ def write_plot(result: TuneResult, path: str | os.PathLike[str]) -> None:
     ax.set_title("learnedsys tune: the search")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=110, format="png")
     plt.close(fig)
+    atomic_write(path, buf.getbuffer(), what="--plot")
 
 
 def format_result(result: TuneResult, top: int = 5) -> str:
@@ -602,4 +606,9 @@ def format_result(result: TuneResult, top: int = 5) -> str:
 
 
 def save_json(result: TuneResult, path: str | os.PathLike[str]) -> None:
-    Path(path).write_text(json.dumps(result.to_json(), indent=1) + "\n")
+    """Write the result as JSON, atomically (an interrupted write leaves the old file intact).
+
+    Raises:
+        PathError: the folder is missing or ``path`` is a directory (the message names the fix).
+    """
+    atomic_write(path, json.dumps(result.to_json(), indent=1, default=json_default) + "\n", what="--json")

@@ -74,11 +74,40 @@ def _fail(msg: str) -> int:
     return 2
 
 
+def _write_json(path: Path, payload: Any) -> str | None:
+    """Write ``payload`` atomically; the one-line error message on failure, else None."""
+    from learnedsys._atomic import atomic_write
+
+    try:
+        atomic_write(path, json.dumps(payload, indent=1, default=_default) + "\n", what="--json")
+    except (ValueError, OSError) as exc:
+        return f"cannot write --json {str(path)!r}: {exc}"
+    return None
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Fail before the work, not after it: --json must be a file path in an existing folder,
+    --out of 'search' a directory path (created if missing), --out of 'predict' a file path."""
+    from learnedsys._atomic import PathError, check_output_path
+
+    if getattr(args, "json", None) is not None:
+        check_output_path(args.json, "--json")
+    out = getattr(args, "out", None)
+    if out is not None:
+        if args.nas_command == "search":
+            if out.exists() and not out.is_dir():
+                raise PathError(f"--out {str(out)!r} is a file; give a directory path for the model (it is created if missing).")
+        else:
+            check_output_path(out, "--out")
+
+
 def _search(args: argparse.Namespace) -> int:
+    from learnedsys._atomic import PathError
     from learnedsys._validation import InvalidParameterError
     from learnedsys.nas import fit_final, get_space, load_dataset, parse_budget, search
 
     try:
+        _check_outputs(args)
         budget = parse_budget(args.budget)
         if args.final_epochs is not None and args.final_epochs < 1:
             return _fail(f"--final-epochs must be an int >= 1. Got {args.final_epochs} instead.")
@@ -98,7 +127,7 @@ def _search(args: argparse.Namespace) -> int:
                      workers=args.workers, backend=args.backend, address=args.address, storage=args.storage,
                      study=args.study, resume=args.resume, seed=args.seed, epochs=epochs, asha=args.asha,
                      objective=args.objective, progress=not args.no_progress, try_defaults=not args.no_defaults)
-    except (InvalidParameterError, FileNotFoundError) as exc:
+    except (InvalidParameterError, PathError, FileNotFoundError) as exc:
         return _fail(str(exc))
     out: dict[str, Any] = res.to_json()
     print(f"{res.trials} finished trials ({res.resumed_trials} resumed, {res.failed} failed) in {res.seconds:.0f} s",
@@ -116,12 +145,18 @@ def _search(args: argparse.Namespace) -> int:
         print(f"retrained {len(members)} architecture(s) on train+validation: held-out test accuracy {test_acc:.4f}",
               file=sys.stderr)
         if args.out is not None:
-            model.save(args.out)
-            out["model_dir"] = str(args.out)
-            print(f"model written to {args.out}", file=sys.stderr)
+            try:
+                model.save(args.out)
+            except (ValueError, OSError) as exc:
+                print(f"learnedsys nas: cannot write the model to --out {str(args.out)!r}: {exc}", file=sys.stderr)
+                rc = 2
+            else:
+                out["model_dir"] = str(args.out)
+                print(f"model written to {args.out}", file=sys.stderr)
     if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(out, indent=1, default=_default) + "\n")
+        err = _write_json(args.json, out)
+        if err is not None:
+            return _fail(err)
     return rc
 
 
@@ -154,13 +189,17 @@ def _default(o: Any) -> Any:
 
 
 def _predict(args: argparse.Namespace) -> int:
+    import io
+
     import numpy as np
 
+    from learnedsys._atomic import atomic_write
     from learnedsys._serialization import FormatError
     from learnedsys._validation import InvalidParameterError
     from learnedsys.nas import load_arrays, load_model
 
     try:
+        _check_outputs(args)
         model = load_model(args.model)
         if str(args.data).endswith(".npz"):
             with np.load(args.data, allow_pickle=False) as z:
@@ -170,10 +209,15 @@ def _predict(args: argparse.Namespace) -> int:
                 y = z["y"] if "y" in z.files else None
         else:
             X, y, _ = load_arrays(args.data, args.target)
-        pred = model.predict(X)
+        pred = model.predict(X)  # rejects NaN / inf pixels, as 'nas search' does
+        buf = io.BytesIO()
+        np.save(buf, pred, allow_pickle=False)
     except (InvalidParameterError, FileNotFoundError, FormatError, ValueError) as exc:
         return _fail(str(exc))
-    np.save(args.out, pred)
+    try:
+        atomic_write(args.out, buf.getbuffer(), what="--out")
+    except (ValueError, OSError) as exc:
+        return _fail(f"cannot write --out {str(args.out)!r}: {exc}")
     msg = f"wrote {len(pred)} predictions to {args.out}"
     if y is not None and len(y) == len(pred):
         msg += f"; accuracy against y: {float(np.mean(pred.astype(str) == np.asarray(y).astype(str))):.4f}"
@@ -188,6 +232,10 @@ def _tabular(args: argparse.Namespace) -> int:
 
     if args.runs < 2 or args.evals < 1:
         return _fail(f"--runs must be >= 2 and --evals >= 1. Got {args.runs} and {args.evals} instead.")
+    try:
+        _check_outputs(args)
+    except ValueError as exc:
+        return _fail(str(exc))
     bench = TabularBenchmark.load()
     t0 = time.perf_counter()
     curves = bench.compare(args.strategies, n_runs=args.runs, n_evals=args.evals, seed=args.seed, asha=args.asha)
@@ -199,5 +247,7 @@ def _tabular(args: argparse.Namespace) -> int:
         print(f"  {name:10s} {100 * s['mean'][-1]:.3f}  [{100 * s['lo'][-1]:.3f}, {100 * s['hi'][-1]:.3f}]")
         out[name] = {k: v.tolist() for k, v in s.items()}
     if args.json is not None:
-        args.json.write_text(json.dumps(out) + "\n")
+        err = _write_json(args.json, out)
+        if err is not None:
+            return _fail(err)
     return 0

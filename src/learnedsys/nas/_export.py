@@ -16,12 +16,13 @@ from typing import Any
 
 import numpy as np
 
+from learnedsys._atomic import PathError, atomic_write
 from learnedsys._lazy import require
 from learnedsys._serialization import FormatError, load, save
 from learnedsys._validation import InvalidParameterError
 from learnedsys.nas._data import Dataset, channels_first
 from learnedsys.nas._models import build_model
-from learnedsys.nas._space import Space
+from learnedsys.nas._space import CELL_OPS, Space
 from learnedsys.nas._train import fit_model
 
 __all__ = ["NASModel", "fit_final", "load_model"]
@@ -47,7 +48,14 @@ class NASModel:
         return dict(self.members[0]["architecture"])
 
     def _inputs(self, X: np.ndarray) -> np.ndarray:
-        X = np.asarray(X, dtype=np.float32)
+        X = np.asarray(X)
+        if X.dtype.kind not in "biuf":
+            raise InvalidParameterError(f"X must be numeric. Got dtype {X.dtype} instead.")
+        X = X.astype(np.float32)
+        if X.ndim >= 1 and len(X):
+            bad = np.flatnonzero(~np.isfinite(X.reshape(len(X), -1)).all(axis=1))
+            if len(bad):  # as 'nas search' does: a NaN pixel is an error, not a silent prediction
+                raise InvalidParameterError(f"X must be finite; X[{bad[0]}] holds NaN or inf")
         if len(self.shape) == 3 and X.ndim in (3, 4):
             X = channels_first(X, self.shape)
         if tuple(X.shape[1:]) != self.shape:
@@ -68,6 +76,10 @@ class NASModel:
                 for i in range(0, len(Xn), batch_size):
                     out = m(torch.from_numpy(Xn[i:i + batch_size]))
                     total[i:i + batch_size] += torch.softmax(out, dim=1).numpy()
+        if not np.all(np.isfinite(total)):
+            bad = int(np.flatnonzero(~np.isfinite(total).all(axis=1))[0])
+            raise InvalidParameterError(
+                f"the model's output for X[{bad}] is not finite (NaN or overflow); check that X is on the scale of the training data")
         return total / max(1, len(self.modules))
 
     def predict(self, X: np.ndarray, batch_size: int = 1024) -> np.ndarray:
@@ -75,11 +87,21 @@ class NASModel:
         return np.asarray(self.classes)[self.predict_proba(X, batch_size).argmax(axis=1)]
 
     def save(self, directory: str | os.PathLike[str]) -> None:
+        """Write ``architecture.json`` and ``model.lsys`` into ``directory`` (created if missing).
+
+        Each file is written atomically (a fresh temporary in the folder, fsync, rename): an
+        interrupted save leaves the old files intact and a link planted in the folder is never
+        written through.
+
+        Raises:
+            PathError: ``directory`` exists and is not a directory.
+        """
         d = Path(directory)
+        if d.exists() and not d.is_dir():
+            raise PathError(f"The model directory {str(d)!r} is a file; give a directory path (it is created if missing).")
         d.mkdir(parents=True, exist_ok=True)
         info = {"space": self.space_name, "family": self.family, "architecture": self.architecture,
                 "members": self.members, "shape": list(self.shape), "classes": self.classes, **self.meta}
-        (d / "architecture.json").write_text(json.dumps(info, indent=1, default=str) + "\n")
         arrays: dict[str, np.ndarray] = {}
         for k, m in enumerate(self.modules):
             for name, v in m.state_dict().items():
@@ -88,35 +110,167 @@ class NASModel:
         save(d / "model.lsys", KIND, KIND_VERSION, {"space": self.space_name, "family": self.family,
                                                     "members": [m["architecture"] for m in self.members],
                                                     "shape": list(self.shape), "classes": self.classes}, arrays)
+        atomic_write(d / "architecture.json", json.dumps(info, indent=1, default=str) + "\n", what="architecture.json")
 
 
 def load_model(directory: str | os.PathLike[str]) -> NASModel:
     """Load a model directory written by :meth:`NASModel.save`.
 
+    Every loaded value is checked before a network is built: the family and each member's
+    architecture (types and ranges of its choices), the input shape, the classes, the member
+    count, the standardisation (``mean``/``std`` finite, broadcastable to the input shape,
+    ``std > 0``) and every weight (name, shape, dtype, finite; BatchNorm variances >= 0). The
+    networks are first built on torch's meta device, so a crafted architecture allocates nothing.
+
     Raises:
         FileNotFoundError: the directory lacks ``model.lsys``.
-        FormatError: the file is corrupted, truncated or not a NAS model.
+        PathError: ``directory`` is a file.
+        FormatError: the file is corrupted, truncated, crafted or not a NAS model.
     """
     torch = require("torch", extra="torch")
     d = Path(directory)
+    if d.exists() and not d.is_dir():
+        raise PathError(f"{str(d)!r} is a file; give the model directory written by 'learnedsys nas search --out'.")
     if not (d / "model.lsys").exists():
         raise FileNotFoundError(f"{str(d)!r} holds no model.lsys (expected a directory written by 'learnedsys nas search --out')")
+    where = repr(str(d / "model.lsys"))
     _, meta, arrays = load(d / "model.lsys", KIND, KIND_VERSION)
+    family, shape, classes, archs, mean, std = _check_meta(meta, arrays, where)
     try:
-        family, shape, classes = meta["family"], tuple(meta["shape"]), meta["classes"]
         modules, members = [], []
-        for k, arch in enumerate(meta["members"]):
-            module = build_model(family, arch, shape, len(classes))
+        for k, arch in enumerate(archs):
             prefix = f"m{k}."
-            state = {n[len(prefix):]: torch.from_numpy(v) for n, v in arrays.items() if n.startswith(prefix)}
-            module.load_state_dict(state, strict=True)
+            state = {n[len(prefix):]: v for n, v in arrays.items() if n.startswith(prefix)}
+            with torch.device("meta"):
+                skeleton = build_model(family, arch, shape, len(classes))
+            want = {n: (tuple(t.shape), t.dtype) for n, t in skeleton.state_dict().items()}
+            if set(state) != set(want):
+                raise FormatError(f"{where}: member {k}'s weights do not match its architecture")
+            for n, v in state.items():
+                shp, dt = want[n]
+                got = tuple(v.shape) if shp or v.shape != (1,) else ()  # the container stores a scalar as (1,)
+                if got != shp or torch.from_numpy(np.empty(0, v.dtype)).dtype != dt:
+                    raise FormatError(f"{where}: weight {prefix + n!r} has {v.dtype} {v.shape}; its architecture needs {dt} {shp}")
+                if v.dtype.kind == "f" and not np.all(np.abs(v) <= _MAX_WEIGHT):  # NaN fails too
+                    raise FormatError(f"{where}: weight {prefix + n!r} holds NaN, inf or values beyond +-{_MAX_WEIGHT:g}")
+                if (n.endswith("running_var") or n.endswith("num_batches_tracked")) and v.size and v.min() < 0:
+                    raise FormatError(f"{where}: {prefix + n!r} must be >= 0")
+            module = build_model(family, arch, shape, len(classes))
+            module.load_state_dict({n: torch.from_numpy(v) for n, v in state.items()}, strict=True)
             modules.append(module)
             members.append({"architecture": arch})
-        if not modules:
-            raise ValueError("no members")
     except (KeyError, RuntimeError, TypeError, ValueError, InvalidParameterError) as exc:
-        raise FormatError(f"{str(d / 'model.lsys')!r} does not describe a loadable model: {exc}") from None
-    return NASModel(meta["space"], family, members, shape, classes, arrays["__mean"], arrays["__std"], modules)
+        if isinstance(exc, FormatError):
+            raise
+        raise FormatError(f"{where} does not describe a loadable model: {exc}") from None
+    return NASModel(meta["space"], family, members, shape, classes, mean, std, modules)
+
+
+#: Bounds of a loaded model's description (far above any model a search builds).
+_MAX_MEMBERS = 64
+_MAX_CLASSES = 1 << 20
+_MAX_INPUT = 1 << 31
+_MAX_DEPTH = 1024
+_MAX_WIDTH = 1 << 24
+_MAX_WEIGHT = 1e12  # no training of these networks comes near; beyond, float32 forwards overflow
+_ACTIVATIONS = ("relu", "tanh", "gelu", "elu", "sigmoid")
+
+
+def _is_int(v: Any, low: int, high: int) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and low <= v <= high
+
+
+def _is_prob(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 <= v < 1.0
+
+
+def _check_arch(family: str, arch: Any, where: str) -> None:
+    """The architecture's choices have the types and ranges the family's builder needs."""
+    if not isinstance(arch, dict):
+        raise FormatError(f"{where}: a member architecture must be an object")
+    bad: list[str] = []
+
+    def need(key: str, ok: Any, default: Any = ...) -> None:
+        v = arch.get(key, default)
+        if v is ... or not ok(v):
+            bad.append(f"{key}={v!r}" if v is not ... else f"{key} missing")
+
+    if family == "mlp":
+        need("n_layers", lambda v: _is_int(v, 0, _MAX_DEPTH))
+        if not bad:
+            for i in range(arch["n_layers"]):
+                need(f"layer{i}.width", lambda v: _is_int(v, 1, _MAX_WIDTH))
+        need("activation", lambda v: v in _ACTIVATIONS, "relu")
+        need("dropout", _is_prob, 0.0)
+        need("norm", lambda v: v in ("none", "batch", "layer"), "none")
+    elif family == "cnn":
+        need("n_layers", lambda v: _is_int(v, 0, _MAX_DEPTH))
+        if not bad:
+            for i in range(arch["n_layers"]):
+                need(f"layer{i}.channels", lambda v: _is_int(v, 1, 1 << 16))
+                need(f"layer{i}.kernel", lambda v: _is_int(v, 1, 63))
+                need(f"layer{i}.pool", lambda v: v in ("none", "max"))
+                need(f"layer{i}.skip", lambda v: isinstance(v, bool))
+        need("activation", lambda v: v in _ACTIVATIONS)
+        need("batchnorm", lambda v: isinstance(v, bool))
+        need("head", lambda v: _is_int(v, 0, _MAX_WIDTH))
+        need("dropout", _is_prob, 0.0)
+    else:  # cell
+        n_nodes = sum(1 for k in arch if isinstance(k, str) and k.endswith(".op_a"))
+        for i in range(n_nodes):
+            for side in ("a", "b"):
+                need(f"node{i}.in_{side}", lambda v, i=i: _is_int(v, 0, i))
+                need(f"node{i}.op_{side}", lambda v: v in CELL_OPS)
+        need("n_cells", lambda v: _is_int(v, 1, _MAX_DEPTH))
+        need("channels", lambda v: _is_int(v, 1, 1 << 16))
+    if bad:
+        raise FormatError(f"{where}: a {family} architecture with invalid choices: {', '.join(bad[:5])}")
+
+
+def _check_meta(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> tuple[Any, ...]:
+    """Validate the model description and the standardisation; return what the loader needs."""
+    space, family, shape, classes, archs = (meta.get(k) for k in ("space", "family", "shape", "classes", "members"))
+    if not isinstance(space, str):
+        raise FormatError(f"{where}: 'space' must be a string")
+    if family not in ("mlp", "cnn", "cell"):
+        raise FormatError(f"{where}: 'family' must be 'mlp', 'cnn' or 'cell'. Got {family!r} instead.")
+    if not isinstance(shape, list) or len(shape) not in ((1, 2, 3) if family == "mlp" else (3,)) \
+            or not all(_is_int(s, 1, _MAX_INPUT) for s in shape) or int(np.prod([float(s) for s in shape])) > _MAX_INPUT:
+        raise FormatError(f"{where}: 'shape' must be the per-sample input shape (positive ints). Got {shape!r} instead.")
+    scalar = (str, int, float)
+    if not isinstance(classes, list) or not 1 <= len(classes) <= _MAX_CLASSES \
+            or not all(isinstance(c, scalar) for c in classes) or len({(type(c), c) for c in classes}) != len(classes) \
+            or len({isinstance(c, str) for c in classes}) != 1:
+        raise FormatError(f"{where}: 'classes' must be a non-empty list of distinct labels, all strings or all numbers")
+    if not isinstance(archs, list) or not 1 <= len(archs) <= _MAX_MEMBERS:
+        raise FormatError(f"{where}: 'members' must list 1 to {_MAX_MEMBERS} architectures")
+    for arch in archs:
+        _check_arch(family, arch, where)
+    expected = {"__mean", "__std"}
+    for name in arrays:
+        if name in expected:
+            continue
+        head, _, rest = name.partition(".")
+        if not (head.startswith("m") and head[1:].isdigit() and int(head[1:]) < len(archs) and rest):
+            raise FormatError(f"{where}: unexpected array {name!r} (the file holds {len(archs)} member(s))")
+    if not expected <= set(arrays):
+        raise FormatError(f"{where}: the input standardisation ('__mean', '__std') is missing")
+    mean, std = arrays["__mean"], arrays["__std"]
+    tshape = tuple(shape)
+    for key, a in (("mean", mean), ("std", std)):
+        ok = a.dtype.kind == "f" and a.ndim <= len(tshape)
+        if ok:
+            try:
+                ok = np.broadcast_shapes(a.shape, tshape) == tshape
+            except ValueError:
+                ok = False
+        if not ok:
+            raise FormatError(f"{where}: the input {key} has {a.dtype} {a.shape}; it must be floats broadcastable to {tshape}")
+        if not np.all(np.isfinite(a)):
+            raise FormatError(f"{where}: the input {key} holds NaN or inf")
+    if not np.all(std > 0):
+        raise FormatError(f"{where}: the input std must be > 0")
+    return family, tshape, classes, archs, mean.astype(np.float32), std.astype(np.float32)
 
 
 def fit_final(space: Space, actions: Sequence[int] | Sequence[Sequence[int]], data: Dataset, *, epochs: int,

@@ -69,8 +69,10 @@ def _journal(path: Path | None) -> sqlite3.Connection | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from learnedsys._atomic import check_output_path
     from learnedsys.placement import METHODS, Cluster, Placement, Simulator, place
     from learnedsys.placement._capture import CaptureError, capture
+    from learnedsys.placement._jsonfile import write_json
 
     methods = args.method or list(METHODS)
     for m in methods:
@@ -82,7 +84,13 @@ def run(args: argparse.Namespace) -> int:
     except json.JSONDecodeError as exc:
         print(f"learnedsys place: --kwargs is not JSON: {exc}", file=sys.stderr)
         return 2
-    cluster = Cluster.from_json(args.cluster) if args.cluster.endswith(".json") else Cluster.preset(args.cluster)
+    try:
+        if args.json is not None:  # before the search: a bad path fails now, not after minutes
+            check_output_path(args.json, "--json")
+        cluster = Cluster.from_json(args.cluster) if args.cluster.endswith(".json") else Cluster.preset(args.cluster)
+    except (ValueError, FileNotFoundError) as exc:  # PathError, InvalidParameterError: one line each
+        print(f"learnedsys place: {exc}", file=sys.stderr)
+        return 2
     factory = _load_factory(args.target)
     t0 = time.perf_counter()
     made = factory(**kwargs)
@@ -138,6 +146,10 @@ def run(args: argparse.Namespace) -> int:
             "results": {m: {k: v for k, v in p.to_dict().items() if k != "devices"} for m, p in results.items()},
             "placement": chosen.to_dict(op_names=graph.names),
         }
-        args.json.write_text(json.dumps(payload, indent=1, default=float) + "\n")
+        try:
+            write_json(args.json, payload, what="--json")
+        except (ValueError, OSError) as exc:
+            print(f"learnedsys place: cannot write --json {str(args.json)!r}: {exc}", file=sys.stderr)
+            return 2
         print(f"wrote {args.json}", file=sys.stderr)
     return 0

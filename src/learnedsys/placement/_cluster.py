@@ -13,14 +13,15 @@ overhead`` seconds on a device (a roofline). A transfer of ``b`` bytes over a li
 
 from __future__ import annotations
 
-import json
+import math
 import os
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from learnedsys._validation import InvalidParameterError, check_choice, check_float
+from learnedsys._validation import InvalidParameterError, check_choice
+from learnedsys.placement._jsonfile import is_int, is_number, read_json
 
 __all__ = ["PRESETS", "Cluster", "Device"]
 
@@ -36,6 +37,37 @@ class Device:
     mem_bandwidth: float = float("inf")
     overhead: float = 0.0
     kind: str = "gpu"
+
+
+def _short(v: Any) -> str:
+    r = repr(v)
+    return r if len(r) <= 60 else r[:57] + "..."
+
+
+def _number(value: Any, field: str, *, low: float, closed: str = "both", finite: bool = False) -> float:
+    """``value`` as a float if it is a real number above ``low`` (finite when asked)."""
+    ok = is_number(value) and not math.isnan(float(value))
+    if ok:
+        v = float(value)
+        ok = (v > low or (v == low and closed == "both")) and (not finite or math.isfinite(v))
+    if not ok:
+        bound = ">" if closed == "neither" else ">="
+        what = f"a {'finite ' if finite else ''}number {bound} {low:g}"
+        raise InvalidParameterError(f"The {field!r} field of a cluster must be {what}. Got {_short(value)} instead.")
+    return float(value)
+
+
+def _device_ref(value: Any, field: str, names: list[str]) -> int:
+    """A device index (``0..len(names) - 1``) or name, as an index."""
+    if isinstance(value, str):
+        if value not in names:
+            raise InvalidParameterError(f"The {field!r} field of a cluster names no device: {value!r} is not one of {names}.")
+        return names.index(value)
+    if not is_int(value) or not 0 <= value < len(names):
+        raise InvalidParameterError(
+            f"The {field!r} field of a cluster must be a device name or an index in 0..{len(names) - 1}. Got {_short(value)} instead."
+        )
+    return int(value)
 
 
 def _gb(x: float) -> float:
@@ -152,45 +184,79 @@ class Cluster:
     def from_dict(cls, spec: dict[str, Any]) -> Cluster:
         """Build from ``{"name", "devices": [{name, flops, memory, mem_bandwidth?, overhead?,
         kind?}], "links": {"bandwidth", "latency", "pairs": [{src, dst, bandwidth, latency}]}}``.
-        ``src``/``dst`` are device indices or names."""
+        ``src``/``dst`` are device indices (``0..len(devices) - 1``) or names.
+
+        Every value is checked: a wrong type, a negative or non-finite number where a finite
+        positive one belongs, an unknown device name or an index out of range raises
+        :class:`InvalidParameterError` naming the field.
+        """
         if not isinstance(spec, dict) or "devices" not in spec:
             raise InvalidParameterError(
                 f"The 'spec' parameter of Cluster.from_dict must be a dict with a 'devices' list. Got {type(spec).__name__} instead."
             )
+        raw_devices = spec["devices"]
+        if not isinstance(raw_devices, list):
+            raise InvalidParameterError(f"The 'devices' field of a cluster must be a list of device objects. Got {_short(raw_devices)} instead.")
         devices = []
-        for i, dv in enumerate(spec["devices"]):
-            try:
-                name = str(dv.get("name", f"dev{i}"))
-                flops = check_float(dv["flops"], f"devices[{i}].flops", "Cluster", low=0.0, closed="neither")
-                memory = check_float(dv["memory"], f"devices[{i}].memory", "Cluster", low=0.0, closed="neither")
-                mbw = float(dv.get("mem_bandwidth", float("inf")))
-                over = check_float(dv.get("overhead", 0.0), f"devices[{i}].overhead", "Cluster", low=0.0)
-            except (KeyError, AttributeError) as exc:
-                raise InvalidParameterError(
-                    f"Cluster device {i} needs 'flops' and 'memory' (got {dv!r}); missing {exc}."
-                ) from None
-            if not mbw > 0:
-                raise InvalidParameterError(f"The 'devices[{i}].mem_bandwidth' parameter of Cluster must be > 0. Got {mbw!r} instead.")
-            devices.append(Device(name, flops, memory, mbw, over, str(dv.get("kind", "gpu"))))
+        for i, dv in enumerate(raw_devices):
+            if not isinstance(dv, dict):
+                raise InvalidParameterError(f"Cluster device {i} must be an object with 'flops' and 'memory'. Got {_short(dv)} instead.")
+            if "flops" not in dv or "memory" not in dv:
+                missing = [k for k in ("flops", "memory") if k not in dv]
+                raise InvalidParameterError(f"Cluster device {i} needs 'flops' and 'memory' (got {_short(dv)}); missing {missing}.")
+            name = dv.get("name", f"dev{i}")
+            kind = dv.get("kind", "gpu")
+            for key, val in (("name", name), ("kind", kind)):
+                if not isinstance(val, str):
+                    raise InvalidParameterError(f"The 'devices[{i}].{key}' field of a cluster must be a string. Got {_short(val)} instead.")
+            flops = _number(dv["flops"], f"devices[{i}].flops", low=0.0, closed="neither", finite=True)
+            memory = _number(dv["memory"], f"devices[{i}].memory", low=0.0, closed="neither")
+            mbw = _number(dv.get("mem_bandwidth", float("inf")), f"devices[{i}].mem_bandwidth", low=0.0, closed="neither")
+            over = _number(dv.get("overhead", 0.0), f"devices[{i}].overhead", low=0.0, finite=True)
+            devices.append(Device(name, flops, memory, mbw, over, kind))
+        names = [dv.name for dv in devices]
+        if len(set(names)) != len(names):
+            dup = next(n for n in names if names.count(n) > 1)
+            raise InvalidParameterError(f"Cluster device names must be distinct (links refer to devices by name); {dup!r} appears twice.")
         d = len(devices)
         links = spec.get("links", {})
-        bw0 = check_float(links.get("bandwidth", 7.6e9), "links.bandwidth", "Cluster", low=0.0, closed="neither")
-        lat0 = check_float(links.get("latency", 25e-6), "links.latency", "Cluster", low=0.0)
+        if not isinstance(links, dict):
+            raise InvalidParameterError(f"The 'links' field of a cluster must be an object. Got {_short(links)} instead.")
+        bw0 = _number(links.get("bandwidth", 7.6e9), "links.bandwidth", low=0.0, closed="neither")
+        lat0 = _number(links.get("latency", 25e-6), "links.latency", low=0.0, finite=True)
         bw = np.full((d, d), bw0)
         lat = np.full((d, d), lat0)
-        names = [dv.name for dv in devices]
-        for p in links.get("pairs", []):
-            s, t = p["src"], p["dst"]
-            s = names.index(s) if isinstance(s, str) else int(s)
-            t = names.index(t) if isinstance(t, str) else int(t)
-            bw[s, t] = check_float(p.get("bandwidth", bw0), "pairs.bandwidth", "Cluster", low=0.0, closed="neither")
-            lat[s, t] = check_float(p.get("latency", lat0), "pairs.latency", "Cluster", low=0.0)
-        return cls(devices, bw, lat, name=str(spec.get("name", "custom")))
+        pairs = links.get("pairs", [])
+        if not isinstance(pairs, list):
+            raise InvalidParameterError(f"The 'links.pairs' field of a cluster must be a list. Got {_short(pairs)} instead.")
+        for k, p in enumerate(pairs):
+            if not isinstance(p, dict) or "src" not in p or "dst" not in p:
+                raise InvalidParameterError(f"The 'links.pairs[{k}]' field of a cluster must be an object with 'src' and 'dst'. Got {_short(p)} instead.")
+            s = _device_ref(p["src"], f"links.pairs[{k}].src", names)
+            t = _device_ref(p["dst"], f"links.pairs[{k}].dst", names)
+            if s == t:
+                raise InvalidParameterError(f"The 'links.pairs[{k}]' link joins device {s} to itself; src and dst must differ.")
+            bw[s, t] = _number(p.get("bandwidth", bw0), f"links.pairs[{k}].bandwidth", low=0.0, closed="neither")
+            lat[s, t] = _number(p.get("latency", lat0), f"links.pairs[{k}].latency", low=0.0, finite=True)
+        name = spec.get("name", "custom")
+        if not isinstance(name, str):
+            raise InvalidParameterError(f"The 'name' field of a cluster must be a string. Got {_short(name)} instead.")
+        return cls(devices, bw, lat, name=name)
 
     @classmethod
     def from_json(cls, path: str | os.PathLike[str]) -> Cluster:
-        with open(path) as fh:
-            return cls.from_dict(json.load(fh))
+        """Read a cluster JSON file (the form of :meth:`from_dict`).
+
+        Raises:
+            FileNotFoundError: ``path`` does not exist.
+            PathError: ``path`` is a directory.
+            InvalidParameterError: the file is not UTF-8 JSON or a field is wrong (named).
+        """
+        spec = read_json(path, "cluster", InvalidParameterError)
+        try:
+            return cls.from_dict(spec)
+        except InvalidParameterError as exc:
+            raise InvalidParameterError(f"{str(path)!r}: {exc}") from None
 
     @classmethod
     def preset(cls, name: str) -> Cluster:

@@ -20,13 +20,22 @@ from typing import Any
 
 import numpy as np
 
-from learnedsys._serialization import load, save
+from learnedsys._serialization import FormatError, load, save
 from learnedsys._validation import InvalidParameterError, check_float
 
 __all__ = ["OpGraph", "TrainingGraph"]
 
 _KIND = "placement.OpGraph"
 _KIND_VERSION = 1
+
+
+def _check_str_list(value: Any, key: str, where: str, n: int | None) -> int:
+    """The length of ``value`` if it is a list of strings (of length ``n`` when given)."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise FormatError(f"{where}: {key!r} must be a list of strings")
+    if n is not None and len(value) != n:
+        raise FormatError(f"{where}: {key!r} must have {n} entries (one per node); found {len(value)}")
+    return len(value)
 
 
 @dataclass(frozen=True)
@@ -283,22 +292,63 @@ class OpGraph:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> OpGraph:
-        """Read a graph written by :meth:`save`; raises ``FormatError`` on a bad file."""
+        """Read a graph written by :meth:`save`.
+
+        Every loaded value is checked against the graph's invariants (one name, type, module and
+        cost per node; finite costs >= 0; integer edges in topological order between existing
+        nodes; layer tags >= -1), so a crafted file raises ``FormatError``, never a crash later.
+        """
         _, meta, arrays = load(path, _KIND, _KIND_VERSION)
-        return cls(
-            names=meta["names"],
-            op_types=meta["op_types"],
-            modules=meta["modules"],
-            fx_names=meta["fx_names"],
-            meta=meta["meta"],
-            flops=arrays["flops"],
-            mem_bytes=arrays["mem_bytes"],
-            out_bytes=arrays["out_bytes"],
-            param_bytes=arrays["param_bytes"],
-            edge_src=arrays["edge_src"],
-            edge_dst=arrays["edge_dst"],
-            layer=arrays["layer"] if arrays["layer"].size else None,
-        )
+        where = repr(str(path))
+        n = _check_str_list(meta.get("names"), "names", where, None)
+        if n == 0:
+            raise FormatError(f"{where}: the graph has no nodes")
+        for key in ("op_types", "modules"):
+            _check_str_list(meta.get(key), key, where, n)
+        fx = meta.get("fx_names")
+        if fx is not None:
+            if not isinstance(fx, list) or len(fx) != n:
+                raise FormatError(f"{where}: 'fx_names' must list {n} entries (one per node)")
+            for i, names in enumerate(fx):
+                _check_str_list(names, f"fx_names[{i}]", where, None)
+        if not isinstance(meta.get("meta"), dict):
+            raise FormatError(f"{where}: 'meta' must be an object")
+        want = {"flops", "mem_bytes", "out_bytes", "param_bytes", "edge_src", "edge_dst", "layer"}
+        if set(arrays) != want:
+            raise FormatError(f"{where}: the graph's arrays must be {sorted(want)}; found {sorted(arrays)}")
+        for key in ("flops", "mem_bytes", "out_bytes", "param_bytes"):
+            a = arrays[key]
+            if a.dtype.kind not in "iuf" or a.shape != (n,):
+                raise FormatError(f"{where}: {key!r} must be {n} numbers (one per node); found {a.dtype} {a.shape}")
+            if not np.all(np.isfinite(a) & (a >= 0)):
+                raise FormatError(f"{where}: {key!r} must hold finite values >= 0")
+        src, dst = arrays["edge_src"], arrays["edge_dst"]
+        if src.dtype.kind not in "iu" or dst.dtype.kind not in "iu" or src.ndim != 1 or src.shape != dst.shape:
+            raise FormatError(f"{where}: 'edge_src' and 'edge_dst' must be integer vectors of equal length")
+        if src.size and not (np.all(src < dst) and int(src.min()) >= 0 and int(dst.max()) < n):
+            raise FormatError(f"{where}: edges must join existing nodes in topological order (src < dst < {n})")
+        layer = arrays["layer"]
+        if layer.dtype.kind not in "iu" or layer.shape not in ((0,), (n,)):
+            raise FormatError(f"{where}: 'layer' must be {n} integer tags (or none)")
+        if layer.size and int(layer.min()) < -1:
+            raise FormatError(f"{where}: 'layer' tags must be >= -1")
+        try:
+            return cls(
+                names=meta["names"],
+                op_types=meta["op_types"],
+                modules=meta["modules"],
+                fx_names=fx,
+                meta=meta["meta"],
+                flops=arrays["flops"],
+                mem_bytes=arrays["mem_bytes"],
+                out_bytes=arrays["out_bytes"],
+                param_bytes=arrays["param_bytes"],
+                edge_src=src.astype(np.int64),
+                edge_dst=dst.astype(np.int64),
+                layer=layer.astype(np.int64) if layer.size else None,
+            )
+        except InvalidParameterError as exc:  # pragma: no cover - the checks above come first
+            raise FormatError(f"{where}: {exc}") from None
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict())
