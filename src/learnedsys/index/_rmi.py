@@ -51,6 +51,7 @@ _MEASURE_CANDIDATES = 4
 _MEASURE_QUERIES = 1 << 14
 _GRID_LEAVES_PER_STEP = 4  # a grid root has one step per this many leaves
 _SPLINE_MAX_KNOTS = 2048
+_SPLINE_LEAVES_PER_KNOT = 16
 _META_BYTES = 64  # scalars beside the arrays: n, dtype, root kind, leaf count, flags
 
 
@@ -417,10 +418,19 @@ class RMI:
         biggest = max((c for c in fitting if c.root == best.root), key=lambda c: c.n_leaves)
         if biggest not in short:
             short.append(biggest)
+        # the hybrid index's last resort: one leaf whose window is the whole array, i.e. a plain
+        # binary search; on keys no model of this size fits (clustered, osm-like), it is faster
+        short.append(_Candidate("linear", 1, math.inf, self._size(np.zeros(2), 1)))
         q = keys[rng.integers(0, n, _MEASURE_QUERIES)]
         out: list[tuple[_Candidate, float, tuple[np.ndarray, np.ndarray]]] = []
         for c in short:
-            params, leaves = self._fit_model(c.root, c.n_leaves, keys, pos, m, n, sample)
+            if c.n_leaves == 1 and c.est_ns == math.inf:
+                params = np.zeros(2)
+                leaves = np.array([[0.0, 0.0, 0.0, float(n - 1)]])[:, : self._leaf_cols()]
+                if self.leaf_search != "binary":
+                    continue
+            else:
+                params, leaves = self._fit_model(c.root, c.n_leaves, keys, pos, m, n, sample)
             lv = np.ascontiguousarray(leaves, dtype=np.float64)
             kind = ROOTS[c.root]
             times = []
@@ -576,7 +586,7 @@ class RMI:
         if root in ("grid", "loggrid"):
             return self._fit_grid(root, keys, n, L)
         if root == "spline":
-            k = int(min(_SPLINE_MAX_KNOTS, max(2, L // 16), x.shape[0]))
+            k = int(min(_SPLINE_MAX_KNOTS, max(2, L // _SPLINE_LEAVES_PER_KNOT), x.shape[0]))
             idx = np.linspace(0, x.shape[0] - 1, k).round().astype(np.int64)
             kx, ky = x[idx], y[idx]
             return np.concatenate([[float(k)], kx, ky])
