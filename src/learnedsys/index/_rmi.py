@@ -847,6 +847,11 @@ class RMI:
             w = self.leaves_[:, 3] - self.leaves_[:, 2]
             info["mean_window"] = float(w.mean())
             info["max_window"] = float(w.max())
+        if getattr(self, "measured_", None):
+            info["measured"] = [
+                {"root": r, "n_leaves": L, "size_bytes": size, "ns_per_lookup": round(ns, 1)}
+                for r, L, size, ns in self.measured_
+            ]
         return info
 
     def save(self, path: str | os.PathLike[str]) -> None:
