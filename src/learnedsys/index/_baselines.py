@@ -1,9 +1,11 @@
 """The structures the learned index is measured against, as numba kernels over the same array.
 
-- :class:`BinarySearch`: branch-free binary search over the whole array: the no-model control.
-- :class:`BPlusTree`: a static, bulk-loaded, cache-friendly B+-tree with pages of 128 keys (the
-  paper's baseline): inner levels store the largest key of each child; the leaf pages are the
-  sorted key array itself.
+- :class:`BinarySearch`: branch-free binary search over the whole array: the no-model control,
+  one query at a time (``lower_bound_serial``) or 16 in lockstep (``lower_bound``).
+- :class:`BPlusTree`: a static, bulk-loaded B+-tree with pages of 128 keys (the paper's baseline):
+  inner levels store the largest key of each child; the leaf pages are the sorted key array itself.
+- :class:`Eytzinger`, :class:`BTree` (16-key nodes), :class:`PGMIndex`, :class:`RadixSpline`: the
+  strongest peers, in :mod:`learnedsys.index._peers` (re-exported here).
 """
 
 from __future__ import annotations
@@ -15,19 +17,12 @@ import numpy as np
 
 from learnedsys._validation import check_int
 from learnedsys.index._kernels import _bsearch
+from learnedsys.index._peers import BTree, Eytzinger, PGMIndex, RadixSpline, bs_batch, bs_serial
 from learnedsys.index._rmi import prepare_keys, prepare_queries
 
-__all__ = ["BPlusTree", "BinarySearch"]
+__all__ = ["BPlusTree", "BTree", "BinarySearch", "Eytzinger", "PGMIndex", "RadixSpline"]
 
 _jit = nb.njit(cache=True, nogil=True, boundscheck=False)
-
-
-@_jit
-def _lower_bound_all(keys, queries):  # type: ignore[no-untyped-def]
-    out = np.empty(queries.shape[0], dtype=np.int64)
-    for i in range(queries.shape[0]):
-        out[i] = _bsearch(keys, queries[i], 0, keys.shape[0], 0)
-    return out
 
 
 @_jit
@@ -87,20 +82,42 @@ def _btree_lookup(keys, flat, offsets, page: int, queries):  # type: ignore[no-u
 
 
 class BinarySearch:
-    """Branch-free binary search over the sorted array (numba): ``log2(n)`` steps, no extra space."""
+    """Branch-free binary search over the sorted array (numba): ``log2(n)`` steps, no extra space.
+
+    ``lower_bound`` runs 16 queries in lockstep (their cache misses overlap: mode B of the bench);
+    ``lower_bound_serial`` finishes each query before the next (mode A). Same answers as
+    ``np.searchsorted(keys, queries, "left")``.
+    """
+
+    def __init__(self, keys: Any = None) -> None:
+        if keys is not None:
+            self.fit(keys)
 
     def fit(self, keys: Any) -> BinarySearch:
         self.keys_ = prepare_keys(keys, "BinarySearch")
         return self
 
-    def lower_bound(self, queries: Any) -> Any:
+    def _answer(self, queries: Any, batch: bool) -> Any:
+        if not hasattr(self, "keys_"):
+            raise RuntimeError("this BinarySearch is not fitted yet; call fit(keys) first")
         q, below, above, scalar = prepare_queries(queries, self.keys_.dtype)
-        out = _lower_bound_all(self.keys_, q)
+        if self.keys_.shape[0] == 0:
+            out = np.zeros(q.shape[0], dtype=np.int64)
+        else:
+            out = (bs_batch if batch else bs_serial)(self.keys_, q)
         if below is not None:
             out[below] = 0
         if above is not None:
             out[above] = self.keys_.shape[0]
         return int(out[0]) if scalar else out.reshape(np.shape(queries))
+
+    def lower_bound(self, queries: Any) -> Any:
+        """Positions of the first key >= each query, 16 queries in lockstep."""
+        return self._answer(queries, True)
+
+    def lower_bound_serial(self, queries: Any) -> Any:
+        """The same answers, one query at a time."""
+        return self._answer(queries, False)
 
     def size_in_bytes(self) -> int:
         return 0
