@@ -204,5 +204,5 @@ def load_dynamic(path: str | os.PathLike[str]) -> DynamicIndex:
             min_merge=meta["min_merge"],
             rmi_params=rp,
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise _serialization.FormatError(f"{str(path)!r} is not a valid DynamicIndex: {exc}") from None

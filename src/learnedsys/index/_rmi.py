@@ -560,7 +560,7 @@ class RMI:
         # keys anywhere in the finite float range: fit on x scaled by a power of two (exact), so
         # that neither sums, squares nor spans overflow
         big = float(max(abs(float(x[0])), abs(float(x[-1])))) if x.shape[0] else 0.0
-        unit = 2.0 ** -math.ceil(math.log2(big)) if big > 0 and math.isfinite(big) else 1.0
+        unit = 2.0 ** -math.ceil(math.log2(big)) if big > 1.0 and math.isfinite(big) else 1.0
         if root == "linear":
             xs = x * unit
             mx, my = xs.mean(), y.mean()
@@ -890,9 +890,9 @@ def load_rmi(path: str | os.PathLike[str]) -> RMI:
         keys, rp, leaves = arrays["keys"], arrays["root_params"], arrays["leaves"]
         index = RMI(**params)
         index._validate_params()
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise err(f"{str(path)!r} has invalid RMI metadata: {exc}") from None
-    if root not in ROOTS:
+    if not isinstance(root, str) or root not in ROOTS:
         raise err(f"{str(path)!r}: unknown root model {root!r}")
     if keys.ndim != 1 or keys.shape[0] != n or keys.dtype not in SUPPORTED_DTYPES:
         raise err(f"{str(path)!r}: keys array does not match n={n}")
