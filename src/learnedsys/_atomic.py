@@ -72,7 +72,7 @@ def _sweep_stale(target: Path) -> None:
             os.unlink(target.parent / name)  # unlink never follows a link
 
 
-def _write_all(fd: int, data: bytes | memoryview) -> None:
+def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
     view = memoryview(data)
     while view:
         n = os.write(fd, view)

@@ -126,7 +126,8 @@ def load(
             off, nbytes = int(e["offset"]), int(e["nbytes"])
         except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise FormatError(f"{where} has a bad array entry: {exc}") from None
-        if dtype.kind not in _ALLOWED_KINDS or dtype.hasobject:
+        if dtype.kind not in _ALLOWED_KINDS or dtype.hasobject or dtype.byteorder == ">":
+            # save() writes little-endian only; a big-endian dtype would byte-swap the contents
             raise FormatError(f"{where}: array {name!r} has forbidden dtype {dtype}")
         if not isinstance(e["shape"], list) or len(shape) > 32:
             raise FormatError(f"{where}: array {name!r} has an invalid shape")

@@ -161,3 +161,30 @@ def test_crafted_deep_header_is_a_format_error(tmp_path: Path) -> None:
     path.write_bytes(body + struct.pack("<I", zlib.crc32(body) & 0xFFFFFFFF))
     with pytest.raises(FormatError):
         load(path)
+
+
+@pytest.mark.parametrize("root", ["grid", "loggrid", "nn", "spline", "cubic"])
+def test_crafted_root_kind_with_too_few_parameters(tmp_path: Path, root: str) -> None:
+    path = tmp_path / "k.rmi"
+    RMI(root="linear", n_leaves=4).fit(np.arange(50, dtype=np.uint64)).save(path)
+
+    def craft(h: dict) -> None:  # type: ignore[type-arg]
+        h["meta"]["root"] = root
+
+    _rewrite(path, craft)
+    with pytest.raises(FormatError):
+        load(path)
+
+
+def test_big_endian_dtype_is_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "k.rmi"
+    RMI().fit(np.arange(50, dtype=np.uint64)).save(path)
+
+    def craft(h: dict) -> None:  # type: ignore[type-arg]
+        for e in h["arrays"]:
+            if e["name"] == "keys":
+                e["dtype"] = ">u8"
+
+    _rewrite(path, craft)
+    with pytest.raises(FormatError, match="dtype"):
+        load(path)

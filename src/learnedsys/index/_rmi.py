@@ -908,6 +908,8 @@ def load_rmi(path: str | os.PathLike[str]) -> RMI:
         if k != int(k) or k < 2 or rp.shape[0] != 1 + 2 * int(k):
             raise err(f"{str(path)!r}: spline root has {rp.shape[0]} values for {k} knots")
     if root == "nn":
+        if rp.shape[0] < 8:
+            raise err(f"{str(path)!r}: nn root needs at least 8 parameters, found {rp.shape[0]}")
         try:
             nh, h1, h2 = int(rp[3]), int(rp[4]), int(rp[5])
         except (IndexError, ValueError):
@@ -916,6 +918,8 @@ def load_rmi(path: str | os.PathLike[str]) -> RMI:
         if nh not in (0, 1, 2) or not (0 <= h1 <= 32 and 0 <= h2 <= 32) or rp.shape[0] != need:
             raise err(f"{str(path)!r}: nn root parameters do not match their shape")
     if root in ("grid", "loggrid"):
+        if rp.shape[0] < 4:
+            raise err(f"{str(path)!r}: {root} root needs at least 4 parameters, found {rp.shape[0]}")
         k = rp[2]
         if k != int(k) or k < 1 or rp.shape[0] != 4 + int(k):
             raise err(f"{str(path)!r}: {root} root has {rp.shape[0]} values for {k} steps")
