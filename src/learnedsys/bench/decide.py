@@ -11,6 +11,7 @@ shared machine hit all of them alike.
 from __future__ import annotations
 
 import contextlib
+import io
 import math
 import os
 import random
@@ -24,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from learnedsys.bench._harness import BenchContext, SectionResult
+from learnedsys._atomic import atomic_write
+from learnedsys.bench._harness import BenchContext, SectionResult, save_figure
 
 PACKAGES = ("optuna", "vowpalwabbit", "apsw", "lz4", "zstandard")
 
@@ -786,8 +788,10 @@ def _long_measure(n: int, seed: int, cache_dir: str = "/tmp", progress: bool = F
             print(f"  measured {s + len(a)}/{len(blocks)} blocks, {time.time() - t0:.0f} s, load {os.getloadavg()[0]:.2f}", flush=True)
     meta = np.array([t0, time.time() - t0, load0, os.getloadavg()[0]])
     codecs = np.array([c for c, _ in comps])
-    np.savez(path, size=size, secs=secs, feats=feats, feat_secs=feat_secs, paths=np.array(paths), offs=np.array(offsets),
+    buf = io.BytesIO()  # a cache file: written whole or not at all
+    np.savez(buf, size=size, secs=secs, feats=feats, feat_secs=feat_secs, paths=np.array(paths), offs=np.array(offsets),
              codecs=codecs, meta=meta)
+    atomic_write(path, buf.getbuffer(), what="measurement cache")
     return {"size": size, "secs": secs, "feats": feats, "feat_secs": feat_secs, "paths": np.array(paths), "offs": np.array(offsets),
             "codecs": codecs, "meta": meta}
 
@@ -1183,7 +1187,7 @@ def _figures(ctx: BenchContext, res: SectionResult) -> None:
         ax.set_xlabel("µs per choose + feedback (log scale)")
         ax.set_title("decide: overhead per decision")
         fig.tight_layout()
-        fig.savefig(ctx.report_dir / "decide_overhead.png", dpi=110)
+        save_figure(fig, ctx.report_dir / "decide_overhead.png", dpi=110)
         plt.close(fig)
         res.figures.append(("decide_overhead.png", "decide: µs per choose + feedback, learnedsys vs plain Python, Vowpal Wabbit and Optuna"))
     comp = [r for r in res.records if r.get("workload") == "compression"]
@@ -1201,7 +1205,7 @@ def _figures(ctx: BenchContext, res: SectionResult) -> None:
         ax.set_title("decide: per-block compression choice")
         ax.legend(fontsize=8, loc="lower right")
         fig.tight_layout()
-        fig.savefig(ctx.report_dir / "decide_compression.png", dpi=110)
+        save_figure(fig, ctx.report_dir / "decide_compression.png", dpi=110)
         plt.close(fig)
         res.figures.append(("decide_compression.png", "decide: per-block compression, cost above the oracle (fixed, learned)"))
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from learnedsys.bench._harness import BenchContext, SectionResult
+from learnedsys.bench._harness import BenchContext, SectionResult, save_figure
 
 PACKAGES = ("torch", "optuna", "ray", "scikit-learn")
 
@@ -117,7 +117,7 @@ def regret_figure(curves: dict[str, Any], title: str, path: Any, dpi: int = 110)
     ax.set_title(title)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
+    save_figure(fig, path, dpi=dpi)
     plt.close(fig)
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from learnedsys.bench._harness import BenchContext, SectionResult, measure
+from learnedsys.bench._harness import BenchContext, SectionResult, measure, save_figure
 
 PACKAGES = ("torch", "pymetis", "scipy")
 
@@ -69,7 +69,7 @@ def _picture(graph: Any, devices: np.ndarray, names: list[str], path: Any, title
     for h in getattr(leg, "legend_handles", getattr(leg, "legendHandles", [])):
         h.set_sizes([30])
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
 
 
@@ -95,7 +95,7 @@ def _bars(rows: list[dict[str, Any]], methods: list[str], path: Any, title: str)
     ax.set_title(title)
     ax.legend(fontsize=7, ncol=3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
 
 
