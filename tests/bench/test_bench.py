@@ -37,7 +37,8 @@ def test_bench_index_section(tmp_path: Path) -> None:
     recs = data["records"]
     assert {r["dataset"] for r in recs} == {"mine"}
     structures = {r["structure"] for r in recs}
-    assert {"RMI (default)", "np.searchsorted", "binary search (numba)", "B+-tree p128 (numba)"} <= structures
+    assert {"RMI", "np.searchsorted", "binary search", "B-tree (16-key nodes)", "PGM-index (eps 64)"} <= structures
+    assert {r["mode"] for r in recs} == {"A", "B", "C"}
     for r in recs:
         for field in ("dataset", "structure", "n", "ns_per_lookup", "size_bytes", "build_seconds"):
             assert field in r
