@@ -18,9 +18,22 @@ def test_bench_section_on_user_files(tmp_path: Path) -> None:
     names = {r["structure"] for r in res.records}
     assert {"BloomFilter (ours)", "rbloom", "pyxorfilter Fuse8", "PLBF"} <= names
     assert all(r["false_negatives"] == 0 for r in res.records)
-    sweep = res.tables[0][1]
-    assert {r["structure"] for r in sweep} == {"LBF", "sandwiched LBF", "PLBF", "PLBF (fuse backups)"}
+    tables = {title.split(":")[0].split(" (")[0]: rows for title, rows, _ in res.tables}
+    sweep = tables["Sweep over target FPRs"]
+    learned = {"LBF", "sandwiched LBF", "PLBF"}
+    assert {r["structure"] for r in sweep} == learned | {f"{k} (no worst-case bound)" for k in learned}
     assert all(r["false_negatives"] == 0 for r in sweep)
+    # every bounded filter keeps its bound on every shifted set (up to sampling noise)
+    for r in sweep:
+        if "no worst-case" not in r["structure"]:
+            assert r["bound"] <= 10 * r["target_fpr"] + 1e-12
+    drift = tables["FPR by query set"]
+    assert {"BloomFilter (ours)", "PLBF", "PLBF (no worst-case bound)"} <= {r["structure"] for r in drift}
+    assert all("ci[edits]" in r and "ci[random strings]" in r for r in drift)
+    adapt = tables["adapt()"]
+    assert {r["mode"] for r in adapt} == {"none", "veto (adapt without keys)", "veto + re-allocation (adapt with keys)"}
+    assert all(r["false_negatives"] == 0 for r in adapt)
+    assert all(r["growth"] <= 0.25 + 1e-9 for r in adapt)
     for fname, _ in res.figures:
         assert (tmp_path / "r" / fname).stat().st_size > 1000
     assert "| data |" in res.table()

@@ -38,9 +38,11 @@ from learnedsys.bloom._plan import (
     Plan,
     PLBFPlanner,
     calibrate,
+    choose_regions,
     filter_bits,
     plan_lbf,
     plan_sandwich,
+    region_options,
 )
 
 __all__ = [
@@ -147,51 +149,49 @@ def _unique_in_order(a: np.ndarray) -> np.ndarray:
 
 
 def _solve_allocation(n: np.ndarray, d: np.ndarray, h: np.ndarray, F_in: float, bits_budget: float,
-                      clip: float, fuse: bool) -> np.ndarray | None:
-    """Region FPRs minimising ``sum d_r f_r`` (the reported queries' FPR) subject to
-    ``sum h_r f_r <= F_in`` (in-distribution FPR no worse), ``f_r <= clip`` and the regions'
-    filters fitting ``bits_budget``: ``f_r = lambda n_r / (d_r + mu h_r)`` (KKT), with lambda and
-    mu found by bisection. None when no allocation fits."""
-    per_key = 1.13 / math.log(2.0) if fuse else 1.0 / math.log(2.0) ** 2
-    live = n > 0
+                      clip: float, backup: str) -> tuple[list[float], list[str]] | None:
+    """Region filters minimising ``sum d_r f_r`` (the reported queries' FPR) subject to
+    ``sum h_r f_r <= F_in`` (in-distribution FPR no worse), ``f_r <= clip`` and fitting
+    ``bits_budget``: each region takes the option minimising ``bits + lambda (d_r + mu h_r) f``
+    (:func:`choose_regions`), lambda bisected to fill the budget, mu to keep ``F_in``. None
+    when no allocation fits."""
+    opts = region_options(n, clip)
 
-    def fprs(lam: float, mu: float) -> np.ndarray:
+    def for_mu(mu: float) -> tuple[list[float], list[str]] | None:
         w = d + mu * h
-        f = np.where(w > 0, lam * n / np.maximum(w, 1e-300), clip)
-        return np.where(live, np.clip(f, 1e-12, clip), 0.0)
-
-    def bits(f: np.ndarray) -> float:
-        return float(np.sum(np.where(live & (f < 1.0), n * np.log(1.0 / np.maximum(f, 1e-12)) * per_key, 0.0)))
-
-    def for_mu(mu: float) -> np.ndarray | None:
-        lo, hi = -80.0, 80.0
-        if bits(fprs(math.exp(hi), mu)) > bits_budget:
-            return None  # even every region at its clip does not fit
-        for _ in range(80):
+        lo, hi = -40.0, 80.0  # log lambda: larger buys lower FPRs with more bits
+        got = choose_regions(n, w, math.exp(lo), clip, backup, opts)
+        if got[2] > bits_budget:
+            return None
+        for _ in range(60):
             mid = 0.5 * (lo + hi)
-            if bits(fprs(math.exp(mid), mu)) > bits_budget:
-                lo = mid
+            cand = choose_regions(n, w, math.exp(mid), clip, backup, opts)
+            if cand[2] <= bits_budget:
+                lo, got = mid, cand
             else:
                 hi = mid
-        return fprs(math.exp(hi), mu)
+        return got[0], got[1]
 
-    f = for_mu(0.0)
-    if f is None:
+    def h_of(got: tuple[list[float], list[str]]) -> float:
+        return float(np.sum(h * np.asarray(got[0])))
+
+    got = for_mu(0.0)
+    if got is None:
         return None
-    if float(np.sum(h * f)) <= F_in:
-        return f
+    if h_of(got) <= F_in:
+        return got
     lo, hi = -20.0, 40.0  # log mu
-    fh = for_mu(math.exp(hi))
-    if fh is None or float(np.sum(h * fh)) > F_in:
+    best = for_mu(math.exp(hi))
+    if best is None or h_of(best) > F_in:
         return None
-    for _ in range(60):
+    for _ in range(40):
         mid = 0.5 * (lo + hi)
-        fm = for_mu(math.exp(mid))
-        if fm is not None and float(np.sum(h * fm)) <= F_in:
-            hi, fh = mid, fm
+        cand = for_mu(math.exp(mid))
+        if cand is not None and h_of(cand) <= F_in:
+            hi, best = mid, cand
         else:
             lo = mid
-    return fh
+    return best
 
 
 class _LearnedFilter:
@@ -570,7 +570,9 @@ class _LearnedFilter:
 
         Memory: the size stays within ``(1 + max_growth)`` times the size at fit; when vetoed
         items do not fit, the oldest are dropped (they may come back as false positives and be
-        reported again). With ``keys``, the re-allocation may use half of the growth allowance.
+        reported again). With ``keys``, the re-allocation comes first and may use the whole
+        allowance; the veto then takes the reports the rebuilt filter still accepts, as far as
+        room is left.
         Cost: one query per reported item; with ``keys``, scoring and hashing every key and
         rebuilding the filters (about a second per million keys).
 
@@ -608,7 +610,9 @@ class _LearnedFilter:
         fb = fb.take(np.flatnonzero(self._query(fb)))  # only what is still accepted needs fixing
         limit = (1.0 + growth) * self._base_bytes
         if kb is not None and len(fb):
-            self._reallocate(kb, fb, (1.0 + 0.5 * growth) * self._base_bytes - VETO_BYTES * self._veto.shape[0])
+            # the re-allocation (for queries like the reports) may use the whole allowance; the
+            # veto then holds what it still accepts, as far as room is left
+            self._reallocate(kb, fb, limit - VETO_BYTES * self._veto.shape[0])
             fb = fb.take(np.flatnonzero(self._query(fb)))
         veto = _unique_in_order(np.concatenate([self._veto, _veto_hashes(fb)]))
         if kb is not None:
@@ -654,17 +658,16 @@ class _LearnedFilter:
             init_fpr = self._region_fpr_actual(self._initial)
             fixed += self._initial.size_in_bytes()
         clip = 1.0 if (self._worst_case is None or self._initial is not None) else float(self._worst_case)
-        overhead = 32 * R
-        fuse = self.backup == "fuse"
         hk = hash_batch(kb)
         old = (self._rules, self._initial, self._packed, self._thresholds)
-        bits_budget = 8.0 * (budget_bytes - fixed - overhead)
+        bits_budget = 8.0 * (budget_bytes - fixed)
         for _ in range(6):
-            f = _solve_allocation(n, d, h, F_in, bits_budget, clip, fuse)
-            if f is None or float(np.sum(d * f)) >= float(np.sum(d * f_now)):
+            got = _solve_allocation(n, d, h, F_in, bits_budget, clip, self.backup)
+            if got is None or float(np.sum(d * np.asarray(got[0]))) >= float(np.sum(d * f_now)):
                 break
-            plan = Plan(thresholds=self._thresholds, region_fpr=[float(x) for x in f], initial_fpr=init_fpr,
-                        region_neg=self._region_neg, cap=self._worst_case if self._worst_case is not None else 1.0)
+            plan = Plan(thresholds=self._thresholds, region_fpr=got[0], initial_fpr=init_fpr,
+                        region_neg=self._region_neg, cap=self._worst_case if self._worst_case is not None else 1.0,
+                        region_kind=got[1])
             seed = self.seed or 0
             self._build(plan, hk, sk, seed)
             over = self.size_in_bytes() - VETO_BYTES * self._veto.shape[0] - budget_bytes

@@ -235,6 +235,48 @@ def _fuse_options(n: float, clip: float) -> tuple[np.ndarray, np.ndarray]:
     return 2.0 ** -rs.astype(np.float64), bits
 
 
+def region_options(n: np.ndarray, clip: float) -> list[tuple[np.ndarray, np.ndarray] | None]:
+    """Per region, the binary fuse widths allowed under ``clip`` as (FPRs, bits)."""
+    return [_fuse_options(float(n[r]), clip) if n[r] > 0 else None for r in range(n.shape[0])]
+
+
+def choose_regions(n: np.ndarray, w: np.ndarray, lam: float, clip: float, backup: str,
+                   fuse_opts: list[tuple[np.ndarray, np.ndarray] | None]) -> tuple[list[float], list[str], float]:
+    """For each region the option (Bloom filter at its best FPR, fuse filter of some width,
+    accept-all) minimising ``bits + lam * w_r * f``; returns (FPRs, kinds, total bits)."""
+    bloom_ok = backup in ("auto", "bloom")
+    fuse_ok = backup in ("auto", "fuse")
+    bloom_max = min(clip, 0.999999)
+    fprs: list[float] = []
+    kinds: list[str] = []
+    total = 0.0
+    for r in range(n.shape[0]):
+        default_kind = "bloom" if bloom_ok else "fuse"
+        if n[r] <= 0:
+            fprs.append(0.0)
+            kinds.append(default_kind)
+            continue
+        best = (math.inf, 1.0, default_kind, 0.0)  # (objective, f, kind, bits)
+        if clip >= 1.0:
+            best = (lam * w[r], 1.0, default_kind, 0.0)
+        if bloom_ok:
+            fb = n[r] / (LN2SQ * lam * w[r]) if w[r] > 0 and lam > 0 else bloom_max
+            fb = min(max(fb, 1e-12), bloom_max)
+            bb = n[r] * math.log(1.0 / fb) / LN2SQ + 64.0 + 8 * FILTER_OVERHEAD_BYTES
+            if bb + lam * w[r] * fb < best[0]:
+                best = (bb + lam * w[r] * fb, fb, "bloom", bb)
+        opts = fuse_opts[r]
+        if fuse_ok and opts is not None:
+            obj = opts[1] + lam * w[r] * opts[0]
+            i = int(np.argmin(obj))
+            if obj[i] < best[0]:
+                best = (float(obj[i]), float(opts[0][i]), "fuse", float(opts[1][i]))
+        fprs.append(best[1])
+        kinds.append(best[2])
+        total += best[3]
+    return fprs, kinds, total
+
+
 def allocate(n: np.ndarray, h: np.ndarray, F: float, clip: float, backup: str) -> tuple[list[float], list[str], float] | None:
     """Each region's filter kind and FPR for regions of ``n`` keys and negative shares ``h``,
     minimising total bits subject to ``sum h_r f_r <= F`` and ``f_r <= clip``.
@@ -246,50 +288,18 @@ def allocate(n: np.ndarray, h: np.ndarray, F: float, clip: float, backup: str) -
     when ``clip >= 1``) minimising ``bits + lambda h_r f_r``, and ``lambda`` is bisected until
     the FPR meets ``F``. Returns (FPRs, kinds, bits) or None when infeasible.
     """
-    R = n.shape[0]
-    fuse_opts = [_fuse_options(float(n[r]), clip) if n[r] > 0 else None for r in range(R)]
-    bloom_ok = backup == "auto"
-    bloom_max = min(clip, 0.999999)
-
-    def choose(lam: float) -> tuple[list[float], list[str], float]:
-        fprs: list[float] = []
-        kinds: list[str] = []
-        total = 0.0
-        for r in range(R):
-            if n[r] <= 0:
-                fprs.append(0.0)
-                kinds.append("fuse" if not bloom_ok else "bloom")
-                continue
-            best = (math.inf, 1.0, "accept", 0.0)  # (objective, f, kind, bits)
-            if clip >= 1.0:
-                best = (lam * h[r], 1.0, "accept", 0.0)
-            if bloom_ok:
-                fb = n[r] / (LN2SQ * lam * h[r]) if h[r] > 0 and lam > 0 else bloom_max
-                fb = min(max(fb, 1e-12), bloom_max)
-                bb = n[r] * math.log(1.0 / fb) / LN2SQ + 64.0 + 8 * FILTER_OVERHEAD_BYTES
-                if bb + lam * h[r] * fb < best[0]:
-                    best = (bb + lam * h[r] * fb, fb, "bloom", bb)
-            opts = fuse_opts[r]
-            assert opts is not None
-            obj = opts[1] + lam * h[r] * opts[0]
-            i = int(np.argmin(obj))
-            if obj[i] < best[0]:
-                best = (float(obj[i]), float(opts[0][i]), "fuse", float(opts[1][i]))
-            fprs.append(best[1])
-            kinds.append(best[2] if best[2] != "accept" else ("bloom" if bloom_ok else "fuse"))
-            total += best[3]
-        return fprs, kinds, total
+    opts = region_options(n, clip)
 
     def fpr_of(got: tuple[list[float], list[str], float]) -> float:
         return float(np.sum(np.asarray(got[0]) * h))
 
     lo, hi = -30.0, 80.0  # log lambda
-    top = choose(math.exp(hi))
+    top = choose_regions(n, h, math.exp(hi), clip, backup, opts)
     if fpr_of(top) > F:
         return None
     for _ in range(60):
         mid = 0.5 * (lo + hi)
-        got = choose(math.exp(mid))
+        got = choose_regions(n, h, math.exp(mid), clip, backup, opts)
         if fpr_of(got) <= F:
             hi, top = mid, got
         else:
