@@ -91,3 +91,34 @@ def test_cli_module_imports_nothing_heavy() -> None:
     code = "import sys, learnedsys.bloom._cli; print(any(m.split('.')[0] in ('numba', 'torch', 'ray') for m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_adapt_and_worst_case_options(files, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    k, n, keys = files
+    out = tmp_path / "f.lsys"
+    assert main(["bloom", "build", "--keys", str(k), "--negatives", str(n), "--fpr", "0.05",
+                 "--worst-case", "0.2", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["bloom", "info", str(out)]) == 0
+    bound = float(capsys.readouterr().out.split("worst-case FPR (any query set):")[1].split()[0])
+    assert bound <= 0.2
+    probes = [f"user{i}@mail.org" for i in range(3000)]
+    assert main(["bloom", "query", str(out), *probes]) == 0
+    fps = [ln.split("\t", 1)[1] for ln in capsys.readouterr().out.splitlines() if ln.startswith("yes")]
+    assert fps
+    fp_file = tmp_path / "fps.txt"
+    fp_file.write_text("\n".join(fps) + "\n")
+    assert main(["bloom", "adapt", str(out), "--false-positives", str(fp_file), "--keys", str(k), "--max-growth", "2"]) == 0
+    assert "adapted" in capsys.readouterr().out
+    assert main(["bloom", "query", str(out), "--file", str(fp_file), "--count"]) == 0
+    assert capsys.readouterr().out.strip() == "0"
+    assert main(["bloom", "query", str(out), "--file", str(k), "--count"]) == 0
+    assert capsys.readouterr().out.strip() == str(len(keys))
+    assert main(["bloom", "build", "--keys", str(k), "--negatives", str(n), "--worst-case", "often", "--out", str(out)]) == 2
+    assert "--worst-case" in capsys.readouterr().err
+    assert main(["bloom", "build", "--keys", str(k), "--negatives", str(n), "--worst-case", "1.5", "--out", str(out)]) == 2
+    assert "--worst-case" in capsys.readouterr().err
+    plain = tmp_path / "plain.lsys"
+    assert main(["bloom", "build", "--keys", str(k), "--kind", "bloom", "--out", str(plain)]) == 0
+    assert main(["bloom", "adapt", str(plain), "--false-positives", str(fp_file)]) == 2
+    assert "cannot adapt" in capsys.readouterr().err

@@ -355,9 +355,10 @@ def _run_dataset(
         "sandwiched LBF": lambda F, **kw: SandwichedLearnedBloomFilter(target_fpr=F, seed=ctx.seed, **kw),
         "PLBF": lambda F, **kw: PartitionedLearnedBloomFilter(target_fpr=F, seed=ctx.seed, **kw),
     }
-    unbounded = {f"{k} (no worst-case bound)": partial(lambda F, make, **kw: make(F, worst_case_fpr=None, **kw), make=v)
-                 for k, v in learned.items()}
-    kinds = {**learned, **unbounded}
+    def unbounded(make: Callable[..., Any]) -> Callable[..., Any]:
+        return lambda F, **kw: make(F, worst_case_fpr=None, **kw)
+
+    kinds = {**learned, **{f"{k} (no worst-case bound)": unbounded(v) for k, v in learned.items()}}
     for label, make in kinds.items():
         if ctx.quick and not label.startswith("PLBF"):
             # quick runs build only PLBF from scratch; the sweep below covers the others
@@ -493,8 +494,8 @@ def _warm_up() -> None:
     )
 
     keys, negs = generated_set(300, 600, seed=0)
-    for f in (BloomFilter(), BinaryFuseFilter()):
-        f.fit(keys).contains(negs)
+    for plain in (BloomFilter(), BinaryFuseFilter()):
+        plain.fit(keys).contains(negs)
     for cls in (LearnedBloomFilter, SandwichedLearnedBloomFilter, PartitionedLearnedBloomFilter):
         for backup in ("bloom", "fuse", "auto"):
             f = cls(target_fpr=0.05, backup=backup).fit(keys, negs)

@@ -37,7 +37,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     g = b.add_mutually_exclusive_group()
     g.add_argument("--fpr", type=float, default=None, help="target false-positive rate in (0, 1) (default 0.01)")
     g.add_argument("--memory", type=int, default=None, metavar="BYTES", help="memory budget in bytes instead of --fpr (learned kinds)")
-    b.add_argument("--backup", choices=("bloom", "fuse"), default="bloom", help="backup filters of learned kinds (default bloom)")
+    b.add_argument("--backup", choices=("auto", "bloom", "fuse"), default="auto",
+                   help="backup filters of learned kinds: per region the smaller of Bloom and binary fuse (auto, default), or only one kind")
+    b.add_argument("--worst-case", default="auto", metavar="FPR|auto|none",
+                   help="FPR that must hold on any query set, not only on queries like --negatives (learned kinds; "
+                   "default auto: 10x --fpr; none: the in-distribution-only filter)")
     b.add_argument("--ints", action="store_true", help="items are integers, not text")
     b.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     b.add_argument("--out", type=Path, required=True, metavar="FILE", help="where to save the filter")
@@ -54,6 +58,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("--ints", action="store_true", help="items are integers")
     q.add_argument("--count", action="store_true", help="print only how many items answered yes")
     q.set_defaults(func=_quiet_pipe(_query))
+
+    a = sub.add_parser(
+        "adapt",
+        help="teach a saved learned filter its false positives",
+        description="Make a saved learned filter answer 'no' for items it wrongly accepted (false "
+        "positives found by the lookup behind it) and, with --keys, re-allocate its bits for "
+        "queries like them; the file is replaced. No key ever becomes a false negative.",
+    )
+    a.add_argument("filter", type=Path, metavar="FILTER")
+    a.add_argument("--false-positives", type=Path, required=True, metavar="FILE", help="reported false positives, one per line")
+    a.add_argument("--keys", type=Path, metavar="FILE", help="the key set (enables the re-allocation and checks the reports)")
+    a.add_argument("--max-growth", type=float, default=0.25, help="allowed growth over the size at build (default 0.25)")
+    a.add_argument("--ints", action="store_true", help="items are integers")
+    a.set_defaults(func=_adapt)
 
     i = sub.add_parser("info", help="describe a saved filter", description="Print the structure, its size and its regions.")
     i.add_argument("filter", type=Path, metavar="FILTER")
@@ -158,11 +176,21 @@ def _build(args: argparse.Namespace) -> int:
         else:
             cls = {"plbf": PartitionedLearnedBloomFilter, "sandwiched": SandwichedLearnedBloomFilter,
                    "lbf": LearnedBloomFilter}[args.kind]
-            f = cls(target_fpr=fpr, memory_budget=args.memory, backup=args.backup, seed=args.seed)
+            wc = args.worst_case.strip().lower()
+            worst: float | str | None
+            if wc in ("auto", "none"):
+                worst = None if wc == "none" else "auto"
+            else:
+                try:
+                    worst = float(wc)
+                except ValueError:
+                    return _fail(f"--worst-case must be a rate in (0, 1), 'auto' or 'none'; got {args.worst_case!r}")
+            f = cls(target_fpr=fpr, memory_budget=args.memory, backup=args.backup, worst_case_fpr=worst, seed=args.seed)
             f.fit(keys, negatives)
         f.save(args.out)
     except (InvalidParameterError, FormatError) as exc:
-        return _fail(str(exc).replace("parameter of", "option of").replace("'target_fpr'", "--fpr").replace("'memory_budget'", "--memory"))
+        return _fail(str(exc).replace("parameter of", "option of").replace("'target_fpr'", "--fpr")
+                     .replace("'memory_budget'", "--memory").replace("'worst_case_fpr'", "--worst-case"))
     except OSError as exc:
         return _fail(f"cannot write --out {args.out}: {exc}")
     took = time.perf_counter() - t0
@@ -229,8 +257,38 @@ def _info(args: argparse.Namespace) -> int:
     if hasattr(f, "size_breakdown"):
         for k, v in f.size_breakdown().items():
             print(f"  {k}: {v} bytes")
+        print(f"  worst-case FPR (any query set): {f.worst_case_bound_:.4g}")
         for r in f.regions_:
             print(f"  region score >= {r['low']:.4g}: {r['rule']}, fpr {r['fpr']:.3g}, {r['bytes']} bytes")
     else:
         print(f"  expected fpr {f.expected_fpr():.4g}")
+    return 0
+
+
+def _adapt(args: argparse.Namespace) -> int:
+    from learnedsys._serialization import FormatError
+    from learnedsys._validation import InvalidParameterError
+
+    fps = _load_file(args.false_positives, "false-positives", args.ints)
+    if isinstance(fps, str):
+        return _fail(fps)
+    keys = None
+    if args.keys is not None:
+        keys = _load_file(args.keys, "keys", args.ints)
+        if isinstance(keys, str):
+            return _fail(keys)
+    if not args.filter.exists():
+        return _fail(f"filter file {args.filter} does not exist")
+    try:
+        f = _open_filter(args.filter)
+        if not hasattr(f, "adapt"):
+            return _fail(f"{args.filter} holds a {type(f).__name__}, which cannot adapt; build a learned kind (plbf, sandwiched, lbf)")
+        before = f.size_in_bytes()
+        f.adapt(fps, keys=keys, max_growth=args.max_growth)
+        f.save(args.filter)
+    except (FormatError, InvalidParameterError) as exc:
+        return _fail(str(exc).replace("'max_growth' parameter", "--max-growth option"))
+    except OSError as exc:
+        return _fail(f"cannot write {args.filter}: {exc}")
+    print(f"adapted {args.filter}: {len(fps)} reported, {before} -> {f.size_in_bytes()} bytes")
     return 0

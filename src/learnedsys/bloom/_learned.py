@@ -523,7 +523,7 @@ class _LearnedFilter:
             )
         return self._query(batch)
 
-    def _query(self, batch: EncodedBatch) -> np.ndarray:
+    def _query(self, batch: EncodedBatch, veto: bool = True) -> np.ndarray:
         assert self._clf is not None
         n = len(batch)
         out = np.zeros(n, dtype=np.bool_)
@@ -533,7 +533,7 @@ class _LearnedFilter:
         s = self._clf.score(batch)
         rtype, woff, ms, ks, salts, counts, words, itype = self._packed
         routed_query(h, s, self._thresholds, rtype, woff, ms, ks, salts, counts, words, itype, out)
-        if self._veto_sorted.shape[0]:
+        if veto and self._veto_sorted.shape[0]:
             _veto_pass(batch.buf, batch.offsets, out, self._veto_sorted, np.uint64(VETO_SEED))
         return out
 
@@ -607,13 +607,15 @@ class _LearnedFilter:
                     stacklevel=2,
                 )
                 fb = fb.take(np.flatnonzero(~clash))
-        fb = fb.take(np.flatnonzero(self._query(fb)))  # only what is still accepted needs fixing
+        # what the filters accept (vetoed or not) shows where such queries land; what the filter
+        # still accepts needs a veto
+        fb = fb.take(np.flatnonzero(self._query(fb, veto=False)))
         limit = (1.0 + growth) * self._base_bytes
         if kb is not None and len(fb):
             # the re-allocation (for queries like the reports) may use the whole allowance; the
-            # veto then holds what it still accepts, as far as room is left
-            self._reallocate(kb, fb, limit - VETO_BYTES * self._veto.shape[0])
-            fb = fb.take(np.flatnonzero(self._query(fb)))
+            # veto then holds what is still accepted, newest first, as far as room is left
+            self._reallocate(kb, fb, limit)
+        fb = fb.take(np.flatnonzero(self._query(fb)))
         veto = _unique_in_order(np.concatenate([self._veto, _veto_hashes(fb)]))
         if kb is not None:
             veto = veto[~np.isin(veto, _veto_hashes(kb))]
