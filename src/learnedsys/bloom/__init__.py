@@ -13,7 +13,12 @@ filters hold the keys the model misses, so there is never a false negative.
   :class:`CharGRU` the paper's character GRU (PyTorch, ``pip install 'learnedsys[torch]'``).
 
 Every learned filter is built for a target FPR or for a memory budget, from keys and a sample of
-non-keys:
+non-keys. The target holds for queries drawn like those non-keys (Mitzenmacher 2018); for any
+other queries a learned filter guarantees only its worst-case bound, ``worst_case_fpr``: by
+default 10x the target (``None``: no bound, the papers' filter, whose FPR on shifted queries can
+reach 80-90%). ``adapt(false_positives)`` makes a filter answer no for queries the lookup behind
+it found to be false positives and, given the keys, re-allocates its bits for queries like them;
+no key ever becomes a false negative.
 
 >>> from learnedsys.bloom import PartitionedLearnedBloomFilter, load
 >>> keys = [f"user-{i}@example.com" for i in range(3000)]
@@ -25,6 +30,11 @@ True
 True
 >>> f.size_in_bytes() > 0
 True
+>>> f.worst_case_bound_ <= 0.1   # no query set sees more than 10% false positives
+True
+>>> fps = [q for q in (f"user-{i}@example.org" for i in range(500)) if q in f]  # the lookup missed
+>>> bool(f.adapt(fps).contains(fps).any()), bool(f.contains(keys).all())
+(False, True)
 
 ``f.save(path)`` writes a checked file; :func:`load` reads any filter of this package back.
 """
