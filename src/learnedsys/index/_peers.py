@@ -115,7 +115,7 @@ def _ord(x: Any) -> Any:
     raise NotImplementedError
 
 
-@overload(_ord, inline="always")
+@overload(_ord)
 def _ord_impl(x):  # type: ignore[no-untyped-def]
     if isinstance(x, types.Float):
 
@@ -158,33 +158,43 @@ def _lb(keys, q, lo: int, hi: int) -> int:  # type: ignore[no-untyped-def]
     return base
 
 
+@_jit
+def _gallop_left(keys, q, lo: int) -> int:  # type: ignore[no-untyped-def]
+    step = 1
+    right = lo - 1
+    left = right - step
+    while left > 0 and not keys[left] < q:
+        right = left
+        step *= 2
+        left = right - step
+    if left < 0:
+        left = 0
+    return _lb(keys, q, left, right)
+
+
+@_jit
+def _gallop_right(keys, q, hi: int) -> int:  # type: ignore[no-untyped-def]
+    n = keys.shape[0]
+    step = 1
+    left = hi + 1
+    right = left + step
+    while right < n and keys[right] < q:
+        left = right + 1
+        step *= 2
+        right = left + step
+    if right > n:
+        right = n
+    return _lb(keys, q, left, right)
+
+
 @_inline
 def _repair(keys, q, p: int, lo: int, hi: int) -> int:  # type: ignore[no-untyped-def]
     """``p`` is the lower bound within [lo, hi]; when the answer lies outside, find it by an
     exponential search from the window's edge (a model that missed costs time, not answers)."""
-    n = keys.shape[0]
     if lo > 0 and not keys[lo - 1] < q:
-        step = 1
-        right = lo - 1
-        left = right - step
-        while left > 0 and not keys[left] < q:
-            right = left
-            step *= 2
-            left = right - step
-        if left < 0:
-            left = 0
-        return _lb(keys, q, left, right)
-    if p == hi and hi < n and keys[hi] < q:
-        step = 1
-        left = hi + 1
-        right = left + step
-        while right < n and keys[right] < q:
-            left = right + 1
-            step *= 2
-            right = left + step
-        if right > n:
-            right = n
-        return _lb(keys, q, left, right)
+        return _gallop_left(keys, q, lo)
+    if p == hi and hi < keys.shape[0] and keys[hi] < q:
+        return _gallop_right(keys, q, hi)
     return p
 
 
