@@ -158,15 +158,16 @@ def _fb(n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def _bursty(n: int, rng: np.random.Generator) -> np.ndarray:
-    """Event timestamps in microseconds over 30 days: a daily rhythm, 500 bursts (rate x10 to
-    x10,000 for seconds to hours) and 60 outages (no events for minutes to a day)."""
+    """Event timestamps in microseconds over 30 days: a daily rhythm, 500 bursts (rate x3 to x300
+    for seconds to two hours; together about half the events) and 60 outages (no events for
+    minutes to a day)."""
     seconds = 30 * 24 * 3600
     t = np.arange(seconds)
     rate = 1.0 + 0.7 * np.sin(2 * np.pi * (t / 86400.0 - 0.25))
     for _ in range(500):
         start = int(rng.integers(0, seconds))
-        length = int(min(seconds, rng.lognormal(np.log(60), 1.5)))
-        rate[start : start + length] *= 10.0 ** rng.uniform(1, 4)
+        length = int(min(7200, rng.lognormal(np.log(60), 1.2)))
+        rate[start : start + length] *= 10.0 ** rng.uniform(0.5, 2.5)
     for _ in range(60):
         start = int(rng.integers(0, seconds))
         length = int(min(86400, rng.lognormal(np.log(1800), 1.5)))
