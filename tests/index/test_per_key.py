@@ -53,6 +53,14 @@ def test_python_scalars_match_searchsorted(dtype: str, tmp_path) -> None:  # typ
                 assert idx.upper_bound(q) == hi, q
                 assert idx.contains(q) is (q in keyset), q
                 assert (q in idx) is (q in keyset)
+                if keys.dtype.kind != "f" and not (below or above):
+                    nq = keys.dtype.type(q)  # a numpy scalar of the keys' dtype: the per-key path too
+                    assert idx.lower_bound(nq) == lo and idx.upper_bound(nq) == hi
+                    assert idx.contains(nq) is (q in keyset)
+                elif keys.dtype.kind == "f":
+                    assert idx.lower_bound(np.float64(q)) == lo and idx.lower_bound(np.float32(q)) == int(
+                        np.searchsorted(sorted_keys, float(np.float32(q)), "left")
+                    )
 
 
 def test_per_key_path_on_empty_and_unfitted() -> None:

@@ -628,13 +628,6 @@ def scalar_op(kind: int, model: np.ndarray, keys, q, op: int) -> int:  # type: i
 
 
 @_jit
-def scalar_op_u64(kind: int, model: np.ndarray, keys, q: int, op: int) -> int:  # type: ignore[no-untyped-def]
-    """:func:`scalar_op` for uint64 keys and a Python int in [0, 2**63): cast first, since numba
-    compares uint64 with int64 as float64 (inexact above 2**53)."""
-    return scalar_op(kind, model, keys, np.uint64(q), op)
-
-
-@_jit
 def lookup_partitioned(kind, params, leaves, keys, queries, side: int, n_buckets: int):  # type: ignore[no-untyped-def]
     """A large batch in one pass of a learned counting sort: the root model sends every query to
     one of ``n_buckets`` ranges of equal key counts (the model is the keys' CDF), and the

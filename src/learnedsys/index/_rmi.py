@@ -230,8 +230,9 @@ class RMI:
     """
 
     # per-key path state, set by fit/load; the class defaults send unfitted use to the general path
-    _int_lo: int | None = None
-    _int_hi: int = -1
+    _int_lo: int = 1  # an empty range: no Python int takes the per-key path
+    _int_hi: int = 0
+    _fast_types: frozenset[type] = frozenset()
     _model: Any = None
     _sample_cache: Any = None
 
@@ -683,32 +684,33 @@ class RMI:
     def _compile_entries(self) -> None:
         """The per-key path: the compiled kernel's entry point for this index's key type, called
         with arguments of known types (numba's dispatcher would re-type them on every call:
-        about half the cost of a per-key lookup)."""
+        about half the cost of a per-key lookup). The query parameter has the keys' own dtype
+        (float64 for float keys), so comparisons are exact and a Python int anywhere in the
+        dtype's range, or a numpy scalar of that dtype, goes straight in."""
         import numba
 
         dt = self.keys_.dtype
         if dt.kind == "f":
             q0: Any = 0.0
-            self._int_lo: int | None = None
-            self._int_hi = -1
+            self._int_lo, self._int_hi = 1, 0  # Python ints take the general path (exact there)
+            self._fast_types = frozenset({float, np.float64, np.float32})
         else:
             info = np.iinfo(dt)
-            # Python ints that numba types as int64: [-2**63, 2**63); larger ones take the general path
-            self._int_lo, self._int_hi = int(info.min), min(int(info.max), (1 << 63) - 1)
-            q0 = 0
-        fn = K.scalar_op_u64 if dt == np.uint64 else K.scalar_op
+            q0 = dt.type(0)
+            self._int_lo, self._int_hi = int(info.min), int(info.max)
+            self._fast_types = frozenset({dt.type})
         args = (self._root_kind, self._model, self.keys_, q0, 0)
-        fn(*args)  # compiles once per process (or loads numba's cache) for these types
-        cres = fn.overloads.get(tuple(numba.typeof(a) for a in args))
-        self._entry = getattr(cres, "entry_point", None) or fn
+        K.scalar_op(*args)  # compiles once per process (or loads numba's cache) for these types
+        cres = K.scalar_op.overloads.get(tuple(numba.typeof(a) for a in args))
+        self._entry = getattr(cres, "entry_point", None) or K.scalar_op
 
     def _scalar(self, q: Any, op: int) -> Any:
-        """One Python int or float, or None when the general path must answer it."""
-        if type(q) is int:
-            lo = self._int_lo
-            if lo is None or not lo <= q <= self._int_hi:
+        """One Python int or float or numpy scalar, or None when the general path must answer."""
+        t = type(q)
+        if t is int:
+            if not self._int_lo <= q <= self._int_hi:
                 return None
-        elif type(q) is not float or self._int_lo is not None or q != q:
+        elif t not in self._fast_types or q != q:
             return None
         return self._entry(self._root_kind, self._model, self.keys_, q, op)
 
@@ -751,8 +753,9 @@ class RMI:
         Takes a scalar (returns an int) or an array of numbers comparable with the keys (returns
         int64 positions of the same shape). Cost per query: O(log2 of the leaf's error window).
         """
-        if self._int_lo is not None and type(queries) is int and self._int_lo <= queries <= self._int_hi:
-            return self._entry(self._root_kind, self._model, self.keys_, queries, 0)  # per-key path
+        t = type(queries)  # the per-key path first: its cost is a few attribute reads
+        if (t is int and self._int_lo <= queries <= self._int_hi) or (t in self._fast_types and queries == queries):
+            return self._entry(self._root_kind, self._model, self.keys_, queries, 0)
         return self._bound(queries, 0)
 
     def lower_bound_serial(self, queries: Any) -> np.ndarray:
@@ -770,12 +773,12 @@ class RMI:
 
     def upper_bound(self, queries: Any) -> Any:
         """Positions of the first key > each query: ``np.searchsorted(keys, queries, "right")``."""
-        r = self._scalar(queries, 1) if type(queries) in (int, float) and self._model is not None else None
+        r = self._scalar(queries, 1) if self._model is not None else None
         return self._bound(queries, 1) if r is None else r
 
     def contains(self, queries: Any) -> Any:
         """Whether each query is one of the keys (bool array, or a bool for a scalar)."""
-        if type(queries) in (int, float) and self._model is not None:
+        if self._model is not None:
             r = self._scalar(queries, 2)
             if r is not None:
                 return bool(r)
