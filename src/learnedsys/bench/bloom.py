@@ -613,7 +613,7 @@ def _plot_drift(path: Path, title: str, rows: list[dict[str, Any]], sets: list[s
     ax.set_title(title)
     ax.legend(fontsize=6, ncol=2)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    _save_figure(fig, path)
     plt.close(fig)
 
 
@@ -643,5 +643,16 @@ def _plot(path: Path, title: str, n: int, curve: dict[str, list[tuple[float, int
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    _save_figure(fig, path)
     plt.close(fig)
+
+
+def _save_figure(fig: Any, path: Path) -> None:
+    """Write a figure with the one save routine of learnedsys (atomic, never through a link)."""
+    import io
+
+    from learnedsys._atomic import atomic_write
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    atomic_write(path, buf.getvalue(), what="figure")
