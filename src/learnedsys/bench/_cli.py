@@ -23,7 +23,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--report", type=Path, metavar="DIR", help="write report.md and plots into DIR")
     p.add_argument("--seed", type=int, default=0, help="seed for data and workloads (default 0)")
     p.add_argument("--repeats", type=int, default=None, help="timed repetitions after warm-up (default 5, quick 5)")
-    p.add_argument("-n", type=int, default=None, help="number of keys for the index section (default 100M, quick 2M)")
+    p.add_argument("-n", type=int, default=None, help="number of keys for the index section (default 20M, quick 1M)")
     p.add_argument("--keys", type=Path, metavar="FILE", help="your own keys: a .npy of sorted keys (index) or a text file, one key per line (bloom, with --negatives)")
     p.add_argument("--negatives", type=Path, metavar="FILE", help="your own non-keys for the bloom section, one per line")
     p.add_argument("--data", type=Path, metavar="DIR", help="shared data folder (default: ../shared/data when present)")

@@ -5,8 +5,10 @@
   binary search for bad leaves, and interleaved numba lookups.
 - :class:`DynamicIndex`: inserts and deletes on top of an RMI (a delta buffer merged and
   retrained periodically); ``lower_bound`` stays exact after any sequence of updates.
-- :class:`BinarySearch`, :class:`BPlusTree`: the honest no-model control and the cache-friendly
-  B+-tree the paper compares with, as numba kernels over the same array.
+- :class:`BinarySearch`, :class:`BPlusTree`, :class:`Eytzinger`, :class:`BTree`, :class:`PGMIndex`,
+  :class:`RadixSpline`: the peers the RMI is measured against (binary search, the Eytzinger layout,
+  a 16-key-node B-tree, PGM-index, RadixSpline), as numba kernels in the RMI's style, each with a
+  one-at-a-time ``lower_bound_serial`` and a 16-lane ``lower_bound``.
 - :func:`load`: read an index written by ``save``.
 
 >>> import numpy as np
@@ -25,11 +27,31 @@ from learnedsys._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from learnedsys._serialization import FormatError
-    from learnedsys.index._baselines import BinarySearch, BPlusTree
+    from learnedsys.index._baselines import (
+        BinarySearch,
+        BPlusTree,
+        BTree,
+        Eytzinger,
+        PGMIndex,
+        RadixSpline,
+    )
     from learnedsys.index._dynamic import DynamicIndex, load_dynamic
     from learnedsys.index._rmi import RMI, load_rmi
 
-__all__ = ["RMI", "BPlusTree", "BinarySearch", "DynamicIndex", "FormatError", "load", "load_dynamic", "load_rmi"]
+__all__ = [
+    "RMI",
+    "BPlusTree",
+    "BTree",
+    "BinarySearch",
+    "DynamicIndex",
+    "Eytzinger",
+    "FormatError",
+    "PGMIndex",
+    "RadixSpline",
+    "load",
+    "load_dynamic",
+    "load_rmi",
+]
 
 # names resolve on first use, so ``learnedsys index --help`` does not import numba
 __getattr__, __dir__ = lazy_exports(
@@ -38,6 +60,10 @@ __getattr__, __dir__ = lazy_exports(
         "FormatError": "learnedsys._serialization",
         "BinarySearch": "learnedsys.index._baselines",
         "BPlusTree": "learnedsys.index._baselines",
+        "BTree": "learnedsys.index._baselines",
+        "Eytzinger": "learnedsys.index._baselines",
+        "PGMIndex": "learnedsys.index._baselines",
+        "RadixSpline": "learnedsys.index._baselines",
         "DynamicIndex": "learnedsys.index._dynamic",
         "load_dynamic": "learnedsys.index._dynamic",
         "RMI": "learnedsys.index._rmi",
