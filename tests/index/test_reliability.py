@@ -24,6 +24,7 @@ def _extreme_float_sets() -> list[np.ndarray]:
     return [
         np.array([0.0, 1.0, 1e308]),
         np.array([-1e-310, 0.0, 5e-324, 1e-310, 1e-300]),  # subnormal: no scaling overflow
+        np.array([0.0, 2.2250738585e-313]),  # a subnormal span: 1/span overflows (found by hypothesis)
         np.array([-1e308, 0.0, 1e308]),
         np.array([-FMAX, FMAX]),
         np.array([-np.inf, -FMAX, 0.0, 5e-324, FMAX, np.inf]),

@@ -96,7 +96,8 @@ def test_parse_budget():
 def test_local_pool_two_workers_reproduce_inline_results(tiny_data):
     # random proposals do not depend on results, so both runs train the same 4 architectures;
     # the same seed must give the same accuracy in a worker process as in this one
-    kw = dict(space="mlp", strategy="random", max_trials=4, epochs=2, measure_latency=False)
+    # a budget far above the trials' cost: under load, Ray or a pool start must not end the search
+    kw = dict(space="mlp", strategy="random", max_trials=4, epochs=2, measure_latency=False, budget=3600)
     here = search(tiny_data, backend="inline", **kw)
     there = search(tiny_data, workers=2, backend="local", **kw)
     assert there.trials == 4 and there.failed == 0
@@ -106,7 +107,7 @@ def test_local_pool_two_workers_reproduce_inline_results(tiny_data):
 
 def test_ray_backend_reproduces_inline_results(tiny_data):
     pytest.importorskip("ray")
-    kw = dict(space="mlp", strategy="random", max_trials=2, epochs=2, measure_latency=False)
+    kw = dict(space="mlp", strategy="random", max_trials=2, epochs=2, measure_latency=False, budget=3600)
     here = search(tiny_data, backend="inline", **kw)
     there = search(tiny_data, workers=1, backend="ray", **kw)
     assert there.trials == 2 and there.failed == 0

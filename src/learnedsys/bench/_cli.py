@@ -8,6 +8,7 @@ from pathlib import Path
 
 from learnedsys._atomic import PathError
 from learnedsys.bench import SECTIONS, BenchContext, available_sections, find_shared_data, run_bench
+from learnedsys.bench._harness import prepare_output
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -57,11 +58,17 @@ def _run(args: argparse.Namespace) -> int:
         report_dir=args.report,
         n=args.n,
     )
+    try:  # a bad --json / --report path: one line, before anything else is printed or run
+        prepare_output(args.json, what="--json")
+        prepare_output(args.report, directory=True, what="--report")
+    except PathError as exc:
+        print(f"learnedsys bench: {exc}", file=sys.stderr)
+        return 2
     if data_dir is None:
         ctx.log("note: shared data folder (../shared/data) is absent; sections use their embedded or generated data")
     try:
         run_bench(sections, ctx, json_path=args.json)
-    except PathError as exc:  # a bad --json / --report path: one line, before the sections run
+    except PathError as exc:
         print(f"learnedsys bench: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -373,14 +373,25 @@ def _less(a, q, side: int) -> bool:  # type: ignore[no-untyped-def]
 
 @_inline
 def _bsearch(keys, q, lo: int, hi: int, side: int) -> int:  # type: ignore[no-untyped-def]
+    # one loop per side: with the side tested inside the loop the compiler kept a branch there
+    # instead of a conditional move (measured: 617 vs 468 ns per lookup over 20M keys)
     base = lo
     n = hi - lo
+    if side == 0:
+        while n > 1:
+            half = n >> 1
+            if keys[base + half] < q:
+                base += half
+            n -= half
+        if n == 1 and keys[base] < q:
+            base += 1
+        return base
     while n > 1:
         half = n >> 1
-        if _less(keys[base + half], q, side):
+        if keys[base + half] <= q:
             base += half
         n -= half
-    if n == 1 and _less(keys[base], q, side):
+    if n == 1 and keys[base] <= q:
         base += 1
     return base
 
@@ -499,17 +510,28 @@ def _lookup_range(kind, params, leaves, keys, queries, out, start: int, stop: in
             cnt[g] = hi - lo
             if hi - lo > maxn:
                 maxn = hi - lo
-        # stage 2: branch-free binary searches in lockstep
+        # stage 2: branch-free binary searches in lockstep (one loop per side, as in _bsearch)
         while maxn > 1:
-            for g in range(G):
-                c = cnt[g]
-                if c > 1:
-                    half = c >> 1
-                    b = base[g]
-                    if _less(keys[b + half], queries[i + g], side):
-                        b += half
-                    base[g] = b
-                    cnt[g] = c - half
+            if side == 0:
+                for g in range(G):
+                    c = cnt[g]
+                    if c > 1:
+                        half = c >> 1
+                        b = base[g]
+                        if keys[b + half] < queries[i + g]:
+                            b += half
+                        base[g] = b
+                        cnt[g] = c - half
+            else:
+                for g in range(G):
+                    c = cnt[g]
+                    if c > 1:
+                        half = c >> 1
+                        b = base[g]
+                        if keys[b + half] <= queries[i + g]:
+                            b += half
+                        base[g] = b
+                        cnt[g] = c - half
             maxn -= maxn >> 1
         # stage 3: last step and verification
         for g in range(G):

@@ -578,11 +578,16 @@ class RMI:
             scale = 0.5 * unit
         else:
             scale = 1.0 / span if span > 0 else 0.0
+            if not math.isfinite(scale):  # a subnormal span: 1/span overflows; a flat model is fine
+                scale = 0.0
         t = (x - x0) * scale
         if root == "cubic":
             step = max(1, t.shape[0] // 32768)
             A = np.vander(t[::step], 4, increasing=True)
-            coef, *_ = np.linalg.lstsq(A, y[::step], rcond=None)
+            try:
+                coef, *_ = np.linalg.lstsq(A, y[::step], rcond=None)
+            except np.linalg.LinAlgError:  # degenerate keys: a constant model (lookups stay exact)
+                coef = np.array([float(np.mean(y)), 0.0, 0.0, 0.0])
             return np.concatenate([[x0, scale], coef])
         if root in ("grid", "loggrid"):
             return self._fit_grid(root, keys, n, L)
