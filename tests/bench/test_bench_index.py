@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +9,6 @@ import pytest
 
 from learnedsys.bench._harness import BenchContext
 from learnedsys.bench.index import DATASETS, HARD, make_keys, run
-from learnedsys.cli import main
 
 
 @pytest.mark.parametrize("name", HARD)
@@ -52,14 +50,3 @@ def test_index_section_all_families_tiny(tmp_path: Path) -> None:
     for f in ("index_modes.png", "index_mode_c.png", "index_space_time.png"):
         assert (tmp_path / f).stat().st_size > 1000
     assert "| osm | A | RMI |" in res.table()
-
-
-def test_index_section_user_keys_other_dtype(tmp_path: Path) -> None:
-    keys = np.sort(np.random.default_rng(0).normal(0, 1e6, 5000)).astype(np.int64)
-    np.save(tmp_path / "signed.npy", keys)
-    out = tmp_path / "b.json"
-    rc = main(["bench", "index", "--quick", "--repeats", "1", "--keys", str(tmp_path / "signed.npy"), "--json", str(out)])
-    assert rc == 0
-    recs = json.loads(out.read_text())["records"]
-    assert {r["dataset"] for r in recs} == {"signed"} and {r["mode"] for r in recs} == {"A", "B", "C"}
-    assert any(r["structure"] == "pygm.SortedList.bisect_left" for r in recs)

@@ -11,6 +11,7 @@ import itertools
 import math
 import os
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -172,6 +173,25 @@ def _prepare_python_ints(
     above = np.fromiter((v > hi for v in vals), dtype=bool, count=len(vals))
     out = np.array([min(max(v, lo), hi) for v in vals], dtype=key_dtype)
     return out, below, above, scalar
+
+
+def _lazy_entry(owner: Any, q0: Any) -> Any:
+    """A stand-in for the per-key entry point: compiles it on first use (once per process and
+    key dtype, or loads numba's cache), installs it on the index and answers."""
+
+    def first(kind: int, model: np.ndarray, keys: np.ndarray, q: Any, op: int) -> Any:
+        import numba
+
+        args = (kind, model, keys, q0, 0)
+        K.scalar_op(*args)
+        cres = K.scalar_op.overloads.get(tuple(numba.typeof(a) for a in args))
+        entry = getattr(cres, "entry_point", None) or K.scalar_op
+        index = owner()
+        if index is not None:
+            index._entry = entry
+        return entry(kind, model, keys, q, op)
+
+    return first
 
 
 @dataclass(frozen=True)
@@ -692,8 +712,6 @@ class RMI:
         about half the cost of a per-key lookup). The query parameter has the keys' own dtype
         (float64 for float keys), so comparisons are exact and a Python int anywhere in the
         dtype's range, or a numpy scalar of that dtype, goes straight in."""
-        import numba
-
         dt = self.keys_.dtype
         if dt.kind == "f":
             q0: Any = 0.0
@@ -704,10 +722,9 @@ class RMI:
             q0 = dt.type(0)
             self._int_lo, self._int_hi = int(info.min), int(info.max)
             self._fast_types = frozenset({dt.type})
-        args = (self._root_kind, self._model, self.keys_, q0, 0)
-        K.scalar_op(*args)  # compiles once per process (or loads numba's cache) for these types
-        cres = K.scalar_op.overloads.get(tuple(numba.typeof(a) for a in args))
-        self._entry = getattr(cres, "entry_point", None) or K.scalar_op
+        # compiled at the first per-key call, not at every fit; a weak reference, so the index
+        # and its keys are freed as soon as the user drops them
+        self._entry = _lazy_entry(weakref.ref(self), q0)
 
     def _scalar(self, q: Any, op: int) -> Any:
         """One Python int or float or numpy scalar, or None when the general path must answer."""
