@@ -122,3 +122,20 @@ def test_adapt_and_worst_case_options(files, tmp_path: Path, capsys) -> None:  #
     assert main(["bloom", "build", "--keys", str(k), "--kind", "bloom", "--out", str(plain)]) == 0
     assert main(["bloom", "adapt", str(plain), "--false-positives", str(fp_file)]) == 2
     assert "cannot adapt" in capsys.readouterr().err
+
+
+def test_path_problems_are_one_line_errors(tmp_path, capsys):  # type: ignore[no-untyped-def]
+    from learnedsys.cli import main
+
+    (tmp_path / "k.txt").write_text("a\nb\nc\n")
+    (tmp_path / "d").mkdir()
+    build = ["bloom", "build", "--keys", str(tmp_path / "k.txt"), "--fpr", "0.01", "--kind", "bloom"]
+    for argv, match in (
+        ([*build, "--out", str(tmp_path / "nope" / "f.lbf")], "does not exist"),
+        (["bloom", "query", str(tmp_path / "d"), "a"], "is a directory"),
+        (["bloom", "info", str(tmp_path / "d")], "is a directory"),
+    ):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert match in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "nope").exists() and list((tmp_path / "d").iterdir()) == []

@@ -45,7 +45,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     b.add_argument("--ints", action="store_true", help="items are integers, not text")
     b.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     b.add_argument("--out", type=Path, required=True, metavar="FILE", help="where to save the filter")
-    b.set_defaults(func=_build)
+    b.set_defaults(func=_quiet_pipe(_build))
 
     q = sub.add_parser(
         "query",
@@ -71,7 +71,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     a.add_argument("--keys", type=Path, metavar="FILE", help="the key set (enables the re-allocation and checks the reports)")
     a.add_argument("--max-growth", type=float, default=0.25, help="allowed growth over the size at build (default 0.25)")
     a.add_argument("--ints", action="store_true", help="items are integers")
-    a.set_defaults(func=_adapt)
+    a.set_defaults(func=_quiet_pipe(_adapt))
 
     i = sub.add_parser("info", help="describe a saved filter", description="Print the structure, its size and its regions.")
     i.add_argument("filter", type=Path, metavar="FILTER")
@@ -84,8 +84,12 @@ def _quiet_pipe(func: Any) -> Any:
     """Let ``learnedsys bloom query ... | head`` end quietly when the reader goes away."""
 
     def run(args: argparse.Namespace) -> int:
+        from learnedsys._atomic import PathError
+
         try:
             return int(func(args))
+        except PathError as exc:  # a missing folder, a directory given as a file: one line
+            return _fail(str(exc))
         except BrokenPipeError:
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
@@ -154,6 +158,9 @@ def _build(args: argparse.Namespace) -> int:
         return _fail(f"--memory works with the learned kinds (plbf, sandwiched, lbf), not {args.kind!r}; use --fpr")
     if args.out.is_dir():
         return _fail(f"--out {args.out} is a directory")
+    from learnedsys._atomic import check_output_path
+
+    check_output_path(args.out, "--out")  # a missing folder: one line now, before the fit
 
     from learnedsys._serialization import FormatError
     from learnedsys._validation import InvalidParameterError
