@@ -148,23 +148,23 @@ def _count(shape: tuple[int, ...]) -> int:
     return n
 
 
-def _read_file(path: Path) -> bytes:
-    """The file's bytes; a directory or unreadable path is a one-line error naming it."""
+def _check_readable(path: Path) -> None:
+    """A directory or a missing path is a one-line error naming it."""
     if path.is_dir():
         raise PathError(f"{str(path)!r} is a directory, not a learnedsys file; give the path of a saved file.")
     if not path.exists():
         raise FileNotFoundError(f"{str(path)!r} does not exist; check the path (a file written by save()).")
+
+
+def _read_file(path: Path) -> bytes:
+    _check_readable(path)
     return path.read_bytes()
 
 
 def read_kind(path: str | os.PathLike[str]) -> str:
     """The kind a file written by :func:`save` holds (reads only its header; validates nothing
     else, so :func:`load` must still be called)."""
-    p = Path(path)
-    if p.is_dir():
-        raise PathError(f"{str(p)!r} is a directory, not a learnedsys file; give the path of a saved file.")
-    if not p.exists():
-        raise FileNotFoundError(f"{str(p)!r} does not exist; check the path (a file written by save()).")
+    _check_readable(Path(path))
     with open(path, "rb") as fh:
         prefix = fh.read(_PREFIX.size)
         if len(prefix) < _PREFIX.size:

@@ -508,7 +508,7 @@ class RMI:
         # the per-key path: one packed model, and the Python ints the kernel takes exactly
         # (int64 for signed keys, [0, 2**63) for unsigned: numba types larger ints as uint64)
         self._model = K.pack_model(self.root_params_, self.leaves_)
-        self._compile_entries()
+        self._setup_per_key()
 
     def _budget(self, keys: np.ndarray) -> int:
         if self.max_bytes is not None:
@@ -706,8 +706,8 @@ class RMI:
         if not hasattr(self, "leaves_"):
             raise RuntimeError("this RMI is not fitted yet; call fit(keys) first")
 
-    def _compile_entries(self) -> None:
-        """The per-key path: the compiled kernel's entry point for this index's key type, called
+    def _setup_per_key(self) -> None:
+        """Set up the per-key path: the compiled kernel's entry point for this index's key type, called
         with arguments of known types (numba's dispatcher would re-type them on every call:
         about half the cost of a per-key lookup). The query parameter has the keys' own dtype
         (float64 for float keys), so comparisons are exact and a Python int anywhere in the
