@@ -7,6 +7,7 @@ import subprocess
 import sys
 import warnings
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -292,3 +293,32 @@ def test_crafted_files_raise_format_error(words, tmp_path: Path) -> None:  # typ
         _serialization.save(q, "learnedsys.bloom", 2, m, a)
         with pytest.raises(FormatError):
             load(q)
+
+
+class _RecordingNGram(NGramLogistic):
+    """The default model, remembering which negatives it was trained on."""
+
+    seen: ClassVar[list[list[str]]] = []
+
+    def fit(self, keys, negatives, seed):  # type: ignore[no-untyped-def]
+        type(self).seen.append([negatives.item(i) for i in range(len(negatives))])
+        return super().fit(keys, negatives, seed)
+
+
+@pytest.mark.parametrize("fraction", [None, 0.5])
+def test_validation_fraction_splits_negatives(fraction) -> None:  # type: ignore[no-untyped-def]
+    # default 0.25: the model trains on 3/4 of the (scarce) negatives, the rest sets the regions
+    keys = [f"key{i}.example" for i in range(2000)]
+    negatives = [f"other{i}.test" for i in range(1000)]
+    _RecordingNGram.seen = []
+    kw = {} if fraction is None else {"validation_fraction": fraction}
+    f = PartitionedLearnedBloomFilter(target_fpr=0.05, classifier=_RecordingNGram(), **kw).fit(keys, negatives)
+    (trained,) = _RecordingNGram.seen
+    held_out = round(len(negatives) * (0.25 if fraction is None else fraction))
+    assert len(trained) == len(set(trained)) == len(negatives) - held_out
+    assert {x.decode() if isinstance(x, bytes) else x for x in trained} <= set(negatives)
+    assert f.contains(keys).all()
+    oracle = set(keys)
+    probe = keys[:300] + negatives[:300] + [f"new{i}" for i in range(300)]
+    got = f.contains(probe)
+    assert all(got[i] for i, x in enumerate(probe) if x in oracle)

@@ -212,7 +212,7 @@ class _LearnedFilter:
         memory_budget: int | None = None,
         classifier: Classifier | None = None,
         backup: str = "auto",
-        validation_fraction: float = 0.5,
+        validation_fraction: float = 0.25,
         refit: bool = True,
         worst_case_fpr: float | str | None = "auto",
         seed: int | None = 0,
@@ -928,7 +928,9 @@ class LearnedBloomFilter(_LearnedFilter):
         backup: kind of the backup filters: "auto" (default: per region the smaller of a Bloom
             filter and a binary fuse filter, fuse widths chosen as whole fingerprint bits),
             "bloom", or "fuse" (static binary fuse filters only).
-        validation_fraction: share of the negatives held out from training to set thresholds.
+        validation_fraction: share of the negatives held out from training to set thresholds
+            (default 0.25: negatives are often the scarce side, and the model gains more from
+            them than the threshold choice and sizing lose).
         refit: when False, ``classifier`` is already fitted (on negatives other than these) and
             is used as is; then every negative serves to set thresholds. Lets one model serve
             several filters.
@@ -989,7 +991,8 @@ class PartitionedLearnedBloomFilter(_LearnedFilter):
         n_regions: maximum number of regions k, in [1, 64].
         classifier: a :class:`Classifier`; default :class:`NGramLogistic`.
         backup: "auto" (default), "bloom" or "fuse" (see :class:`LearnedBloomFilter`).
-        validation_fraction: share of the negatives held out from training to set regions.
+        validation_fraction: share of the negatives held out from training to set regions
+            (default 0.25; see :class:`LearnedBloomFilter`).
         refit: when False, ``classifier`` is already fitted and used as is (see
             :class:`LearnedBloomFilter`).
         worst_case_fpr: "auto" (default: 10x the target), a rate in (0, 1) or None (see
@@ -1014,7 +1017,7 @@ class PartitionedLearnedBloomFilter(_LearnedFilter):
         n_regions: int = 8,
         classifier: Classifier | None = None,
         backup: str = "auto",
-        validation_fraction: float = 0.5,
+        validation_fraction: float = 0.25,
         refit: bool = True,
         worst_case_fpr: float | str | None = "auto",
         seed: int | None = 0,
