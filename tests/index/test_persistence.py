@@ -29,6 +29,20 @@ def test_round_trip(tmp_path: Path, keys: np.ndarray, params: dict) -> None:
     assert back.get_params() == index.get_params()
 
 
+@pytest.mark.parametrize("form", ["binary", "exponential"])
+def test_auto_leaf_search_keeps_the_measured_form(tmp_path: Path, keys: np.ndarray, form: str) -> None:
+    # leaf_search="auto" may keep either leaf form; the file records the form it holds
+    index = RMI(root="linear", n_leaves=64, leaf_search=form).fit(keys)
+    index.leaf_search = "auto"
+    index.save(tmp_path / "a.rmi")
+    back = load(tmp_path / "a.rmi")
+    assert back.leaf_search == "auto" and back.leaf_search_ == form
+    assert back.leaves_.shape == index.leaves_.shape == (64, 4 if form == "binary" else 2)
+    q = np.concatenate([keys[::7], np.arange(0, 10**12, 10**9, dtype=np.uint64)])
+    np.testing.assert_array_equal(back.lower_bound(q), np.searchsorted(keys, q))
+    assert back.lower_bound(int(keys[100])) == int(np.searchsorted(keys, keys[100]))
+
+
 def test_dynamic_round_trip(tmp_path: Path) -> None:
     d = DynamicIndex(np.arange(100, dtype=np.int64))
     d.insert(1000)

@@ -221,8 +221,11 @@ class RMI:
         max_bytes: size budget of the index; default 1% of the key array but at most 4 MiB for
             "speed" with config="measure" (1 MiB with "estimate": an index that stays in cache
             is often faster than a bigger one), min(1%, 200 kB) for "space".
-        leaf_search: "binary" (stores per-leaf error bounds) or "exponential" (stores no bounds: half
-            the leaf bytes, searches outward from the prediction).
+        leaf_search: "binary" (stores per-leaf error bounds; the only form the 16-lane lockstep
+            search runs on), "exponential" (stores no bounds: half the leaf bytes, searches
+            outward from the prediction), or "auto" (default: with config="measure", both forms
+            of the shortlisted models are timed in the lookup mode this index runs and the
+            faster wins, see ``leaf_search_``; otherwise "binary").
         hybrid_threshold: a leaf whose error window exceeds this many positions falls back to a
             binary search over its key range (the paper's hybrid index); None: only where the
             range is narrower than the window.
@@ -263,7 +266,7 @@ class RMI:
         n_leaves: int | str = "auto",
         target: str = "speed",
         max_bytes: int | None = None,
-        leaf_search: str = "binary",
+        leaf_search: str = "auto",
         hybrid_threshold: int | None = None,
         nn_hidden: tuple[int, ...] = (16,),
         interleave: bool = True,
@@ -310,7 +313,7 @@ class RMI:
             check_int(self.n_leaves, "n_leaves", o, low=1, high=1 << 28)
         check_choice(self.target, "target", o, ["speed", "space"])
         check_int(self.max_bytes, "max_bytes", o, low=64, none_ok=True)
-        check_choice(self.leaf_search, "leaf_search", o, ["binary", "exponential"])
+        check_choice(self.leaf_search, "leaf_search", o, ["auto", "binary", "exponential"])
         check_int(self.hybrid_threshold, "hybrid_threshold", o, low=0, none_ok=True)
         hidden = self.nn_hidden
         if (
@@ -383,7 +386,10 @@ class RMI:
                 best = min(ok, key=lambda c: (c.size, c.est_ns))
             if self.config == "measure" and n >= _MEASURE_MIN_KEYS and len(fitting) > 1:
                 measured = self._measure(fitting, best, keys, pos, m, n, sample, rng)
-                self.measured_ = [(c.root, c.n_leaves, c.size, ns) for c, ns, _ in measured]
+                self.measured_ = [
+                    (c.root, c.n_leaves, c.size, ns, "binary" if lv.shape[1] == 4 else "exponential")
+                    for c, ns, (_, lv) in measured
+                ]
                 fastest = min(ns for _, ns, _ in measured)
                 pick = min(measured, key=lambda t: t[1])
                 if self.target == "space":
@@ -448,18 +454,27 @@ class RMI:
             if c.n_leaves == 1 and c.est_ns == math.inf:
                 params = np.zeros(2)
                 leaves = np.array([[0.0, 0.0, 0.0, float(n - 1)]])[:, : self._leaf_cols()]
-                if self.leaf_search != "binary":
+                if self.leaf_search == "exponential":
                     continue
             else:
                 params, leaves = self._fit_model(c.root, c.n_leaves, keys, pos, m, n, sample)
-            lv = np.ascontiguousarray(leaves, dtype=np.float64)
             kind = ROOTS[c.root]
-            times = []
-            for _ in range(3):
-                t0 = time.perf_counter()
-                K.lookup_serial(kind, params, lv, keys, q, 0, self.interleave)
-                times.append(time.perf_counter() - t0)
-            out.append((c, min(times) / q.shape[0] * 1e9, (params, leaves)))
+            forms = [leaves]
+            if self.leaf_search == "auto" and c.n_leaves > 1:
+                # the same model without its error bounds: half the bytes (a table that stays in
+                # a nearer cache) and a search outward from the prediction, which on most keys
+                # touches fewer cache lines than bisecting the leaf's worst-case window
+                forms.append(leaves[:, :2])
+            for form in forms:
+                lv = np.ascontiguousarray(form, dtype=np.float64)
+                times = []
+                for _ in range(3):
+                    t0 = time.perf_counter()
+                    K.lookup_serial(kind, params, lv, keys, q, 0, self.interleave)
+                    times.append(time.perf_counter() - t0)
+                size = self._size(params, c.n_leaves) - 8 * (4 - lv.shape[1]) * c.n_leaves
+                cand = c if lv.shape[1] == 4 else _Candidate(c.root, c.n_leaves, c.est_ns, size)
+                out.append((cand, min(times) / q.shape[0] * 1e9, (params, form)))
         return out
 
     def _estimate_log_window(
@@ -494,7 +509,9 @@ class RMI:
         return float(K.mean_log_window(kind, params, leaves, keys, sample))
 
     def _leaf_cols(self) -> int:
-        return 4 if self.leaf_search == "binary" else 2
+        # "auto" fits the binary form (its error bounds are what the estimate reads); the
+        # measurement may then keep only the models' first two columns
+        return 2 if self.leaf_search == "exponential" else 4
 
     def _hybrid(self) -> float:
         return -1.0 if self.hybrid_threshold is None else float(self.hybrid_threshold)
@@ -503,8 +520,10 @@ class RMI:
         self.root_ = root
         self._root_kind = ROOTS[root]
         self.root_params_ = np.ascontiguousarray(params, dtype=np.float64)
-        self.leaves_ = np.ascontiguousarray(leaves[:, : self._leaf_cols()], dtype=np.float64)
+        cols = 2 if leaves.shape[1] == 2 else self._leaf_cols()
+        self.leaves_ = np.ascontiguousarray(leaves[:, :cols], dtype=np.float64)
         self.n_leaves_ = int(self.leaves_.shape[0])
+        self.leaf_search_ = "binary" if cols == 4 else "exponential"
         # the per-key path: one packed model, and the Python ints the kernel takes exactly
         # (int64 for signed keys, [0, 2**63) for unsigned: numba types larger ints as uint64)
         self._model = K.pack_model(self.root_params_, self.leaves_)
@@ -866,7 +885,7 @@ class RMI:
             "root": self.root_,
             "n_leaves": self.n_leaves_,
             "size_bytes": self.size_in_bytes(),
-            "leaf_search": self.leaf_search,
+            "leaf_search": self.leaf_search_,
         }
         if self.leaves_.shape[1] == 4 and self.n_leaves_:
             w = self.leaves_[:, 3] - self.leaves_[:, 2]
@@ -874,8 +893,8 @@ class RMI:
             info["max_window"] = float(w.max())
         if getattr(self, "measured_", None):
             info["measured"] = [
-                {"root": r, "n_leaves": L, "size_bytes": size, "ns_per_lookup": round(ns, 1)}
-                for r, L, size, ns in self.measured_
+                {"root": r, "n_leaves": L, "leaf_search": ls, "size_bytes": size, "ns_per_lookup": round(ns, 1)}
+                for r, L, size, ns, ls in self.measured_
             ]
         return info
 
@@ -921,9 +940,10 @@ def load_rmi(path: str | os.PathLike[str]) -> RMI:
         raise err(f"{str(path)!r}: unknown root model {root!r}")
     if keys.ndim != 1 or keys.shape[0] != n or keys.dtype not in SUPPORTED_DTYPES:
         raise err(f"{str(path)!r}: keys array does not match n={n}")
-    cols = 4 if index.leaf_search == "binary" else 2
-    if leaves.ndim != 2 or leaves.shape[1] != cols or leaves.shape[0] < 1 or leaves.dtype != np.float64:
-        raise err(f"{str(path)!r}: leaf table has shape {leaves.shape}, expected (L, {cols})")
+    cols = {"binary": (4,), "exponential": (2,), "auto": (2, 4)}[index.leaf_search]
+    if leaves.ndim != 2 or leaves.shape[1] not in cols or leaves.shape[0] < 1 or leaves.dtype != np.float64:
+        want = " or ".join(f"(L, {c})" for c in cols)
+        raise err(f"{str(path)!r}: leaf table has shape {leaves.shape}, expected {want}")
     if rp.ndim != 1 or rp.dtype != np.float64 or rp.shape[0] < 2 or not np.isfinite(rp).all():
         raise err(f"{str(path)!r}: root parameters are invalid")
     if not np.isfinite(leaves).all():
