@@ -160,7 +160,7 @@ def _rewrite(d: Path, meta_change: dict[str, Any] | None = None, arrays_change: 
     ({"shape": [1, 4, -4]}, {}, (), "'shape' must be the per-sample input shape"),
     ({"shape": [1, 10**9, 10**9]}, {}, (), "'shape' must be the per-sample input shape"),
     ({"shape": [1.0, 4, 4]}, {}, (), "'shape'"),
-    ({"family": "rnn"}, {}, (), "'family' must be 'mlp', 'cnn' or 'cell'"),
+    ({"family": "rnn"}, {}, (), "'family' must be 'mlp', 'cnn', 'cell' or 'convnet'"),
     ({"space": None}, {}, (), "'space' must be a string"),
     ({}, {"m0.1.weight": np.full((8, 16), np.nan, np.float32)}, (), "holds NaN, inf or values beyond"),
     ({}, {"m0.1.weight": np.full((8, 16), 1e30, np.float32)}, (), "holds NaN, inf or values beyond"),

@@ -99,6 +99,161 @@ def _real(ctx: BenchContext, rows: list[dict[str, Any]]) -> str:
     return desc
 
 
+# --- synthetic image tasks (issue 20) ---------------------------------------------------------
+# No image data set is installed and the machine is offline, so the tasks are drawn here, seeded:
+# strokes28 (digit-like glyphs: ten stroke skeletons drawn with a wobbly pen, random rotation,
+# shear, scale, position, stroke width, contrast and noise; 28x28 grey), shapes32 (eight shapes,
+# rotated, scaled, low contrast, with random lines as clutter and noise; 32x32 grey), textures32
+# (four orientations x two frequencies of gratings with random phase, amplitude drift and strong
+# noise; 32x32 grey) and patches32 (six object shapes in a random colour, shaded, on a smooth
+# random colour field, with noise; 32x32 RGB, channel-last as image files come).
+
+def _digit_strokes() -> list[list[np.ndarray]]:
+    """Stroke skeletons of ten digit-like glyphs in a [-1, 1]^2 box (y down)."""
+    t = np.linspace(0, 1, 40)
+    def arc(cx: float, cy: float, rx: float, ry: float, a0: float, a1: float) -> np.ndarray:
+        a = np.deg2rad(a0 + (a1 - a0) * t)
+        return np.stack([cx + rx * np.cos(a), cy + ry * np.sin(a)], 1)
+    def line(x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
+        return np.stack([x0 + (x1 - x0) * t, y0 + (y1 - y0) * t], 1)
+    return [
+        [arc(0, 0, 0.55, 0.85, 0, 360)],                                     # 0
+        [line(0.05, -0.85, 0.05, 0.85), line(-0.3, -0.55, 0.05, -0.85)],      # 1
+        [arc(0, -0.4, 0.5, 0.45, 180, 360), line(0.5, -0.4, -0.5, 0.85), line(-0.5, 0.85, 0.55, 0.85)],  # 2
+        [arc(0, -0.42, 0.45, 0.42, 200, 450), arc(0, 0.42, 0.5, 0.43, -90, 160)],  # 3
+        [line(0.25, -0.85, -0.55, 0.3), line(-0.55, 0.3, 0.6, 0.3), line(0.3, -0.3, 0.3, 0.85)],  # 4
+        [line(0.5, -0.85, -0.4, -0.85), line(-0.4, -0.85, -0.45, -0.05), arc(0, 0.38, 0.5, 0.47, -120, 150)],  # 5
+        [arc(0.05, 0.4, 0.48, 0.45, 0, 360), arc(0.45, 0.4, 0.9, 1.25, 180, 250)],  # 6
+        [line(-0.55, -0.85, 0.55, -0.85), line(0.55, -0.85, -0.15, 0.85)],    # 7
+        [arc(0, -0.45, 0.4, 0.4, 0, 360), arc(0, 0.42, 0.5, 0.45, 0, 360)],   # 8
+        [arc(0, -0.4, 0.48, 0.45, 0, 360), arc(-0.45, -0.4, 0.9, 1.25, 0, 70)],  # 9
+    ]
+
+def _render(points: np.ndarray, size: int, sigma: float) -> np.ndarray:
+    g = np.arange(size, dtype=np.float32) + 0.5
+    d2 = (g[None, :, None] - points[None, None, :, 1]) ** 2  # (1, H, m) rows
+    dx2 = (g[None, :, None] - points[None, None, :, 0]) ** 2
+    dist = d2[0][:, None, :] + dx2[0][None, :, :]             # (H, W, m)
+    return np.exp(-dist.min(axis=2) / (2 * sigma * sigma)).astype(np.float32)
+
+def strokes(n: int, seed: int, size: int = 28) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    glyphs = _digit_strokes()
+    X = np.empty((n, 1, size, size), np.float32)
+    y = rng.integers(0, 10, n)
+    for i in range(n):
+        pts = np.concatenate(glyphs[y[i]])
+        pts = pts + rng.normal(0, 0.04, pts.shape)  # wobbly pen
+        a = np.deg2rad(rng.uniform(-18, 18))
+        sh = rng.uniform(-0.35, 0.35)
+        sx, sy = rng.uniform(0.6, 1.0) * size * 0.36, rng.uniform(0.7, 1.0) * size * 0.36
+        A = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]]) @ np.array([[1, sh], [0, 1]]) @ np.diag([sx, sy])
+        c = size / 2 + rng.uniform(-3, 3, 2)
+        p = pts @ A.T + c
+        img = _render(p, size, rng.uniform(0.7, 1.6))
+        X[i, 0] = img * rng.uniform(0.5, 1.0) + rng.normal(0, 0.2, (size, size))
+    return X, y
+
+def shapes(n: int, seed: int, size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
+    X = np.empty((n, 1, size, size), np.float32)
+    y = rng.integers(0, 8, n)
+    for i in range(n):
+        r = rng.uniform(4.0, 9.0)
+        cx, cy = rng.uniform(r + 1, size - r - 1, 2)
+        a = rng.uniform(0, 2 * np.pi)
+        dx0, dy0 = xx - cx, yy - cy
+        dx, dy = np.cos(a) * dx0 + np.sin(a) * dy0, -np.sin(a) * dx0 + np.cos(a) * dy0
+        rr = np.hypot(dx, dy)
+        th = np.arctan2(dy, dx)
+        k = y[i]
+        if k == 0:
+            m = rr <= r
+        elif k == 1:
+            m = (np.abs(dx) <= r * 0.75) & (np.abs(dy) <= r * 0.75)
+        elif k == 2:
+            m = (dy <= r * 0.6) & (dy >= -r + 1.7 * np.abs(dx))
+        elif k == 3:
+            m = ((np.abs(dx) <= r / 4) & (np.abs(dy) <= r)) | ((np.abs(dy) <= r / 4) & (np.abs(dx) <= r))
+        elif k == 4:
+            m = (rr <= r) & (rr >= r * 0.6)
+        elif k == 5:
+            m = rr <= r * (0.55 + 0.45 * np.cos(5 * th))           # star
+        elif k == 6:
+            m = ((np.abs(dx + r / 3) <= r / 4) & (np.abs(dy) <= r)) | ((np.abs(dy - r * 0.75) <= r / 4) & (np.abs(dx) <= r * 0.6))  # L
+        else:
+            m = (np.abs(dx) <= r) & (np.abs(dy) <= r * 0.45)               # bar
+        img = rng.uniform(0.0, 0.4) + rng.uniform(0.35, 1.0) * m
+        for _ in range(rng.integers(1, 4)):  # clutter: random thin lines
+            x0, y0, ang = rng.uniform(0, size), rng.uniform(0, size), rng.uniform(0, np.pi)
+            d = np.abs((xx - x0) * np.sin(ang) - (yy - y0) * np.cos(ang))
+            img = img + 0.5 * rng.uniform(0.3, 1.0) * (d < 0.7)
+        X[i, 0] = img + rng.normal(0, 0.25, (size, size))
+    return X, y
+
+def textures(n: int, seed: int, size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """8 classes: orientation (0, 45, 90, 135 degrees) x frequency (low, high); phase random."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    X = np.empty((n, 1, size, size), np.float32)
+    y = rng.integers(0, 8, n)
+    for i in range(n):
+        ori = np.deg2rad(45 * (y[i] % 4) + rng.normal(0, 9))
+        f = (0.09 if y[i] < 4 else 0.16) * rng.uniform(0.8, 1.2)
+        u = xx * np.cos(ori) + yy * np.sin(ori)
+        img = np.sin(2 * np.pi * f * u + rng.uniform(0, 2 * np.pi))
+        img = img * (0.6 + 0.4 * np.sin(2 * np.pi * rng.uniform(0.01, 0.05) * (xx + yy) + rng.uniform(0, 6)))  # amplitude drift
+        X[i, 0] = img * rng.uniform(0.3, 1.0) + rng.normal(0, 0.9, (size, size))
+    return X, y
+
+def _smooth_field(rng: np.random.Generator, size: int, n_blobs: int = 6) -> np.ndarray:
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    out = np.zeros((3, size, size), np.float32)
+    for _ in range(n_blobs):
+        cx, cy, s = rng.uniform(-4, size + 4), rng.uniform(-4, size + 4), rng.uniform(5, 14)
+        out += rng.uniform(-1, 1, 3)[:, None, None] * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * s * s))
+    return out
+
+def patches(n: int, seed: int, size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """Colour photo-like patches: a smooth random colour field, one object (6 classes by shape) in
+    a random colour, shading, noise; channel-last (n, H, W, 3)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
+    X = np.empty((n, size, size, 3), np.float32)
+    y = rng.integers(0, 6, n)
+    for i in range(n):
+        bg = 0.5 + 0.35 * _smooth_field(rng, size)
+        r = rng.uniform(5.0, 10.0)
+        cx, cy = rng.uniform(r, size - r, 2)
+        a = rng.uniform(0, 2 * np.pi)
+        dx0, dy0 = xx - cx, yy - cy
+        dx, dy = np.cos(a) * dx0 + np.sin(a) * dy0, -np.sin(a) * dx0 + np.cos(a) * dy0
+        rr = np.hypot(dx, dy)
+        k = y[i]
+        if k == 0:
+            m = rr <= r
+        elif k == 1:
+            m = (np.abs(dx) <= r * 0.75) & (np.abs(dy) <= r * 0.75)
+        elif k == 2:
+            m = (dy <= r * 0.6) & (dy >= -r + 1.7 * np.abs(dx))
+        elif k == 3:
+            m = (rr <= r) & (rr >= r * 0.55)
+        elif k == 4:
+            m = ((np.abs(dx) <= r / 4) & (np.abs(dy) <= r)) | ((np.abs(dy) <= r / 4) & (np.abs(dx) <= r))
+        else:
+            m = (np.abs(dx) <= r) & (np.abs(dy) <= r * 0.8) & (np.sin(dx * 1.2) > 0)   # striped patch
+        col = rng.uniform(0, 1, 3)
+        shade = 0.75 + 0.25 * (dx / r)
+        obj = col[:, None, None] * shade[None]
+        img = np.where(m[None], 0.6 * obj + 0.4 * bg, bg)
+        X[i] = (img + rng.normal(0, 0.12, img.shape)).transpose(1, 2, 0)
+    return X, y
+
+#: name -> generator(n, seed) of the synthetic tasks (documented in benchmarks/nas/RESULTS.md)
+TASKS = {"strokes28": strokes, "shapes32": shapes, "textures32": textures, "patches32": patches}
+
+
 def regret_figure(curves: dict[str, Any], title: str, path: Any, dpi: int = 110) -> None:
     """Plot mean validation regret against evaluations with 95% bands (one curve per strategy)."""
     import matplotlib

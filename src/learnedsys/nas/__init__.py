@@ -1,7 +1,7 @@
 """Neural architecture search: "solution = data + computation", locally or on a Ray cluster.
 
 A declarative :class:`Space` (categorical / integer / float choices, conditions, repeated blocks;
-built-ins :func:`mlp_space`, :func:`cnn_space`, :func:`cell_space`) encodes every architecture as a
+built-ins :func:`image_space`, :func:`mlp_space`, :func:`cnn_space`, :func:`cell_space`) encodes every architecture as a
 tuple of ints, so every strategy (:class:`RandomSearch`, :class:`RegularizedEvolution`,
 :class:`Reinforce`, :class:`TPE`) is a :class:`learnedsys.policy.Policy` over its
 :class:`~learnedsys.policy.ActionSpace`; :class:`ASHA` adds successive halving to any of them.
@@ -39,6 +39,7 @@ from learnedsys.nas._space import (
     cell_space,
     cnn_space,
     get_space,
+    image_space,
     mlp_space,
     tabular_mlp_space,
 )
@@ -79,6 +80,7 @@ __all__ = [
     "cnn_space",
     "fit_final",
     "get_space",
+    "image_space",
     "load_arrays",
     "load_dataset",
     "load_model",

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 _DEFAULT_EPOCHS = {"mlp": 20, "cnn": 12, "cell": 8}
+_IMAGE_MEMBERS = 2
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -17,22 +18,29 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     sub = p.add_subparsers(dest="nas_command", metavar="ACTION")
 
     s = sub.add_parser("search", help="search architectures on a dataset and export the best model",
-                       description="Train child models (PyTorch, one thread per trial) proposed by a strategy until the budget ends; "
-                       "retrain the best on train+validation, report its held-out test accuracy, save it to --out.")
+                       description="Train child models (PyTorch, one thread per trial) proposed by a strategy; retrain the best on "
+                       "train+validation, report its held-out test accuracy, save it to --out. On images (space 'image', the default) "
+                       "--budget covers both: about 55%% for the search (successive halving over epochs and data, the hand-built "
+                       "CNN trained first as the floor), the rest for the final ensemble. Results go to stdout, progress to stderr.")
     s.add_argument("--data", required=True, help="a .npz with X and y, a .csv (with --target), or 'digits'")
     s.add_argument("--target", help="label column of a CSV")
     s.add_argument("--budget", default="240", help="wall-clock budget: seconds, or like 10m / 1h (default 240)")
     s.add_argument("--strategy", default="evolution", choices=["evolution", "reinforce", "random", "tpe"])
-    s.add_argument("--space", default="auto", choices=["auto", "mlp", "cnn", "cell"],
-                   help="search space (default auto: cnn for images, mlp otherwise)")
+    s.add_argument("--space", default="auto", choices=["auto", "image", "mlp", "cnn", "cell"],
+                   help="search space (default auto: image for images, mlp otherwise)")
     s.add_argument("--workers", type=int, default=1, help="trials in parallel (default 1)")
     s.add_argument("--backend", default="local", choices=["local", "ray", "inline"], help="local worker processes (default), ray, or inline")
     s.add_argument("--address", help="Ray cluster address (default: start a local Ray)")
     s.add_argument("--storage", help="journal URL: sqlite:///PATH or postgresql://... (default: none)")
     s.add_argument("--study", default="nas", help="study name in --storage (default 'nas')")
     s.add_argument("--resume", action="store_true", help="continue the study in --storage, keeping its finished trials")
-    s.add_argument("--epochs", type=int, help="epochs per trial (default: mlp 20, cnn 12, cell 8)")
-    s.add_argument("--asha", action="store_true", help="successive halving: start at epochs/9, promote the top 1/3")
+    s.add_argument("--epochs", type=int, help="epochs per trial, the top rung's with ASHA (default: image: what fits the "
+                   "budget; mlp 20, cnn 12, cell 8)")
+    s.add_argument("--hand-built", action="store_true",
+                   help="image space: no search; the whole budget trains an ensemble of the hand-built CNN with the same "
+                   "recipe (the fair baseline)")
+    s.add_argument("--asha", action="store_true", help="successive halving: start at epochs/9, promote the top 1/3 "
+                   "(always on for the image space, with a third of the data at the lowest rung)")
     s.add_argument("--objective", default="accuracy", choices=["accuracy", "latency", "params"],
                    help="accuracy, or accuracy traded against latency/params (Pareto front in the JSON)")
     s.add_argument("--max-trials", type=int, help="stop after this many new trials")
@@ -42,12 +50,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--no-defaults", action="store_true",
                    help="do not try the space's hand-built architecture first (by default the search starts from it)")
     s.add_argument("--ensemble", type=int,
-                   help="retrain the top K architectures and average their predictions (default 3, fewer when their "
+                   help="retrain the top K architectures and average their predictions (image space: default 2, the best "
+                   "repeated with other seeds when fewer reached the top rung; others: default 3, fewer when their "
                    "retraining would take more than half the budget; 1 = the best alone)")
     s.add_argument("--seed", type=int, default=0, help="seed for the split, the strategy and training (default 0)")
     s.add_argument("--out", type=Path, help="directory for the best model (architecture.json + model.lsys)")
     s.add_argument("--json", type=Path, help="write best, trials, resumed_trials, history, pareto as JSON")
-    s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    s.add_argument("--no-progress", action="store_true", help="no live progress line on stderr")
     s.set_defaults(func=_search)
 
     pr = sub.add_parser("predict", help="predict with a model written by 'nas search --out'")
@@ -102,6 +111,9 @@ def _check_outputs(args: argparse.Namespace) -> None:
 
 
 def _search(args: argparse.Namespace) -> int:
+    import time
+
+    started = time.monotonic()
     from learnedsys._atomic import PathError
     from learnedsys._validation import InvalidParameterError
     from learnedsys.nas import fit_final, get_space, load_dataset, parse_budget, search
@@ -115,10 +127,16 @@ def _search(args: argparse.Namespace) -> int:
             return _fail(f"--ensemble must be an int >= 1. Got {args.ensemble} instead.")
         if args.workers < 1:
             return _fail(f"--workers must be an int >= 1. Got {args.workers} instead.")
+        if args.epochs is not None and args.epochs < 1:
+            return _fail(f"--epochs must be an int >= 1. Got {args.epochs} instead.")
         if args.resume and not args.storage:
             return _fail("--resume needs --storage (the journal to resume from)")
         data = load_dataset(args.data, target=args.target, seed=args.seed)
-        space = args.space if args.space != "auto" else ("cnn" if data.is_image else "mlp")
+        space = args.space if args.space != "auto" else ("image" if data.is_image else "mlp")
+        if args.hand_built and space != "image":
+            return _fail(f"--hand-built needs the image space (images of shape (C, H, W)); got space {space!r}")
+        if space == "image":
+            return _search_image(args, data, budget, started)
         epochs = args.epochs or _DEFAULT_EPOCHS[space]
         print(f"searching {space} space on {data.name} ({len(data.y_train)} train / {len(data.y_val)} validation / "
               f"{len(data.y_test)} test, {data.n_classes} classes) with {args.strategy}, {args.workers} worker(s), "
@@ -130,34 +148,110 @@ def _search(args: argparse.Namespace) -> int:
     except (InvalidParameterError, PathError, FileNotFoundError) as exc:
         return _fail(str(exc))
     out: dict[str, Any] = res.to_json()
-    print(f"{res.trials} finished trials ({res.resumed_trials} resumed, {res.failed} failed) in {res.seconds:.0f} s",
-          file=sys.stderr)
-    rc = 0
+    print(f"{res.trials} finished trials ({res.resumed_trials} resumed, {res.failed} failed) in {res.seconds:.0f} s")
     if res.best is None:
-        print("no trial succeeded; nothing to export", file=sys.stderr)
-        rc = 1
-    else:
-        print(f"best validation accuracy {res.best['val_acc']:.4f}: {json.dumps(res.best['architecture'])}", file=sys.stderr)
-        members, final_epochs = _final_plan(res, args, epochs, budget, data)
-        model, test_acc = fit_final(get_space(space), members, data, epochs=final_epochs, seed=args.seed)
-        out["test_acc"] = test_acc
-        out["ensemble"] = [{"action": m, "architecture": get_space(space).decode(m)} for m in members]
-        print(f"retrained {len(members)} architecture(s) on train+validation: held-out test accuracy {test_acc:.4f}",
-              file=sys.stderr)
-        if args.out is not None:
-            try:
-                model.save(args.out)
-            except (ValueError, OSError) as exc:
-                print(f"learnedsys nas: cannot write the model to --out {str(args.out)!r}: {exc}", file=sys.stderr)
-                rc = 2
-            else:
-                out["model_dir"] = str(args.out)
-                print(f"model written to {args.out}", file=sys.stderr)
+        return _fail("no trial succeeded; nothing to export (see --json for the trials' errors)")
+    print(f"best validation accuracy {res.best['val_acc']:.4f}: {json.dumps(res.best['architecture'])}")
+    members, final_epochs = _final_plan(res, args, epochs, budget, data)
+    model, test_acc = fit_final(get_space(space), members, data, epochs=final_epochs, seed=args.seed)
+    out["test_acc"] = test_acc
+    out["ensemble"] = [{"action": m, "architecture": get_space(space).decode(m)} for m in members]
+    print(f"retrained {len(members)} architecture(s) on train+validation: held-out test accuracy {test_acc:.4f}")
+    return _finish(args, model, out)
+
+
+def _finish(args: argparse.Namespace, model: Any, out: dict[str, Any]) -> int:
+    """Write --out and --json (after the work; their paths were checked before it)."""
+    if args.out is not None:
+        try:
+            model.save(args.out)
+        except (ValueError, OSError) as exc:
+            return _fail(f"cannot write the model to --out {str(args.out)!r}: {exc}")
+        out["model_dir"] = str(args.out)
+        print(f"model written to {args.out}")
     if args.json is not None:
         err = _write_json(args.json, out)
         if err is not None:
             return _fail(err)
-    return rc
+    return 0
+
+
+def _search_image(args: argparse.Namespace, data: Any, budget: float, started: float) -> int:
+    """The image space: one budget for the search and the final ensemble (:mod:`._plan`),
+    counted from ``started`` (the command's start, data loading included)."""
+    import time
+
+    from learnedsys.nas import fit_final, search
+    from learnedsys.nas._executor import make_pool
+    from learnedsys.nas._plan import SearchPlan, epoch_seconds
+    from learnedsys.nas._space import image_space
+
+    sp = image_space()
+    hand = sp.default_actions()[0]
+    grow = (len(data.y_train) + len(data.y_val)) / max(1, len(data.y_train))
+    plan = SearchPlan.make(budget, epoch_seconds(sp, hand, data), grow, args.workers)
+    if args.epochs is not None:
+        plan.epochs = args.epochs
+        plan.min_epochs = max(1, args.epochs // 9)
+        plan.patience = max(2, args.epochs // 3)
+    k = args.ensemble or _IMAGE_MEMBERS
+    what = "the hand-built CNN only (baseline)" if args.hand_built else f"{args.strategy}, ASHA over epochs and data"
+    print(f"searching the image space on {data.name} ({len(data.y_train)} train / {len(data.y_val)} validation / "
+          f"{len(data.y_test)} test, {data.n_classes} classes, {data.shape}) with {what}, {args.workers} worker(s), "
+          f"{budget:.0f} s in all: about {plan.search_s:.0f} s of search (top rung {plan.epochs} epochs), the rest for "
+          f"{k} final member(s); one epoch of the hand-built CNN takes about {plan.epoch_s:.1f} s here", file=sys.stderr)
+    options = {"batch_size": 64, "measure_latency": False, "patience": plan.patience}
+    pool = make_pool(args.backend, "image", data, options, args.workers, args.address)
+    out: dict[str, Any] = {}
+    try:
+        if args.hand_built:
+            members = [hand] * k
+            out.update(plan=plan.to_json(), best=None, trials=0, history=[])
+            winner = "the hand-built CNN (no search: --hand-built)"
+        else:
+            res = search(data, space="image", strategy=args.strategy, budget=max(1.0, plan.search_s - (time.monotonic() - started)),
+                         max_trials=args.max_trials, workers=args.workers, backend=args.backend, address=args.address,
+                         storage=args.storage, study=args.study, resume=args.resume, seed=args.seed, epochs=plan.epochs,
+                         asha=True, min_epochs=plan.min_epochs, min_fraction=plan.min_fraction, patience=plan.patience,
+                         objective=args.objective, progress=not args.no_progress, try_defaults=not args.no_defaults,
+                         measure_latency=False, pool=pool)
+            out.update(res.to_json())
+            out["plan"] = plan.to_json()
+            print(f"{res.trials} finished trials ({res.resumed_trials} resumed, {res.failed} failed) in {res.seconds:.0f} s")
+            if res.best is None:
+                return _fail("no trial succeeded; nothing to export (see --json for the trials' errors)")
+            # the workers' own pace under the current load, not the calibration's
+            paced = [h["seconds"] / h["epochs_run"] for h in res.history
+                     if h["hand_built"] and h["status"] == "ok" and h.get("seconds") and h["fraction"] == 1.0]
+            if paced:
+                plan.epoch_s = max(paced)
+            top = [t["action"] for t in res.top if t["epochs"] == res.best["epochs"]][:k] or [res.best["action"]]
+            members = [tuple(top[i % len(top)]) for i in range(k)]
+            hb = res.hand_built
+            if res.best["hand_built"]:
+                winner = "the hand-built CNN (no searched architecture beat it on validation)"
+            else:
+                vs = f"; the hand-built CNN had {hb['val_acc']:.4f}" if hb else ""
+                winner = f"a searched architecture{vs}"
+            print(f"best validation accuracy {res.best['val_acc']:.4f} ({res.best['epochs']} epochs), won by {winner}: "
+                  f"{json.dumps(res.best['architecture'])}")
+        remaining = budget - (time.monotonic() - started)
+        final_epochs = args.final_epochs or plan.final_epochs(remaining, len(members))
+        print(f"final training: {len(members)} member(s) x {final_epochs} epochs on train+validation "
+              f"({remaining:.0f} s of the budget left)", file=sys.stderr)
+        model, test_acc = fit_final(sp, [tuple(m) for m in members], data, epochs=final_epochs, seed=args.seed, pool=pool)
+    except RuntimeError as exc:
+        return _fail(str(exc))
+    finally:
+        pool.close()
+    out["test_acc"] = test_acc
+    out["final_epochs"] = final_epochs
+    out["winner"] = winner
+    out["ensemble"] = [{"action": list(m), "architecture": sp.decode(m)} for m in members]
+    out["seconds_total"] = round(time.monotonic() - started, 3)
+    print(f"retrained {len(members)} member(s) x {final_epochs} epochs on train+validation in "
+          f"{out['seconds_total']:.0f} s in all: held-out test accuracy {test_acc:.4f}")
+    return _finish(args, model, out)
 
 
 def _final_plan(res: Any, args: argparse.Namespace, epochs: int, budget: float, data: Any) -> tuple[list[Any], int]:

@@ -66,10 +66,13 @@ def _warm_up(data: Dataset) -> None:
     train_eval(sp, sp.canonical((0,) * len(sp)), tiny, epochs=1, measure_latency=False)
 
 
-def _run_job(action: tuple[int, ...], epochs: int, seed: int) -> dict[str, Any]:
+def _run_job(action: tuple[int, ...], epochs: int, seed: int, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One trial; ``extra`` adds or overrides :func:`train_eval` options (``fraction``,
+    ``patience``, ``final``)."""
     from learnedsys.nas._train import train_eval
 
-    return train_eval(_WORKER["space"], action, _WORKER["data"], epochs=epochs, seed=seed, **_WORKER["options"])
+    return train_eval(_WORKER["space"], action, _WORKER["data"], epochs=epochs, seed=seed,
+                      **{**_WORKER["options"], **(extra or {})})
 
 
 class InlinePool:
@@ -78,15 +81,16 @@ class InlinePool:
     def __init__(self, space: SpaceSpec | Space, data: Dataset, options: dict[str, Any]) -> None:
         self.capacity = 1
         self._args = (space, data, options)
-        self._queue: list[tuple[Any, tuple[int, ...], int, int]] = []
+        self._queue: list[tuple[Any, tuple[int, ...], int, int, dict[str, Any] | None]] = []
         self._ready = False
 
     @property
     def pending(self) -> int:
         return len(self._queue)
 
-    def submit(self, key: Any, action: tuple[int, ...], epochs: int, seed: int) -> None:
-        self._queue.append((key, action, epochs, seed))
+    def submit(self, key: Any, action: tuple[int, ...], epochs: int, seed: int,
+               extra: dict[str, Any] | None = None) -> None:
+        self._queue.append((key, action, epochs, seed, extra))
 
     def wait(self, timeout: float | None = None) -> list[tuple[Any, dict[str, Any]]]:
         if not self._queue:
@@ -94,8 +98,12 @@ class InlinePool:
         if not self._ready:
             _init_worker(*self._args)
             self._ready = True
-        key, action, epochs, seed = self._queue.pop(0)
-        return [(key, _run_job(action, epochs, seed))]
+        key, action, epochs, seed, extra = self._queue.pop(0)
+        return [(key, _run_job(action, epochs, seed, extra))]
+
+    def drain(self, timeout: float = 30.0) -> None:
+        """Forget the trials not yet run; the pool stays usable."""
+        self._queue.clear()
 
     def close(self) -> None:
         self._queue.clear()
@@ -118,8 +126,9 @@ class LocalPool:
     def pending(self) -> int:
         return len(self._futures)
 
-    def submit(self, key: Any, action: tuple[int, ...], epochs: int, seed: int) -> None:
-        self._futures[self._ex.submit(_run_job, action, epochs, seed)] = key
+    def submit(self, key: Any, action: tuple[int, ...], epochs: int, seed: int,
+               extra: dict[str, Any] | None = None) -> None:
+        self._futures[self._ex.submit(_run_job, action, epochs, seed, extra)] = key
 
     def wait(self, timeout: float | None = None) -> list[tuple[Any, dict[str, Any]]]:
         if not self._futures:
@@ -142,6 +151,17 @@ class LocalPool:
             self._ex.shutdown(wait=False, cancel_futures=True)
             self._ex = self._make()
         return out
+
+    def drain(self, timeout: float = 30.0) -> None:
+        """Discard the pending trials (they stop at their deadline); after ``timeout`` seconds
+        the workers still busy are replaced by fresh ones. The pool stays usable."""
+        if not self._futures:
+            return
+        _, busy = cf.wait(list(self._futures), timeout=timeout)
+        self._futures.clear()
+        if busy:
+            self._ex.shutdown(wait=False, cancel_futures=True)
+            self._ex = self._make()
 
     def close(self) -> None:
         self._ex.shutdown(wait=False, cancel_futures=True)
@@ -171,8 +191,9 @@ class RayPool:
             def __init__(self, space: SpaceSpec | Space, data: Dataset, options: dict[str, Any]) -> None:
                 _init_worker(space, data, options)
 
-            def run(self, action: tuple[int, ...], epochs: int, seed: int) -> dict[str, Any]:
-                return _run_job(action, epochs, seed)
+            def run(self, action: tuple[int, ...], epochs: int, seed: int,
+                    extra: dict[str, Any] | None = None) -> dict[str, Any]:
+                return _run_job(action, epochs, seed, extra)
 
         data_ref = ray.put(data)
         self._actors = [_Actor.remote(space, data_ref, options) for _ in range(workers)]  # type: ignore[attr-defined]
@@ -183,9 +204,10 @@ class RayPool:
     def pending(self) -> int:
         return len(self._refs)
 
-    def submit(self, key: Any, action: tuple[int, ...], epochs: int, seed: int) -> None:
+    def submit(self, key: Any, action: tuple[int, ...], epochs: int, seed: int,
+               extra: dict[str, Any] | None = None) -> None:
         actor = self._free.pop()
-        self._refs[actor.run.remote(action, epochs, seed)] = (key, actor)
+        self._refs[actor.run.remote(action, epochs, seed, extra)] = (key, actor)
 
     def wait(self, timeout: float | None = None) -> list[tuple[Any, dict[str, Any]]]:
         if not self._refs:
@@ -200,6 +222,15 @@ class RayPool:
             except Exception as exc:
                 out.append((key, {"status": "error", "error": f"ray task failed: {exc}", "val_acc": float("nan"), "seconds": 0.0}))
         return out
+
+    def drain(self, timeout: float = 30.0) -> None:
+        """Wait up to ``timeout`` s for the pending trials (they stop at their deadline) and
+        discard them."""
+        if self._refs:
+            self.ray.wait(list(self._refs), num_returns=len(self._refs), timeout=timeout)
+        for _, actor in self._refs.values():
+            self._free.append(actor)
+        self._refs.clear()
 
     def close(self) -> None:
         for a in self._actors:

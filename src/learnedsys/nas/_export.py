@@ -215,6 +215,16 @@ def _check_arch(family: str, arch: Any, where: str) -> None:
         need("batchnorm", lambda v: isinstance(v, bool))
         need("head", lambda v: _is_int(v, 0, _MAX_WIDTH))
         need("dropout", _is_prob, 0.0)
+    elif family == "convnet":
+        need("stem_stride", lambda v: _is_int(v, 1, 8))
+        need("width", lambda v: _is_int(v, 1, 1 << 12))
+        need("stages", lambda v: _is_int(v, 1, 8))
+        need("depth", lambda v: _is_int(v, 1, 16))
+        need("kernel", lambda v: _is_int(v, 1, 15) and v % 2 == 1)
+        need("batchnorm", lambda v: isinstance(v, bool))
+        need("head", lambda v: v in ("flatten", "avg"))
+        need("dense", lambda v: _is_int(v, 0, _MAX_WIDTH))
+        need("dropout", _is_prob, 0.0)
     else:  # cell
         n_nodes = sum(1 for k in arch if isinstance(k, str) and k.endswith(".op_a"))
         for i in range(n_nodes):
@@ -232,8 +242,8 @@ def _check_meta(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str)
     space, family, shape, classes, archs = (meta.get(k) for k in ("space", "family", "shape", "classes", "members"))
     if not isinstance(space, str):
         raise FormatError(f"{where}: 'space' must be a string")
-    if family not in ("mlp", "cnn", "cell"):
-        raise FormatError(f"{where}: 'family' must be 'mlp', 'cnn' or 'cell'. Got {family!r} instead.")
+    if family not in ("mlp", "cnn", "cell", "convnet"):
+        raise FormatError(f"{where}: 'family' must be 'mlp', 'cnn', 'cell' or 'convnet'. Got {family!r} instead.")
     if not isinstance(shape, list) or len(shape) not in ((1, 2, 3) if family == "mlp" else (3,)) \
             or not all(_is_int(s, 1, _MAX_INPUT) for s in shape) or int(np.prod([float(s) for s in shape])) > _MAX_INPUT:
         raise FormatError(f"{where}: 'shape' must be the per-sample input shape (positive ints). Got {shape!r} instead.")
@@ -274,12 +284,17 @@ def _check_meta(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str)
 
 
 def fit_final(space: Space, actions: Sequence[int] | Sequence[Sequence[int]], data: Dataset, *, epochs: int,
-              seed: int = 0, threads: int | None = None) -> tuple[NASModel, float]:
+              seed: int = 0, threads: int | None = None, pool: Any = None) -> tuple[NASModel, float]:
     """Retrain one architecture, or several (an ensemble), on train + validation.
+
+    Member ``k`` is trained with seed ``seed + k`` (an architecture listed twice gives two
+    differently initialised members), with the space's training recipe.
 
     Args:
         threads: torch intra-op threads (default 1: small networks gain little from more, and
             under load two intra-op threads can make a training many times slower).
+        pool: a worker pool (:func:`~learnedsys.nas._executor.make_pool`, holding ``data``) to
+            train the members in parallel on; the result is the same as without it.
 
     Returns the model and its held-out test accuracy. Cost: one training per member.
     """
@@ -290,13 +305,36 @@ def fit_final(space: Space, actions: Sequence[int] | Sequence[Sequence[int]], da
         acts.append(tuple(int(x) for x in actions))  # type: ignore[arg-type]
     else:
         acts.extend(tuple(int(x) for x in a) for a in actions)  # type: ignore[union-attr]
-    modules = [fit_model(space, a, data, epochs=epochs, seed=seed + k, include_val=True) for k, a in enumerate(acts)]
+    if pool is None:
+        modules = [fit_model(space, a, data, epochs=epochs, seed=seed + k, include_val=True) for k, a in enumerate(acts)]
+    else:
+        modules = _fit_on_pool(pool, space, acts, data, epochs, seed)
     members = [{"action": list(a), "architecture": space.decode(a)} for a in acts]
     model = NASModel(space.name, space.family, members, data.shape, data.classes, data.mean, data.std, modules,
                      meta={"epochs": epochs, "seed": seed, "data": data.describe()})
     test_acc = float(np.mean(model.predict_proba(_raw(data.X_test, data)).argmax(axis=1) == data.y_test)) if len(data.y_test) else float("nan")
     model.meta["test_acc"] = test_acc
     return model, test_acc
+
+
+def _fit_on_pool(pool: Any, space: Space, acts: list[tuple[int, ...]], data: Dataset, epochs: int, seed: int) -> list[Any]:
+    torch = require("torch", extra="torch")
+    todo = list(enumerate(acts))
+    states: dict[int, dict[str, Any]] = {}
+    while todo or pool.pending:
+        while todo and pool.pending < pool.capacity:
+            k, a = todo.pop(0)
+            pool.submit(("final", k), a, epochs, seed + k, {"final": True})
+        for (_, k), res in pool.wait(timeout=1.0):
+            if res.get("status") != "ok":
+                raise RuntimeError(f"the final training of member {k} failed: {res.get('error')}")
+            states[k] = res["state"]
+    modules = []
+    for k, a in enumerate(acts):
+        m = build_model(space.family, space.decode(a), data.shape, data.n_classes)
+        m.load_state_dict({n: torch.from_numpy(v) for n, v in states[k].items()}, strict=True)
+        modules.append(m)
+    return modules
 
 
 def _raw(X: np.ndarray, data: Dataset) -> np.ndarray:

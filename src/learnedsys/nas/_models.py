@@ -33,12 +33,64 @@ def build_model(family: str, arch: dict[str, Any], shape: tuple[int, ...], n_cla
     """
     if family == "mlp":
         return _mlp(arch, shape, n_classes)
-    if family in ("cnn", "cell"):
+    if family in ("cnn", "cell", "convnet"):
         if len(shape) != 3:
             raise InvalidParameterError(
                 f"The {family!r} space needs images of shape (C, H, W); the data have samples of shape {tuple(shape)}. Use --space mlp.")
+        if family == "convnet":
+            return _convnet(arch, shape, n_classes)
         return _cnn(arch, shape, n_classes) if family == "cnn" else _cell_net(arch, shape, n_classes)
-    raise InvalidParameterError(f"The 'family' parameter of build_model must be one of {{'mlp', 'cnn', 'cell'}}. Got {family!r} instead.")
+    raise InvalidParameterError(f"The 'family' parameter of build_model must be one of {{'mlp', 'cnn', 'cell', 'convnet'}}. Got {family!r} instead.")
+
+
+def _convnet(arch: dict[str, Any], shape: tuple[int, ...], n_classes: int) -> Any:
+    """The network of an :func:`~learnedsys.nas.image_space` architecture (see its docstring)."""
+    nn = _torch().nn
+    bn = bool(arch["batchnorm"])
+    k = int(arch["kernel"])
+    c, h, w = (int(s) for s in shape)
+    layers: list[Any] = []
+
+    def conv(cin: int, cout: int, stride: int = 1) -> None:
+        layers.append(nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2, bias=not bn))
+        if bn:
+            layers.append(nn.BatchNorm2d(cout))
+        layers.append(nn.ReLU())
+
+    width = int(arch["width"])
+    stride = int(arch["stem_stride"]) if min(h, w) >= 16 else 1
+    conv(c, width, stride)
+    h, w = (h + stride - 1) // stride, (w + stride - 1) // stride
+    c = width
+    for st in range(int(arch["stages"])):
+        cout = width * 2 ** st
+        for d in range(int(arch["depth"])):
+            if st == 0 and d == 0:
+                continue  # the stem is the first convolution of stage 0
+            conv(c, cout)
+            c = cout
+        if min(h, w) > 3:
+            layers.append(nn.MaxPool2d(2, ceil_mode=True))
+            h, w = (h + 1) // 2, (w + 1) // 2
+    if arch["head"] == "flatten":
+        oh, ow = min(h, 6), min(w, 6)
+        if (oh, ow) != (h, w):
+            layers.append(nn.AdaptiveAvgPool2d((oh, ow)))
+        layers.append(nn.Flatten())
+        d_in = c * oh * ow
+    else:
+        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+        d_in = c
+    p = float(arch.get("dropout", 0.0))
+    if p > 0:
+        layers.append(nn.Dropout(p))
+    if int(arch["dense"]) > 0:
+        layers += [nn.Linear(d_in, int(arch["dense"])), nn.ReLU()]
+        d_in = int(arch["dense"])
+        if p > 0:
+            layers.append(nn.Dropout(p))
+    layers.append(nn.Linear(d_in, n_classes))
+    return nn.Sequential(*layers)
 
 
 def _mlp(arch: dict[str, Any], shape: tuple[int, ...], n_classes: int) -> Any:

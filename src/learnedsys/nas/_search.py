@@ -52,9 +52,10 @@ class SearchResult:
     failed: int = 0
     config: dict[str, Any] = field(default_factory=dict)
     top: list[dict[str, Any]] = field(default_factory=list)
+    hand_built: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"best": self.best, "trials": self.trials, "resumed_trials": self.resumed_trials,
+        return {"best": self.best, "hand_built": self.hand_built, "trials": self.trials, "resumed_trials": self.resumed_trials,
                 "failed_trials": self.failed, "space": self.space, "strategy": self.strategy,
                 "seconds": round(self.seconds, 3), "config": self.config, "top": self.top, "pareto": self.pareto,
                 "history": self.history}
@@ -113,7 +114,8 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str = "
            asha: bool = False, min_epochs: int | None = None, eta: int = 3,
            objective: str = "accuracy", cost_weight: float = -0.07, cost_target: float | None = None,
            measure_latency: bool = True, progress: bool = False,
-           strategy_options: dict[str, Any] | None = None, try_defaults: bool = True) -> SearchResult:
+           strategy_options: dict[str, Any] | None = None, try_defaults: bool = True,
+           min_fraction: float = 1.0, patience: int = 0, pool: Any = None) -> SearchResult:
     """Search ``space`` for the architecture with the best validation accuracy on ``data``.
 
     Args:
@@ -140,13 +142,22 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str = "
         epochs: training epochs per trial (the top rung with ``asha``).
         asha: successive halving from ``min_epochs`` (default ``epochs // 9``, at least 1) up to
             ``epochs``, promoting the top 1/``eta``.
+        min_fraction: with ``asha``, the fraction of the training data at the lowest rung
+            (multi-fidelity over epochs and data; the top rung uses all of it).
+        patience: early stopping of each trial: stop once its validation loss has not improved
+            for this many epochs (0: off).
+        pool: a worker pool from :func:`~learnedsys.nas._executor.make_pool` to run the trials
+            on (the caller closes it; the final retraining can then reuse its workers); by
+            default one is made from ``backend`` / ``workers`` and closed at the end.
         objective: ``accuracy``, or ``latency`` / ``params`` for hardware-aware search: the reward
             is ``acc * (cost / cost_target) ** cost_weight`` (MnasNet), and the result's Pareto
             front trades accuracy against that cost.
-        progress: show a progress bar with the best accuracy so far.
+        progress: keep a live line on stderr: trials, best validation accuracy, time left.
         try_defaults: propose the space's hand-built ``defaults`` first (those not already in
             a resumed study): the search then never ends below the usual hand-built network when
-            the budget allows it to be trained.
+            the budget allows it to be trained. With ``asha`` they are trained at the top rung
+            (the fidelity the winner is chosen at) and always waited for, so the winner's
+            validation accuracy is at least theirs.
 
     Returns:
         a :class:`SearchResult`. Cost: the trials; the loop itself is O(trials) bookkeeping.
@@ -180,15 +191,22 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str = "
     # a resumed study reseeds the strategy so it does not replay the proposals it already made
     strat_seed = seed + 1_000_003 * n_resumed
     strat = make_strategy(strategy, sp, seed=strat_seed, **(strategy_options or {}))
+    sched = ASHA(strat, min_epochs or max(1, epochs // 9), epochs, eta, min_fraction) if asha else None
+    defaults = set(sp.default_actions())
+    first_jobs: list[Job] = []
     if try_defaults:
-        tried = {sp.canonical(tr["action"]) for tr in finished}
+        tried = {sp.canonical(tr["action"]) for tr in finished if sched is None or tr["epochs"] == epochs}
         for a in sp.default_actions():
-            if a not in tried:
+            if a in tried:
+                continue
+            if sched is not None:
+                first_jobs.append(sched.top_job(a))
+            else:
                 strat.enqueue(a)
-    sched = ASHA(strat, min_epochs or max(1, epochs // 9), epochs, eta) if asha else None
     history: list[dict[str, Any]] = []
     best: dict[str, Any] | None = None
     n_failed = 0
+    n_timeout = 0
 
     def better(tr: dict[str, Any], cur: dict[str, Any] | None) -> bool:
         if tr["status"] != "ok" or not _finite(tr.get("val_acc")):
@@ -204,6 +222,9 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str = "
         if better(tr, best):
             best = tr
         history.append({"number": tr["number"], "action": list(tr["action"]), "status": tr["status"], "epochs": tr["epochs"],
+                        "rung": tr.get("rung", 0), "fraction": tr.get("fraction", 1.0),
+                        "epochs_run": tr.get("epochs_run", tr["epochs"]),
+                        "hand_built": tuple(tr["action"]) in defaults,
                         "val_acc": _clean(tr.get("val_acc")), "val_loss": _clean(tr.get("val_loss")),
                         "reward": _clean(tr["reward"]),
                         "seconds": _clean(tr.get("seconds")), "t": None if elapsed is None else round(elapsed, 3),
@@ -220,9 +241,12 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str = "
         record(tr, None)
     all_trials = list(finished)
 
-    options = {"batch_size": 64, "measure_latency": measure_latency or objective == "latency"}
-    pool = make_pool(backend, sp if isinstance(space, Space) else space, data, options, workers, address)
-    bar = _progress(budget_s, progress)
+    options = {"batch_size": 64, "measure_latency": measure_latency or objective == "latency", "patience": patience}
+    own_pool = pool is None
+    if pool is None:
+        pool = make_pool(backend, sp if isinstance(space, Space) else space, data, options, workers, address)
+    bar = _Progress(budget_s) if progress else None
+    must_finish: set[int] = set()
     number = journal.next_number()
     running: dict[int, tuple[Job, float]] = {}
     n_new = 0
@@ -234,13 +258,22 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str = "
             if n_new == 0 and best is None:
                 stop_new = False  # a budget shorter than one trial still trains one
             while not stop_new and pool.pending < pool.capacity:
-                if sched is not None:
+                if first_jobs:
+                    job = first_jobs.pop(0)
+                    must_finish.add(number)
+                elif sched is not None:
                     job = sched.next_job()
                 else:
                     p = strat.propose()
                     job = Job(p.action, epochs, 0, p)
                 journal.start(number, job.action, job.epochs, job.rung)
-                pool.submit(number, job.action, job.epochs, seed)
+                extra: dict[str, Any] = {}
+                if job.fraction < 1.0:
+                    extra["fraction"] = job.fraction
+                if max_trials is None and number not in must_finish and best is not None:
+                    # stops at the budget's end (until a trial succeeds, trials run to the end)
+                    extra["deadline"] = time.time() + budget_s - (time.monotonic() - started)
+                pool.submit(number, job.action, job.epochs, seed, extra or None)
                 running[number] = (job, time.monotonic())
                 number += 1
                 n_new += 1
@@ -248,7 +281,7 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str = "
             if pool.pending == 0:
                 break
             if max_trials is None and elapsed >= budget_s:
-                if best is not None:
+                if best is not None and not (must_finish & set(running)):
                     break  # trials still running are abandoned (journaled as 'running', then 'lost')
                 if not waited:  # nothing has succeeded yet: wait for the running trials, not a new one
                     waited = True
@@ -259,8 +292,12 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str = "
             for num, res in pool.wait(timeout=wait_for):
                 job, _ = running.pop(num)
                 journal.finish(num, res)
-                tr = {"number": num, "action": job.action, "epochs": job.epochs, "rung": job.rung, **res}
+                tr = {"number": num, "action": job.action, "epochs": job.epochs, "rung": job.rung,
+                      "fraction": job.fraction, **res}
                 tr["reward"] = _reward(tr, objective, cost_weight, cost_target)
+                if tr["status"] == "timeout":  # cut by the budget: says nothing about the architecture
+                    n_timeout += 1
+                    continue
                 if sched is not None:
                     sched.report(job, tr["reward"])
                 else:
@@ -268,10 +305,13 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str = "
                 all_trials.append(tr)
                 record(tr, time.monotonic() - started)
             if bar is not None:
-                bar.n = min(budget_s, round(time.monotonic() - started, 1))
-                bar.set_postfix_str(f"trials={len(all_trials)} best={best['val_acc'] if best else float('nan'):.4f}", refresh=True)
+                bar.show(time.monotonic() - started, len(all_trials), pool.pending, best,
+                         best is not None and tuple(best["action"]) in defaults)
     finally:
-        pool.close()
+        if own_pool:
+            pool.close()
+        else:
+            pool.drain()
         journal.abandon_running()
         journal.close()
         if bar is not None:
@@ -281,8 +321,10 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str = "
     if best is not None:
         best_out = {"number": best["number"], "action": list(best["action"]), "architecture": sp.decode(best["action"]),
                     "val_acc": best["val_acc"], "val_loss": _clean(best.get("val_loss")), "reward": best["reward"],
-                    "epochs": best["epochs"],
+                    "epochs": best["epochs"], "hand_built": tuple(best["action"]) in defaults,
                     "params": best.get("params"), "latency_ms": _clean(best.get("latency_ms"))}
+    hand = [t for t in all_trials if tuple(t["action"]) in defaults and t["status"] == "ok"]
+    hand_best = max(hand, key=lambda t: (t["epochs"], t["val_acc"])) if hand else None
     pts = [{"number": t["number"], "status": t["status"], "val_acc": _clean(t.get("val_acc")),
             "latency_ms": _clean(t.get("latency_ms")), "params": t.get("params")} for t in all_trials]
     cost_key = "params" if objective == "params" else "latency_ms"
@@ -294,10 +336,14 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str = "
             break
         if all(tuple(x["action"]) != tuple(t["action"]) for x in top):
             top.append({"number": t["number"], "action": list(t["action"]), "val_acc": t["val_acc"],
-                        "val_loss": _clean(t.get("val_loss")), "reward": t["reward"], "epochs": t["epochs"]})
+                        "val_loss": _clean(t.get("val_loss")), "reward": t["reward"], "epochs": t["epochs"],
+                        "seconds": _clean(t.get("seconds")), "fraction": t.get("fraction", 1.0)})
     return SearchResult(best=best_out, trials=len(all_trials), resumed_trials=n_resumed, history=history,
                         pareto=pareto_front(pts, cost_key), space=space_name, strategy=strategy,
-                        seconds=time.monotonic() - started, failed=n_failed, config=config, top=top)
+                        seconds=time.monotonic() - started, failed=n_failed, config=config, top=top,
+                        hand_built=None if hand_best is None else {
+                            "number": hand_best["number"], "val_acc": hand_best["val_acc"], "epochs": hand_best["epochs"],
+                            "val_loss": _clean(hand_best.get("val_loss"))})
 
 
 def _rank_key(t: dict[str, Any]) -> tuple[float, float, float, int]:
@@ -318,9 +364,30 @@ def _clean(x: Any) -> Any:
     return x
 
 
-def _progress(total: float, show: bool) -> Any:
-    if not show:
-        return None
-    from tqdm import tqdm
+class _Progress:
+    """One live line on stderr: rewritten in place on a terminal, a new line every 15 s otherwise."""
 
-    return tqdm(total=total, unit="s", file=sys.stderr, bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s {postfix}")
+    def __init__(self, budget: float) -> None:
+        self.budget = budget
+        self.tty = sys.stderr.isatty()
+        self.last = -math.inf
+        self.width = 0
+
+    def show(self, elapsed: float, trials: int, running: int, best: dict[str, Any] | None, hand: bool) -> None:
+        if not self.tty and elapsed - self.last < 15.0:
+            return
+        self.last = elapsed
+        acc = "-" if best is None else f"{best['val_acc']:.4f}" + (" (hand-built)" if hand else "")
+        line = (f"nas: {trials} trials done, {running} running, best validation accuracy {acc}, "
+                f"{max(0.0, self.budget - elapsed):.0f} s of search left")
+        if self.tty:
+            sys.stderr.write("\r" + line.ljust(self.width))
+            self.width = len(line)
+        else:
+            sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.tty and self.width:
+            sys.stderr.write("\n")
+            sys.stderr.flush()

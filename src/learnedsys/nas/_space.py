@@ -41,6 +41,7 @@ __all__ = [
     "cell_space",
     "cnn_space",
     "get_space",
+    "image_space",
     "mlp_space",
     "tabular_mlp_space",
 ]
@@ -352,6 +353,42 @@ def cnn_space(max_layers: int = 4) -> Space:
         "activation": "relu", "batchnorm": True, "head": 128, "dropout": 0.2, "lr": 3e-3}] if max_layers >= 3 else [])
 
 
+#: The hand-built CNN a search of :func:`image_space` starts from and must beat: two 3x3
+#: convolutions with batch norm, each followed by 2x2 max pooling, dropout, one dense layer of
+#: 128; AdamW with a one-cycle schedule; random shifts of up to 2 pixels.
+HAND_BUILT_IMAGE = {
+    "stem_stride": 1, "width": 32, "stages": 2, "depth": 1, "kernel": 3, "batchnorm": True,
+    "head": "flatten", "dense": 128, "dropout": 0.25, "shift": 2, "lr": 0.004,
+}
+
+
+def image_space() -> Space:
+    """Convolutional networks whose shape follows the image size (family ``convnet``).
+
+    A stem convolution (stride 1, or 2 to shrink large images early), then ``stages`` stages of
+    ``depth`` convolutions each followed by 2x2 max pooling (skipped once the feature map is 3
+    pixels or less), with ``width`` channels doubling per stage (the width multiplier); batch
+    norm or not; a head that flattens the last map (average-pooled to at most 6x6, so big images
+    do not blow up the dense layer) or averages it globally; an optional dense layer; dropout.
+    Training choices are in the space too: random shifts of 0-2 pixels (augmentation) and the
+    peak learning rate of AdamW's one-cycle schedule. The first architecture tried is
+    :data:`HAND_BUILT_IMAGE`.
+    """
+    return Space("convnet", [
+        Categorical("stem_stride", [1, 2]),
+        Categorical("width", [16, 24, 32, 48]),
+        Int("stages", 2, 3),
+        Categorical("depth", [1, 2]),
+        Categorical("kernel", [3, 5]),
+        Categorical("batchnorm", [True, False]),
+        Categorical("head", ["flatten", "avg"]),
+        Categorical("dense", [0, 128, 256]),
+        Categorical("dropout", [0.0, 0.25, 0.5]),
+        Categorical("shift", [0, 1, 2]),
+        Categorical("lr", [0.001, 0.002, 0.004, 0.008]),
+    ], name="image", defaults=[HAND_BUILT_IMAGE])
+
+
 CELL_OPS = ["identity", "conv3", "conv5", "sep3", "maxpool", "avgpool", "zero"]
 
 
@@ -383,12 +420,12 @@ def tabular_mlp_space() -> Space:
 
 
 _BUILTIN: dict[str, Callable[[], Space]] = {
-    "mlp": mlp_space, "cnn": cnn_space, "cell": cell_space, "tabular-mlp": tabular_mlp_space,
+    "mlp": mlp_space, "cnn": cnn_space, "cell": cell_space, "tabular-mlp": tabular_mlp_space, "image": image_space,
 }
 
 
 def get_space(name: str) -> Space:
-    """A built-in space by name: ``mlp``, ``cnn``, ``cell`` or ``tabular-mlp``."""
+    """A built-in space by name: ``image``, ``mlp``, ``cnn``, ``cell`` or ``tabular-mlp``."""
     if name not in _BUILTIN:
         raise InvalidParameterError(
             f"The 'space' parameter must be one of {{{', '.join(repr(k) for k in _BUILTIN)}}}. Got {name!r} instead.")

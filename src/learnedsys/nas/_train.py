@@ -20,7 +20,7 @@ from learnedsys.nas._data import Dataset
 from learnedsys.nas._models import build_model, count_parameters
 from learnedsys.nas._space import Space
 
-__all__ = ["accuracy", "evaluate", "fit_model", "train_eval"]
+__all__ = ["accuracy", "evaluate", "fit_model", "recipe", "train_eval"]
 
 _DEFAULT_LR = 3e-3
 
@@ -53,42 +53,96 @@ def evaluate(model: Any, X: np.ndarray, y: np.ndarray, batch_size: int = 1024) -
     return correct / n, loss / n
 
 
+def _shift(xb: Any, s: int, gen: Any, torch: Any) -> Any:
+    """Each image moved by its own random offset in [-s, s]^2 pixels, zero-filled (the
+    standardised mean). Grouped by offset: (2s+1)^2 slices, not one per sample."""
+    n, _, h, w = xb.shape
+    padded = torch.nn.functional.pad(xb, (s, s, s, s))
+    off = torch.randint(0, 2 * s + 1, (n, 2), generator=gen)
+    code = off[:, 0] * (2 * s + 1) + off[:, 1]
+    out = torch.empty_like(xb)
+    for c in torch.unique(code).tolist():
+        idx = torch.nonzero(code == c).flatten()
+        dy, dx = divmod(int(c), 2 * s + 1)
+        out[idx] = padded[idx, :, dy:dy + h, dx:dx + w]
+    return out
+
+
+def recipe(space: Space) -> str:
+    """The training recipe of a space's family: ``"onecycle"`` (AdamW, one-cycle learning rate,
+    the augmentation the architecture names) for ``convnet``, ``"cosine"`` (Adam, cosine decay)
+    otherwise."""
+    return "onecycle" if space.family == "convnet" else "cosine"
+
+
 def fit_model(space: Space, action: Sequence[int], data: Dataset, *, epochs: int, seed: int,
               batch_size: int = 64, include_val: bool = False, eval_every: int = 0,
-              curve: list[float] | None = None, schedule: str = "cosine") -> Any:
+              curve: list[float] | None = None, schedule: str | None = None, fraction: float = 1.0,
+              patience: int = 0, stats: dict[str, Any] | None = None, deadline: float | None = None) -> Any:
     """Build and train the model of ``action``; return it (raises on NaN loss).
 
     Args:
         include_val: train on train + validation (the final model, once the search is over).
         eval_every: when > 0, append validation accuracy to ``curve`` every that many epochs.
-        schedule: ``"cosine"`` (the learning rate decays to 0 over the ``epochs``, per step, so
-            the last weights are a converged point rather than wherever the last step of a
-            constant rate left them) or ``"constant"`` (how the shipped tabular benchmark was
-            trained).
+        schedule: ``"cosine"`` (Adam; the learning rate decays to 0 over the ``epochs``, per step,
+            so the last weights are a converged point rather than wherever the last step of a
+            constant rate left them), ``"onecycle"`` (AdamW, weight decay 5e-4, the rate rises to
+            the architecture's ``lr`` over the first 25% of the steps, then anneals), or
+            ``"constant"`` (how the shipped tabular benchmark was trained). Default: the space's
+            :func:`recipe`. An architecture with a ``shift`` choice is trained on images moved by
+            up to that many pixels.
+        fraction: train on this seeded fraction of the training part (a low fidelity of a
+            multi-fidelity search), at least one batch.
+        patience: when > 0 (and not ``include_val``), stop once the validation loss has not
+            improved for this many epochs and keep the best epoch's weights (early stopping).
+        stats: receives ``epochs_run``.
+        deadline: a ``time.time()`` after which training stops with :class:`TimeoutError` (a
+            trial the search no longer waits for frees its worker within one batch).
     """
-    check_choice(schedule, "schedule", "fit_model", ("cosine", "constant"))
+    schedule = recipe(space) if schedule is None else schedule
+    check_choice(schedule, "schedule", "fit_model", ("cosine", "onecycle", "constant"))
     torch = require("torch", extra="torch", purpose="training child models")
     arch = space.decode(action)
     torch.manual_seed(seed)
     model = build_model(space.family, arch, data.shape, data.n_classes)
     lr = float(arch.get("lr", _DEFAULT_LR))
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    if schedule == "onecycle":
+        opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=5e-4)
+    else:
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
     X, y = data.X_train, data.y_train
     if include_val:
         X, y = np.concatenate([X, data.X_val]), np.concatenate([y, data.y_val])
-    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+    if fraction < 1.0:
+        keep = max(min(len(y), 2 * batch_size), round(len(y) * fraction))
+        sel = np.sort(np.random.default_rng(seed + 7).permutation(len(y))[:keep])
+        X, y = X[sel], y[sel]
+    Xt, yt = torch.from_numpy(np.ascontiguousarray(X)), torch.from_numpy(np.ascontiguousarray(y))
     gen = torch.Generator().manual_seed(seed)
     lossf = torch.nn.functional.cross_entropy
     steps_per_epoch = sum(1 for i in range(0, len(Xt), batch_size) if len(Xt) - i >= 2)
-    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs * steps_per_epoch))
-             if schedule == "cosine" else None)
+    total = max(1, epochs * steps_per_epoch)
+    sched: Any = None
+    if schedule == "cosine":
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
+    elif schedule == "onecycle":
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total + 1, pct_start=0.25)
+    shift = int(arch.get("shift", 0)) if Xt.ndim == 4 else 0
+    early = patience > 0 and not include_val and len(data.y_val) > 0
+    best_loss, best_state, since = math.inf, None, 0
+    ep = 0
     for ep in range(epochs):
         model.train()
         for b in _batches(len(Xt), batch_size, gen, torch):
             if len(b) < 2:  # batch norm cannot train on one sample
                 continue
+            xb = Xt[b]
+            if shift > 0:
+                xb = _shift(xb, shift, gen, torch)
+            if deadline is not None and time.time() > deadline:
+                raise TimeoutError(f"the search's budget ended at epoch {ep}")
             opt.zero_grad()
-            loss = lossf(model(Xt[b]), yt[b])
+            loss = lossf(model(xb), yt[b])
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"loss is {float(loss.detach())} at epoch {ep}")
             loss.backward()
@@ -97,6 +151,19 @@ def fit_model(space: Space, action: Sequence[int], data: Dataset, *, epochs: int
                 sched.step()
         if eval_every and curve is not None and (ep + 1) % eval_every == 0:
             curve.append(accuracy(model, data.X_val, data.y_val))
+        if early:
+            _, vloss = evaluate(model, data.X_val, data.y_val)
+            if vloss < best_loss - 1e-4:
+                best_loss, since = vloss, 0
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            else:
+                since += 1
+                if since >= patience:
+                    break
+    if early and best_state is not None:
+        model.load_state_dict(best_state)
+    if stats is not None:
+        stats["epochs_run"] = ep + 1
     return model
 
 
@@ -118,10 +185,15 @@ def latency_ms(model: Any, shape: tuple[int, ...], repeats: int = 20) -> float:
 
 def train_eval(space: Space, action: Sequence[int], data: Dataset, *, epochs: int = 20, seed: int = 0,
                batch_size: int = 64, eval_every: int = 0, measure_latency: bool = True,
-               with_test: bool = False, return_state: bool = False, schedule: str = "cosine") -> dict[str, Any]:
+               with_test: bool = False, return_state: bool = False, schedule: str | None = None,
+               fraction: float = 1.0, patience: int = 0, final: bool = False,
+               deadline: float | None = None) -> dict[str, Any]:
     """Train the architecture ``action`` of ``space`` on ``data``; return a JSON-compatible result.
 
     Cost: ``epochs`` passes over the training part plus one over the validation part.
+    ``fraction`` and ``patience`` are :func:`fit_model`'s; ``final`` trains on train +
+    validation and returns the weights (``state``) without scoring (the final retraining, run on
+    the search's workers).
 
     Returns:
         ``status`` ("ok", "nan" or "error"), ``val_acc`` and ``val_loss`` (NaN unless ok), ``params``,
@@ -137,10 +209,17 @@ def train_eval(space: Space, action: Sequence[int], data: Dataset, *, epochs: in
                            "curve": [], "error": ""}
     try:
         curve: list[float] = []
+        stats: dict[str, Any] = {}
         model = fit_model(space, action, data, epochs=epochs, seed=seed, batch_size=batch_size,
-                          eval_every=eval_every, curve=curve, schedule=schedule)
+                          eval_every=eval_every, curve=curve, schedule=schedule, fraction=fraction,
+                          patience=0 if final else patience, include_val=final, stats=stats, deadline=deadline)
         out["curve"] = curve
-        out["val_acc"], out["val_loss"] = evaluate(model, data.X_val, data.y_val)
+        out["epochs_run"] = stats.get("epochs_run", epochs)
+        if final:
+            out["val_acc"] = 0.0
+            return_state, measure_latency = True, False
+        else:
+            out["val_acc"], out["val_loss"] = evaluate(model, data.X_val, data.y_val)
         out["params"] = count_parameters(model)
         if measure_latency:
             out["latency_ms"] = latency_ms(model, data.shape)
@@ -152,6 +231,8 @@ def train_eval(space: Space, action: Sequence[int], data: Dataset, *, epochs: in
             out["status"] = "nan"
     except FloatingPointError as exc:
         out.update(status="nan", error=str(exc))
+    except TimeoutError as exc:
+        out.update(status="timeout", error=str(exc))
     except Exception as exc:
         out.update(status="error", error=f"{type(exc).__name__}: {exc}",
                    traceback=traceback.format_exc(limit=3))
