@@ -26,6 +26,18 @@ With a PyTorch model (``learnedsys.placement.models`` holds the benchmark models
     print(best.step_time / expert.step_time)     # simulated seconds per training step
     runnable = apply(real_model, best, inputs)   # same outputs, ops on their devices
 
+Run a placement for real, one pinned worker process per core (tensors over shared memory)::
+
+    from learnedsys.placement import Cluster, PlacedRuntime, Simulator, capture, place, profile_op_times
+    cluster = Cluster.local()                    # this machine: its cores as devices, measured
+    model, inputs = towers(device="cpu")
+    graph = capture(model, inputs)
+    times = profile_op_times(model, inputs, graph, ["cpu"] * cluster.n_devices, threads=1)
+    sim = Simulator(graph, cluster, training=False, op_times=times)
+    p = place(graph, cluster, simulator=sim)
+    with PlacedRuntime(model, p, inputs) as rt:  # same outputs as model(*inputs)
+        seconds = rt.time_steps(inputs)          # measured, next to sim(p).step_time
+
 ``METHODS`` lists the placers: single, expert, metis, m-topo, m-etf, m-sct, rl, hierarchical,
 default. The simulator (:func:`simulate`) is a numba discrete-event model of one training step;
 its semantics are in :mod:`learnedsys.placement._simulator`.
@@ -51,6 +63,8 @@ _EXPORTS = {
     "METHODS": "_place",
     "place": "_place",
     "Placement": "_placement",
+    "PlacedRuntime": "_runtime",
+    "run_placed": "_runtime",
     "profile_op_times": "_profile",
     "SimResult": "_simulator",
     "Simulator": "_simulator",
@@ -66,6 +80,7 @@ if TYPE_CHECKING:
     from learnedsys.placement._place import HEURISTICS, METHODS, place
     from learnedsys.placement._placement import Placement
     from learnedsys.placement._profile import profile_op_times
+    from learnedsys.placement._runtime import PlacedRuntime, run_placed
     from learnedsys.placement._simulator import SimResult, Simulator, simulate
 
 
@@ -92,6 +107,7 @@ __all__ = [
     "GroupPolicy",
     "HierarchicalPolicy",
     "OpGraph",
+    "PlacedRuntime",
     "Placement",
     "SimResult",
     "Simulator",
@@ -99,5 +115,6 @@ __all__ = [
     "capture",
     "place",
     "profile_op_times",
+    "run_placed",
     "simulate",
 ]

@@ -265,6 +265,18 @@ class Cluster:
         return cls.from_dict(PRESETS[name]())
 
     @classmethod
+    def local(cls, cores: list[int] | None = None, *, refresh: bool = False) -> Cluster:
+        """This machine: one device per CPU core (the cores this process may run on, or
+        ``cores``), as :class:`PlacedRuntime` runs placements on it (one single-threaded worker
+        per core). FLOP/s, memory bandwidth and per-operation overhead are measured on the first
+        core; link bandwidth and latency by a ping-pong between two worker processes through
+        shared memory. Measured once per process (about a second; ``refresh`` measures again).
+        Needs torch. Store it with ``to_dict`` / :meth:`from_json` to reuse a measurement."""
+        from learnedsys.placement._runtime import local_cluster_spec
+
+        return cls.from_dict(local_cluster_spec(cores, refresh=refresh))
+
+    @classmethod
     def homogeneous(
         cls, n: int, flops: float = 1e12, memory: float = 1e10, bandwidth: float = 1e10, latency: float = 0.0,
         mem_bandwidth: float = float("inf"), overhead: float = 0.0,

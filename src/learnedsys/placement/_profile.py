@@ -23,7 +23,7 @@ from learnedsys.placement._graph import OpGraph
 __all__ = ["profile_op_times"]
 
 
-def profile_op_times(model: Any, example_inputs: Any, graph: OpGraph, devices: list[str], *, repeats: int = 3) -> np.ndarray:
+def profile_op_times(model: Any, example_inputs: Any, graph: OpGraph, devices: list[str], *, repeats: int = 3, threads: int | None = None) -> np.ndarray:
     """Median measured seconds of each graph node on each device (``(n, len(devices))``).
 
     Args:
@@ -33,6 +33,8 @@ def profile_op_times(model: Any, example_inputs: Any, graph: OpGraph, devices: l
         devices: torch device per cluster device (``"cpu"``, ``"cuda:1"``...); repeated names are
             measured once.
         repeats: timed runs per device after one warm-up run (median taken).
+        threads: torch threads while timing (``1`` for what a :class:`PlacedRuntime` worker
+            runs with; default: leave the setting as it is).
 
     Cost: ``repeats + 1`` node-by-node forward passes per distinct device.
     """
@@ -46,8 +48,18 @@ def profile_op_times(model: Any, example_inputs: Any, graph: OpGraph, devices: l
     owner = {nm: i for i, names in enumerate(graph.fx_names) for nm in names}
     state = dict(ep.state_dict)
     state.update(getattr(ep, "constants", {}) or {})
-    gm = ep.graph_module
     flat_inputs, _ = torch.utils._pytree.tree_flatten(example_inputs)
+    old_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(check_int(threads, "threads", "profile_op_times", low=1))
+    try:
+        return _profile(torch, ep, graph, devices, owner, state, flat_inputs, repeats)
+    finally:
+        torch.set_num_threads(old_threads)
+
+
+def _profile(torch: Any, ep: Any, graph: OpGraph, devices: list[str], owner: dict[str, int], state: dict[str, Any], flat_inputs: list[Any], repeats: int) -> np.ndarray:
+    gm = ep.graph_module
     out = np.zeros((graph.n_nodes, len(devices)))
     measured: dict[str, np.ndarray] = {}
     for col, name in enumerate(devices):
@@ -65,7 +77,7 @@ def profile_op_times(model: Any, example_inputs: Any, graph: OpGraph, devices: l
         for rep in range(repeats + 1):
             acc = np.zeros(graph.n_nodes)
 
-            class Timer(torch.fx.Interpreter):  # type: ignore[name-defined]
+            class Timer(torch.fx.Interpreter):
                 def run_node(self, n: Any, acc: np.ndarray = acc, dev: Any = dev, sync: Any = sync) -> Any:
                     if n.op != "call_function":
                         return super().run_node(n)

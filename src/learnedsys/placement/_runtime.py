@@ -1,0 +1,661 @@
+"""Execute a placement for real: one worker process per device, tensors over shared memory.
+
+:class:`PlacedRuntime` exports the model exactly as :func:`capture` did (same fx node names), gives
+every fx operation the device of the graph node it was merged into, and starts one worker process
+per device. Each worker is pinned to one CPU core (``os.sched_setaffinity``) and runs torch with one
+thread, so two devices are two cores running at the same time. A worker runs its operations in the
+order they become ready (a FIFO queue, like the simulator's device queues): an operation is ready
+when its local inputs are computed and its inputs from other devices have arrived.
+
+A value that crosses devices is one *transfer* (value, destination device), as in the simulator:
+the producing worker copies the tensor into a shared-memory buffer allocated before the workers
+start, then publishes the step number in a shared flag; the consumer polls the flags of the
+transfers it waits for and reads the buffer in place (no second copy). Each transfer has ``slots``
+buffers, so up to ``slots`` steps can be in flight: the worker of the first layers starts step
+``s + 1`` while the worker of the last layers still runs step ``s`` (pipelining across steps). A
+producer waits for the consumer to release a slot before it overwrites it. The copy runs on the
+sending core: unlike the simulator's links, a transfer here is not free for its sender (at the
+sizes measured, a memcpy of a few MB costs well under a millisecond).
+
+The step is a forward pass (inference): the simulator is compared with ``training=False``.
+Parameters live on the device of the operation that owns them; a parameter shared by operations on
+several devices (a recurrent weight read at every time step) lives on the device of its parameter
+node and is sent to the others at every step, as the simulator charges it.
+
+Workers are started with ``fork`` (milliseconds; the exported program and the weights are shared
+copy-on-write): Linux only. Every wait has a deadline (``timeout``), an error in a worker is
+raised in the caller with the worker's traceback, and :meth:`PlacedRuntime.close` (or leaving the
+``with`` block, or garbage collection) stops the workers, killing any that do not exit.
+
+Devices other than the CPU: ``devices=["cpu", "cuda:0"]`` runs a worker's operations on that torch
+device (its parameters are moved there, received values are copied in, sent values copied out
+through host shared memory). Not exercised by the test suite (no GPU in CI).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+import traceback
+import weakref
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from learnedsys._lazy import require
+from learnedsys._validation import InvalidParameterError, check_float, check_int
+from learnedsys.placement._capture import export_program, graph_from_program
+
+__all__ = ["PlacedRuntime", "export_program", "graph_from_program", "local_cluster_spec", "pingpong", "run_placed"]
+
+_MAIN = -1  # the calling process, as a transfer endpoint (user inputs and outputs)
+_SPIN = 200  # polls between yields of the CPU while waiting
+
+
+@dataclass
+class _Transfer:
+    tid: int
+    value: str  # fx node name
+    src: int  # device index or _MAIN
+    dst: int
+
+
+@dataclass
+class _WorkerPlan:
+    device: int
+    nodes: list[Any] = field(default_factory=list)  # fx nodes, in fx (topological) order
+    n_deps: list[int] = field(default_factory=list)
+    consumers: list[list[int]] = field(default_factory=list)  # local consumer positions
+    outgoing: list[list[int]] = field(default_factory=list)  # transfer ids sent after each node
+    incoming: list[int] = field(default_factory=list)  # transfer ids received
+    incoming_consumers: dict[int, list[int]] = field(default_factory=dict)
+
+
+def _spin_wait(ready: Any, ctrl: np.ndarray, deadline: float, what: str) -> None:
+    """Poll ``ready()`` until it is true; yield the CPU every ``_SPIN`` polls; raise on abort or
+    when ``deadline`` (perf_counter seconds) passes."""
+    k = 0
+    while not ready():
+        k += 1
+        if k % _SPIN == 0:
+            if ctrl[0]:
+                raise RuntimeError("aborted: another worker failed")
+            if time.perf_counter() > deadline:
+                raise TimeoutError(f"timed out waiting for {what}")
+            os.sched_yield()
+
+
+class PlacedRuntime:
+    """A model running with its operations on the devices a placement chose, one process each.
+
+    Args:
+        model: the ``torch.nn.Module`` that was captured (with real weights), or its
+            ``ExportedProgram`` from :func:`export_program` (which saves one export when several
+            runtimes run the same model: ``graph_from_program(program)`` is its graph).
+        placement: a :class:`Placement` (or device indices) of ``capture(model, example_inputs)``.
+        example_inputs: the inputs used for capture (later calls must have the same shapes).
+        n_devices: workers to start (default: the largest device index used + 1; a device with no
+            operation gets an idle worker).
+        cores: CPU core of each worker (default: the cores this process may run on, round robin).
+        devices: torch device of each worker (default ``"cpu"`` for all).
+        slots: buffers per transfer: the most steps :meth:`run` keeps in flight.
+        timeout: seconds any wait may last before it raises ``TimeoutError``.
+
+    Use as a context manager (the workers start on entry and stop on exit), or call
+    :meth:`start` and :meth:`close`. ``runtime(*inputs)`` runs one step and returns what
+    ``model(*inputs)`` returns; :meth:`run` pipelines several steps; :meth:`time_steps` measures.
+
+    Cost: one ``torch.export`` at construction; starting the workers takes milliseconds (fork).
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        placement: Any,
+        example_inputs: Any,
+        *,
+        n_devices: int | None = None,
+        cores: list[int] | None = None,
+        devices: list[str] | None = None,
+        slots: int = 2,
+        timeout: float = 120.0,
+    ) -> None:
+        torch = require("torch", extra="torch", purpose="running a placement")
+        if not hasattr(os, "fork") or not hasattr(os, "sched_setaffinity"):
+            raise RuntimeError("PlacedRuntime needs Linux (fork and sched_setaffinity)")
+        self._torch = torch
+        if not isinstance(example_inputs, tuple):
+            example_inputs = (example_inputs,)
+        self.slots = check_int(slots, "slots", "PlacedRuntime", low=1)
+        self.timeout = check_float(timeout, "timeout", "PlacedRuntime", low=0.0)
+        if isinstance(model, torch.export.ExportedProgram):
+            ep = model
+        else:
+            ep = export_program(model, example_inputs)
+        graph = graph_from_program(ep, name=type(model).__name__)
+        dev_idx = np.asarray(getattr(placement, "devices", placement), dtype=np.int64)
+        if dev_idx.shape != (graph.n_nodes,) or (dev_idx.size and dev_idx.min() < 0):
+            raise InvalidParameterError(
+                f"The 'placement' parameter of PlacedRuntime must hold one device index >= 0 per operation of the captured graph ({graph.n_nodes}). Got shape {dev_idx.shape} instead."
+            )
+        used = int(dev_idx.max()) + 1
+        self.n_devices = check_int(n_devices if n_devices is not None else used, "n_devices", "PlacedRuntime", low=used)
+        avail = sorted(os.sched_getaffinity(0))
+        self.cores = list(cores) if cores is not None else [avail[i % len(avail)] for i in range(self.n_devices)]
+        if len(self.cores) < self.n_devices:
+            raise InvalidParameterError(f"The 'cores' parameter of PlacedRuntime must give a core to each of the {self.n_devices} workers. Got {len(self.cores)} instead.")
+        self.devices = list(devices) if devices is not None else ["cpu"] * self.n_devices
+        if len(self.devices) < self.n_devices:
+            raise InvalidParameterError(f"The 'devices' parameter of PlacedRuntime must give a torch device to each of the {self.n_devices} workers. Got {len(self.devices)} instead.")
+        self.graph = graph
+        self.placement = dev_idx
+        self._plan(ep, graph, dev_idx)
+        self._procs: list[Any] = []
+        self._conns: list[Any] = []
+        self._step = 0
+        self._finalizer: Any = None
+
+    # ------------------------------------------------------------------ planning
+    def _plan(self, ep: Any, graph: Any, dev_idx: np.ndarray) -> None:
+        torch = self._torch
+        gm = ep.graph_module
+        sig = ep.graph_signature
+        state = dict(ep.state_dict)
+        state.update(getattr(ep, "constants", {}) or {})
+        nodes = [n for n in gm.graph.nodes if n.op in ("placeholder", "call_function")]
+        assert graph.fx_names is not None
+        dev: dict[str, int] = {}
+        for i, names in enumerate(graph.fx_names):
+            for nm in names:
+                dev[nm] = int(dev_idx[i])
+        for i, nm in enumerate(graph.names):  # parameters shared by several operations
+            if nm.startswith("param:"):
+                target = nm[len("param:") :]
+                for spec in sig.input_specs:
+                    if spec.kind.name != "USER_INPUT" and str(spec.target) == target:
+                        dev[spec.arg.name] = int(dev_idx[i])
+        # the rest (parameters and their views): the device of their first user, walking back
+        for n in reversed(nodes):
+            if n.name not in dev:
+                users = [u.name for u in n.users if u.name in dev]
+                dev[n.name] = dev[users[0]] if users else 0
+        self._state: dict[str, Any] = {}
+        self.user_inputs: list[str] = []
+        for spec in sig.input_specs:
+            if spec.kind.name == "USER_INPUT":
+                self.user_inputs.append(spec.arg.name)
+            else:
+                self._state[spec.arg.name] = state[spec.target].detach()
+        out_node = next(n for n in gm.graph.nodes if n.op == "output")
+        outs = out_node.args[0]
+        outs = list(outs) if isinstance(outs, (list, tuple)) else [outs]
+        user_idx = [i for i, s in enumerate(sig.output_specs) if s.kind.name == "USER_OUTPUT"]
+        self.user_outputs = [outs[i] for i in user_idx]
+        self.out_spec = ep.call_spec.out_spec
+
+        transfers: list[_Transfer] = []
+        key: dict[tuple[str, int], int] = {}
+
+        def transfer(value: str, src: int, dst: int) -> int:
+            k = (value, dst)
+            if k not in key:
+                key[k] = len(transfers)
+                transfers.append(_Transfer(len(transfers), value, src, dst))
+            return key[k]
+
+        meta = {n.name: n.meta.get("val") for n in nodes}
+        plans = [_WorkerPlan(d) for d in range(self.n_devices)]
+        pos: dict[str, int] = {}
+        for n in nodes:
+            p = plans[dev[n.name]]
+            pos[n.name] = len(p.nodes)
+            p.nodes.append(n)
+            p.n_deps.append(0)
+            p.consumers.append([])
+            p.outgoing.append([])
+        for n in nodes:
+            d = dev[n.name]
+            p = plans[d]
+            me = pos[n.name]
+            if n.op == "placeholder" and n.name in self.user_inputs:
+                t = transfer(n.name, _MAIN, d)
+                p.incoming.append(t)
+                p.incoming_consumers[t] = [me]
+                p.n_deps[me] += 1
+                continue
+            for a in dict.fromkeys(n.all_input_nodes):
+                if dev[a.name] == d:
+                    p.consumers[pos[a.name]].append(me)
+                    p.n_deps[me] += 1
+                else:
+                    t = transfer(a.name, dev[a.name], d)
+                    if t not in p.incoming_consumers:
+                        p.incoming.append(t)
+                        p.incoming_consumers[t] = []
+                        plans[dev[a.name]].outgoing[pos[a.name]].append(t)
+                    p.incoming_consumers[t].append(me)
+                    p.n_deps[me] += 1
+        for o in self.user_outputs:
+            if isinstance(o, torch.fx.Node):
+                t = transfer(o.name, dev[o.name], _MAIN)
+                if t not in plans[dev[o.name]].outgoing[pos[o.name]]:
+                    plans[dev[o.name]].outgoing[pos[o.name]].append(t)
+        for tr in transfers:
+            v = meta.get(tr.value)
+            if not isinstance(v, torch.Tensor):
+                raise NotImplementedError(
+                    f"PlacedRuntime sends tensors between devices; {tr.value!r} ({type(v).__name__}) crosses devices {tr.src} -> {tr.dst}."
+                )
+        self.transfers = transfers
+        self._meta = meta
+        self.plans = plans
+
+    # ------------------------------------------------------------------ lifecycle
+    def _alloc(self) -> None:
+        torch = self._torch
+        T, K = len(self.transfers), self.slots
+        self._bufs = []
+        for t in self.transfers:
+            v = self._meta[t.value]
+            self._bufs.append([torch.empty_strided(tuple(v.shape), tuple(v.stride()), dtype=v.dtype).share_memory_() for _ in range(K)])
+        self._written_t = torch.zeros((max(T, 1), K), dtype=torch.int64).share_memory_()
+        self._read_t = torch.zeros((max(T, 1), K), dtype=torch.int64).share_memory_()
+        self._ctrl_t = torch.zeros(4, dtype=torch.int64).share_memory_()
+        self._written = self._written_t.numpy()
+        self._read = self._read_t.numpy()
+        self._ctrl = self._ctrl_t.numpy()
+
+    def start(self) -> PlacedRuntime:
+        """Start the workers (fork): a no-op when they run already."""
+        if self._procs:
+            return self
+        import multiprocessing as mp
+
+        self._alloc()
+        ctx = mp.get_context("fork")
+        for d in range(self.n_devices):
+            parent, child = ctx.Pipe(duplex=True)
+            proc = ctx.Process(target=self._worker_main, args=(d, child), daemon=True, name=f"learnedsys-placed-{d}")
+            proc.start()
+            child.close()
+            self._procs.append(proc)
+            self._conns.append(parent)
+        for d, conn in enumerate(self._conns):  # each worker says it is pinned and ready
+            if not conn.poll(self.timeout):
+                self.close()
+                raise TimeoutError(f"worker {d} did not start within {self.timeout} s")
+            msg = conn.recv()
+            if msg[0] != "ready":
+                self.close()
+                raise RuntimeError(f"worker {d} failed to start:\n{msg[1]}")
+        self._finalizer = weakref.finalize(self, _stop, list(self._procs), list(self._conns))
+        return self
+
+    def close(self) -> None:
+        """Stop the workers (kill any that do not exit within a second). Idempotent."""
+        if self._finalizer is not None:
+            self._finalizer()
+            self._finalizer = None
+        else:
+            _stop(self._procs, self._conns)
+        self._procs, self._conns = [], []
+
+    def __enter__(self) -> PlacedRuntime:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ worker side
+    def _worker_main(self, d: int, conn: Any) -> None:
+        torch = self._torch
+        try:
+            os.sched_setaffinity(0, {self.cores[d]})
+            torch.set_num_threads(1)
+            dev = torch.device(self.devices[d])
+            plan = self.plans[d]
+            local_state = {}
+            for n in plan.nodes:
+                if n.op == "placeholder" and n.name in self._state:
+                    local_state[n.name] = self._state[n.name].to(dev)
+            conn.send(("ready", os.getpid()))
+        except BaseException:
+            conn.send(("error", traceback.format_exc()))
+            return
+        while True:
+            try:
+                msg = conn.recv()
+            except EOFError:
+                return
+            if msg[0] == "stop":
+                return
+            first, count = msg[1], msg[2]
+            try:
+                with torch.inference_mode():
+                    for s in range(first, first + count):
+                        self._worker_step(plan, s, local_state, dev)
+                        conn.send(("done", s))
+            except BaseException:
+                self._ctrl[0] = 1
+                with contextlib.suppress(OSError):
+                    conn.send(("error", f"worker {d} (core {self.cores[d]}):\n{traceback.format_exc()}"))
+                return
+
+    def _worker_step(self, plan: _WorkerPlan, s: int, local_state: dict[str, Any], dev: Any) -> None:
+        torch = self._torch
+        fx = torch.fx
+        K = self.slots
+        slot = s % K
+        written, read, ctrl, bufs = self._written, self._read, self._ctrl, self._bufs
+        deadline = time.perf_counter() + self.timeout
+        env: dict[str, Any] = {}
+        pending = list(plan.n_deps)
+        ready = deque(i for i, c in enumerate(pending) if c == 0)
+        waiting = np.asarray(plan.incoming, dtype=np.int64)
+        nodes = plan.nodes
+        n_left = len(nodes)
+        on_cpu = dev.type == "cpu"
+        stamp = s + 1
+        k = 0
+        while n_left:
+            if waiting.size:
+                arrived = written[waiting, slot] == stamp
+                if arrived.any():
+                    for t in waiting[arrived].tolist():
+                        buf = bufs[t][slot]
+                        env[self.transfers[t].value] = buf if on_cpu else buf.to(dev)
+                        for j in plan.incoming_consumers[t]:
+                            pending[j] -= 1
+                            if pending[j] == 0:
+                                ready.append(j)
+                    waiting = waiting[~arrived]
+            if not ready:
+                k += 1
+                if k % _SPIN == 0:
+                    if ctrl[0]:
+                        raise RuntimeError("aborted: another worker failed")
+                    if time.perf_counter() > deadline:
+                        names = [self.transfers[t].value for t in waiting[:5].tolist()]
+                        raise TimeoutError(f"step {s}: timed out waiting for {names} from other devices")
+                    os.sched_yield()
+                continue
+            i = ready.popleft()
+            n = nodes[i]
+            if n.op == "placeholder":
+                val = env[n.name] if n.name in env else local_state[n.name]
+            else:
+                args, kwargs = fx.node.map_arg((n.args, n.kwargs), lambda a: env[a.name])
+                if not on_cpu and "device" in kwargs:
+                    kwargs = {**kwargs, "device": dev}
+                val = n.target(*args, **kwargs)
+            env[n.name] = val
+            for t in plan.outgoing[i]:
+                floor = stamp - K  # the step that used this slot before must have released it
+                if read[t, slot] < floor:
+                    _spin_wait(lambda t=t, floor=floor: read[t, slot] >= floor, ctrl, deadline, f"slot {slot} of {self.transfers[t].value!r}")
+                bufs[t][slot].copy_(val)
+                written[t, slot] = stamp
+            for j in plan.consumers[i]:
+                pending[j] -= 1
+                if pending[j] == 0:
+                    ready.append(j)
+            n_left -= 1
+        if plan.incoming:
+            read[np.asarray(plan.incoming, dtype=np.int64), slot] = stamp
+
+    # ------------------------------------------------------------------ caller side
+    def _feed(self, s: int, inputs: tuple[Any, ...], deadline: float) -> None:
+        torch = self._torch
+        flat, _ = torch.utils._pytree.tree_flatten(inputs)
+        if len(flat) != len(self.user_inputs):
+            raise InvalidParameterError(f"PlacedRuntime takes {len(self.user_inputs)} input tensors (as captured). Got {len(flat)} instead.")
+        slot = s % self.slots
+        stamp = s + 1
+        for t in self.transfers:
+            if t.src != _MAIN:
+                continue
+            floor = stamp - self.slots
+            while self._read[t.tid, slot] < floor:
+                if time.perf_counter() > deadline:
+                    raise TimeoutError(f"timed out waiting for input slot {slot}")
+                time.sleep(1e-5)
+            self._bufs[t.tid][slot].copy_(flat[self.user_inputs.index(t.value)])
+        for t in self.transfers:  # publish the inputs together
+            if t.src == _MAIN:
+                self._written[t.tid, slot] = stamp
+
+    def _collect(self, s: int) -> Any:
+        torch = self._torch
+        slot = s % self.slots
+        by_name = {t.value: self._bufs[t.tid][slot].clone() for t in self.transfers if t.dst == _MAIN}
+        for t in self.transfers:
+            if t.dst == _MAIN:
+                self._read[t.tid, slot] = s + 1
+        outs = [by_name[o.name] if isinstance(o, torch.fx.Node) else o for o in self.user_outputs]
+        return torch.utils._pytree.tree_unflatten(outs, self.out_spec)
+
+    def run(self, batches: list[tuple[Any, ...]], *, in_flight: int | None = None) -> tuple[list[Any], np.ndarray, np.ndarray]:
+        """Run one step per entry of ``batches`` (each a tuple of inputs), up to ``in_flight``
+        (default ``slots``) at once.
+
+        Returns:
+            ``(outputs, released, finished)``: the model's outputs per step, and per step the
+            ``perf_counter`` times at which its inputs were published and at which every worker had
+            finished it. With ``in_flight=1``, ``finished - released`` is the step latency.
+        """
+        from multiprocessing.connection import wait
+
+        if not self._procs:
+            raise RuntimeError("PlacedRuntime is not started: use it in a with block or call start().")
+        in_flight = check_int(in_flight if in_flight is not None else self.slots, "in_flight", "PlacedRuntime.run", low=1, high=self.slots)
+        n = len(batches)
+        base = self._step
+        for conn in self._conns:
+            conn.send(("run", base, n))
+        released = np.zeros(n)
+        finished = np.zeros(n)
+        outputs: list[Any] = []
+        done = np.zeros(n, dtype=np.int64)
+        sent = completed = 0
+        deadline = time.perf_counter() + self.timeout
+        try:
+            while completed < n:
+                while sent < n and sent - completed < in_flight:
+                    b = batches[sent]
+                    self._feed(base + sent, b if isinstance(b, tuple) else (b,), deadline)
+                    released[sent] = time.perf_counter()
+                    sent += 1
+                ready = wait(self._conns, timeout=max(0.0, deadline - time.perf_counter()))
+                if not ready:
+                    raise TimeoutError(f"step {base + completed}: no worker finished within {self.timeout} s")
+                now = time.perf_counter()
+                for conn in ready:
+                    try:
+                        msg = conn.recv()  # type: ignore[union-attr,call-arg]
+                    except EOFError:
+                        raise RuntimeError("a placement worker exited unexpectedly") from None
+                    if msg[0] == "error":
+                        raise RuntimeError(f"a placement worker failed: {msg[1]}")
+                    j = msg[1] - base
+                    done[j] += 1
+                    if done[j] == self.n_devices:
+                        finished[j] = now
+                while completed < n and done[completed] == self.n_devices:
+                    outputs.append(self._collect(base + completed))
+                    completed += 1
+                    deadline = time.perf_counter() + self.timeout
+        except BaseException:
+            self.close()
+            raise
+        self._step = base + n
+        return outputs, released, finished
+
+    def __call__(self, *inputs: Any) -> Any:
+        """One step: what ``model(*inputs)`` returns."""
+        outs, _, _ = self.run([inputs], in_flight=1)
+        return outs[0]
+
+    def time_steps(self, inputs: tuple[Any, ...], *, warmup: int = 2, repeats: int = 10, in_flight: int = 1) -> np.ndarray:
+        """Seconds per step over ``repeats`` steps after ``warmup`` steps. With ``in_flight=1``,
+        the latency of each step; otherwise one figure: the pipelined throughput time
+        (wall time of all the steps / ``repeats``)."""
+        warmup = check_int(warmup, "warmup", "PlacedRuntime.time_steps", low=0)
+        repeats = check_int(repeats, "repeats", "PlacedRuntime.time_steps", low=1)
+        if warmup:
+            self.run([inputs] * warmup, in_flight=1)
+        _, rel, fin = self.run([inputs] * repeats, in_flight=in_flight)
+        if in_flight == 1:
+            return np.asarray(fin - rel)
+        return np.array([(fin[-1] - rel[0]) / repeats])
+
+
+def _stop(procs: list[Any], conns: list[Any]) -> None:
+    for conn in conns:
+        with contextlib.suppress(OSError, ValueError):
+            conn.send(("stop",))
+    end = time.monotonic() + 1.0
+    for p in procs:
+        p.join(max(0.0, end - time.monotonic()))
+        if p.is_alive():
+            p.kill()
+            p.join(1.0)
+    for conn in conns:
+        conn.close()
+
+
+def run_placed(model: Any, placement: Any, example_inputs: Any, **kwargs: Any) -> Any:
+    """Run one step of ``model`` on ``example_inputs`` as ``placement`` places it (workers started
+    and stopped around the call); returns what ``model(*example_inputs)`` returns. ``kwargs`` go to
+    :class:`PlacedRuntime`."""
+    if not isinstance(example_inputs, tuple):
+        example_inputs = (example_inputs,)
+    with PlacedRuntime(model, placement, example_inputs, **kwargs) as rt:
+        return rt(*example_inputs)
+
+
+# ---------------------------------------------------------------------- link measurement
+def _pong(buf_a: Any, buf_b: Any, flags: np.ndarray, core: int, rounds: int) -> None:
+    import torch
+
+    os.sched_setaffinity(0, {core})
+    torch.set_num_threads(1)  # a forked child must not enter the parent's OpenMP pool
+    deadline = time.perf_counter() + 60.0
+    for r in range(1, rounds + 1):
+        while flags[0] < r:
+            if time.perf_counter() > deadline:
+                os._exit(1)
+        buf_b.copy_(buf_a)
+        flags[1] = r
+    os._exit(0)
+
+
+def pingpong(nbytes: int, cores: tuple[int, int] = (0, 1), rounds: int = 50) -> float:
+    """Median one-way seconds to send ``nbytes`` between two processes on ``cores`` the way
+    :class:`PlacedRuntime` does (a copy into shared memory, a flag, a polling reader)."""
+    torch = require("torch", extra="torch", purpose="measuring links")
+    import multiprocessing as mp
+
+    n = max(1, nbytes // 4)
+    a = torch.zeros(n).share_memory_()
+    b = torch.zeros(n).share_memory_()
+    src = torch.ones(n)
+    flags_t = torch.zeros(2, dtype=torch.int64).share_memory_()
+    flags = flags_t.numpy()
+    old = os.sched_getaffinity(0)
+    old_threads = torch.get_num_threads()
+    proc = mp.get_context("fork").Process(target=_pong, args=(a, b, flags, cores[1], rounds), daemon=True)
+    proc.start()
+    times = []
+    try:
+        os.sched_setaffinity(0, {cores[0]})
+        torch.set_num_threads(1)
+        deadline = time.perf_counter() + 60.0
+        for r in range(1, rounds + 1):
+            t0 = time.perf_counter()
+            a.copy_(src)
+            flags[0] = r
+            while flags[1] < r:
+                if time.perf_counter() > deadline:
+                    raise TimeoutError("ping-pong partner did not answer")
+            times.append((time.perf_counter() - t0) / 2)
+    finally:
+        os.sched_setaffinity(0, old)
+        torch.set_num_threads(old_threads)
+        proc.join(5.0)
+        if proc.is_alive():
+            proc.kill()
+            proc.join(1.0)
+    return float(np.median(times[min(5, rounds - 1) :]))
+
+
+def _time_min(fn: Any, repeats: int) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+_LOCAL: dict[tuple[int, ...], dict[str, Any]] = {}
+
+
+def local_cluster_spec(cores: list[int] | None = None, *, refresh: bool = False) -> dict[str, Any]:
+    """The :meth:`Cluster.from_dict` form of this machine: one device per core in ``cores``
+    (default: the cores this process may run on), measured once per process (about a second).
+
+    * ``flops``: a single-thread 256 x 512 x 512 matrix product (best of 5).
+    * ``mem_bandwidth``: bytes read + written by a single-thread copy of 32 MiB (best of 5).
+    * ``overhead``: per operation, the time of a tiny element-wise operation called the way a
+      worker calls it (best of 5 x 200 calls): what an operation costs beyond its roofline.
+    * links: :func:`pingpong` between the first two cores, 8 bytes (latency) and 4 MiB (bandwidth).
+    * ``memory``: physical memory divided among the devices.
+    """
+    torch = require("torch", extra="torch", purpose="measuring this machine")
+    cores = sorted(cores if cores is not None else os.sched_getaffinity(0))
+    key = tuple(cores)
+    if key in _LOCAL and not refresh:
+        return _LOCAL[key]
+    old_threads = torch.get_num_threads()
+    old_aff = os.sched_getaffinity(0)
+    try:
+        torch.set_num_threads(1)
+        os.sched_setaffinity(0, {cores[0]})
+        with torch.inference_mode():
+            a = torch.randn(256, 512)
+            b = torch.randn(512, 512)
+            mm = torch.ops.aten.mm.default
+            flops = 2 * 256 * 512 * 512 / _time_min(lambda: mm(a, b), 5)
+            big = torch.randn(8 << 20)
+            dst = torch.empty_like(big)
+            mem_bw = 2 * big.numel() * 4 / _time_min(lambda: dst.copy_(big), 5)
+            x = torch.ones(1)
+            add = torch.ops.aten.add.Tensor
+            fx_map = torch.fx.node.map_arg
+
+            def tiny() -> None:
+                for _ in range(200):
+                    args, kwargs = fx_map(((x, x), {}), lambda v: v)
+                    add(*args, **kwargs)
+
+            overhead = _time_min(tiny, 5) / 200
+    finally:
+        torch.set_num_threads(old_threads)
+        os.sched_setaffinity(0, old_aff)
+    if len(cores) >= 2:
+        lat = pingpong(8, (cores[0], cores[1]))
+        t_big = pingpong(4 << 20, (cores[0], cores[1]), rounds=20)
+        bw = (4 << 20) / max(t_big - lat, 1e-9)
+    else:
+        lat, bw = 0.0, mem_bw / 2
+    mem_total = float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    devices = [
+        {"name": f"core{c}", "kind": "cpu", "flops": flops, "memory": mem_total / len(cores), "mem_bandwidth": mem_bw, "overhead": overhead}
+        for c in cores
+    ]
+    spec = {"name": f"local-{len(cores)}core", "devices": devices, "links": {"bandwidth": bw, "latency": lat}}
+    _LOCAL[key] = spec
+    return spec

@@ -1,0 +1,91 @@
+"""PlacedRuntime against the unplaced model (the oracle: ``model(*inputs)``), and Cluster.local()."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from learnedsys._validation import InvalidParameterError  # noqa: E402
+from learnedsys.placement import Cluster, PlacedRuntime, capture, models, run_placed  # noqa: E402
+from learnedsys.placement._runtime import export_program, graph_from_program  # noqa: E402
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the runtime forks pinned workers (Linux)")
+
+
+@pytest.fixture(scope="module")
+def nmt_small():
+    torch.manual_seed(0)
+    model, inputs = models.nmt(layers=2, batch=2, seq=2, hidden=8, vocab=20, device="cpu")
+    model.eval()
+    inputs = tuple(torch.randint(0, 20, t.shape) for t in inputs)
+    program = export_program(model, inputs)  # one export for the graph and the runtime
+    return model, inputs, program, graph_from_program(program)
+
+
+def test_random_placements_give_the_unplaced_outputs(nmt_small):
+    # recurrent weights shared across time steps, attention, residuals: values cross devices in
+    # both directions, parameters are sent each step; 3 workers on (at most) 2 cores
+    model, inputs, program, graph = nmt_small
+    ref = model(*inputs)
+    rng = np.random.default_rng(0)
+    dev = rng.integers(0, 3, graph.n_nodes)
+    assert len(set(dev.tolist())) == 3
+    other = tuple(torch.randint(0, 20, t.shape) for t in inputs)
+    with PlacedRuntime(program, dev, inputs, timeout=30) as rt:
+        assert rt.n_devices == 3 and len(rt.transfers) > 10
+        torch.testing.assert_close(rt(*inputs), ref, rtol=1e-5, atol=1e-5)
+        # pipelined: two steps in flight, different inputs, each its own answer, in order
+        outs, released, finished = rt.run([inputs, other, inputs, other], in_flight=2)
+        for o, x in zip(outs, [inputs, other, inputs, other], strict=True):
+            torch.testing.assert_close(o, model(*x), rtol=1e-5, atol=1e-5)
+        assert np.all(finished >= released) and np.all(np.diff(finished) >= 0)
+        lat = rt.time_steps(inputs, warmup=1, repeats=3)
+        assert lat.shape == (3,) and np.all(lat > 0)
+    assert rt._procs == []
+
+
+def test_towers_split_and_single_device():
+    torch.manual_seed(1)
+    model, inputs = models.towers(n=2, depth=2, d=16, batch=4, device="cpu")
+    graph = capture(model, inputs)
+    ref = model(*inputs)
+    assert not torch.allclose(ref, torch.zeros_like(ref))
+    # tower j on device j (what the expert does), and everything on one device
+    split = np.array([1 if ".1." in m or m.endswith(".1") else 0 for m in graph.modules])
+    assert split.any() and not split.all()
+    torch.testing.assert_close(run_placed(model, split, inputs, timeout=30), ref, rtol=1e-5, atol=1e-5)
+
+
+def test_errors_are_raised_not_hung():
+    model, inputs = models.towers(n=2, depth=1, d=8, batch=2, device="cpu")
+    program = export_program(model, inputs)
+    graph = graph_from_program(program)
+    with pytest.raises(InvalidParameterError, match="one device index"):
+        PlacedRuntime(program, np.zeros(3, dtype=np.int64), inputs)
+    rt = PlacedRuntime(program, np.zeros(graph.n_nodes, dtype=np.int64), inputs, timeout=30)
+    torch.testing.assert_close(rt.start()(*inputs), model(*inputs))  # single device
+    rt.close()
+    with pytest.raises(RuntimeError, match="not started"):
+        rt(*inputs)
+    with rt:
+        # wrong input shape: the worker's operation fails; its traceback reaches the caller
+        with pytest.raises(InvalidParameterError, match="1 input tensors"):
+            rt(inputs[0], inputs[0])
+        bad = inputs[0][:, :, :4].contiguous()
+        with pytest.raises(RuntimeError):
+            rt(bad)
+    assert rt._procs == []
+
+
+def test_local_cluster_is_measured():
+    c = Cluster.local()
+    assert c.n_devices >= 1 and all(d.kind == "cpu" for d in c.devices)
+    d = c.devices[0]
+    assert 1e8 < d.flops < 1e13 and 1e8 < d.mem_bandwidth < 1e12 and 0 < d.overhead < 1e-3
+    if c.n_devices >= 2:
+        assert 1e7 < c.bandwidth[0, 1] < 1e12 and 0 <= c.latency[0, 1] < 1e-3
+    assert Cluster.local().to_dict() == c.to_dict()  # measured once per process
