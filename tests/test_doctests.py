@@ -10,7 +10,10 @@ import pytest
 
 @pytest.mark.parametrize(
     "module",
-    ["learnedsys", "learnedsys.index", "learnedsys.index._rmi", "learnedsys.index._dynamic"],
+    [
+        "learnedsys", "learnedsys.index", "learnedsys.index._rmi", "learnedsys.index._dynamic",
+        "learnedsys.decide", "learnedsys.policy", "learnedsys.tune",
+    ],
 )
 def test_doctests(module: str) -> None:
     mod = importlib.import_module(module)

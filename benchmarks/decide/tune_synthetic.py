@@ -14,7 +14,7 @@ import argparse
 import math
 import statistics
 
-from learnedsys.decide._tune import Param, tune
+from learnedsys.tune._tune import Param, tune
 
 PARAMS = [Param("threads", "int", 1, 16), Param("block", "int", 16, 4096, True), Param("mode", "categorical", choices=("a", "b", "c"))]
 

@@ -19,7 +19,7 @@ COMMANDS: tuple[str, ...] = (
     "learnedsys.bench._cli",
     "learnedsys.index._cli",
     "learnedsys.bloom._cli",
-    "learnedsys.decide._cli",
+    "learnedsys.tune._cli",
     "learnedsys.placement._cli",
     "learnedsys.nas._cli",
 )

@@ -20,7 +20,7 @@ from learnedsys._validation import InvalidParameterError
 from learnedsys.cli import main
 from learnedsys.decide import Choice
 from learnedsys.decide._choice import _KIND, _KIND_VERSION
-from learnedsys.decide._tune import Param, TuneResult, save_json
+from learnedsys.tune._tune import Param, TuneResult, save_json
 
 OPTIONS = ["a", "b", "c"]
 

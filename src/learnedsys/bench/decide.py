@@ -325,7 +325,7 @@ def _search_replay(table: dict[tuple[Any, ...], float], grid: dict[str, list[Any
     evaluations of the measured grid."""
     import optuna
 
-    from learnedsys.decide._tune import Param, tune
+    from learnedsys.tune._tune import Param, tune
 
     names = list(grid)
     seen: list[tuple[Any, ...]] = []

@@ -24,8 +24,7 @@ default when the policy's served reward is worse. Logging: ``log="decisions.sqli
 ``postgresql://`` URL) records every decision with its propensity, off the hot path; evaluate a
 new policy on the logs with :func:`ips`, :func:`snips` or :func:`doubly_robust`. Distributed:
 :class:`Learner` (in-process thread or Ray actor) and ``Choice(..., learner=learner.handle())``.
-Tuning a program's flags: :func:`tune_command` (``learnedsys tune``) and :func:`tune` for an
-objective in Python. A :class:`Choice` is meant for one thread (use one per thread, or a lock).
+Tuning a program's flags (an offline study, not online decisions) is :mod:`learnedsys.tune`. A :class:`Choice` is meant for one thread (use one per thread, or a lock).
 """
 
 from learnedsys.decide._choice import Choice, Decision, Episode, default_policy
@@ -45,7 +44,6 @@ from learnedsys.decide._policies import (
     ThompsonGaussian,
 )
 from learnedsys.decide._space import Categorical, FloatRange, IntRange, OptionSpace, Structured
-from learnedsys.decide._tune import Param, TuneResult, parse_command, tune, tune_command
 
 __all__ = [
     "POLICIES",
@@ -67,18 +65,13 @@ __all__ = [
     "LoggedDecisions",
     "OptionSpace",
     "OptunaTPE",
-    "Param",
     "Reinforce",
     "Structured",
     "ThompsonBeta",
     "ThompsonGaussian",
-    "TuneResult",
     "default_policy",
     "doubly_robust",
     "ips",
-    "parse_command",
     "snips",
     "target_probabilities",
-    "tune",
-    "tune_command",
 ]

@@ -10,8 +10,12 @@ command (median over ``repeats`` runs) or the last number a regular expression m
 output (``metric``), minimised unless ``maximize``. The search is Optuna's TPE (multivariate, with
 the command's own defaults tried first when they are known), random search on request.
 
-Every finished trial is committed to a SQLite study file at once, so a study killed at any point
-(even with SIGKILL) resumes with every finished trial: a trial that was running is run again.
+The study is an Optuna study in RDB storage (a SQLite file by default, a ``postgresql://`` URL
+when given), so ``optuna.load_study``, ``optuna-dashboard`` and ``trials_dataframe()`` open it;
+learnedsys's own data (each trial's runs and note, the baseline, the command) are user
+attributes. Every finished trial is committed at once, so a study killed at any point (even with
+SIGKILL) resumes with every finished trial: a trial that was running is run again. The search
+is Optuna's TPE by default, random search, or any :class:`~learnedsys.policy.Policy`.
 
 Cost: one process start per run of the command, plus a few milliseconds of TPE per trial.
 """
@@ -26,7 +30,6 @@ import math
 import os
 import random
 import re
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -46,7 +49,7 @@ from learnedsys._validation import (
     check_seed,
 )
 
-__all__ = ["Param", "TuneResult", "parse_command", "tune", "tune_command"]
+__all__ = ["Param", "TuneResult", "open_study", "parse_command", "storage_url", "tune", "tune_command"]
 
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
@@ -160,6 +163,9 @@ class TuneResult:
     trials: list[dict[str, Any]] = field(default_factory=list)
     baseline: float | None = None
     command: list[str] | None = None
+    #: where the Optuna study lives (an RDB URL; None: in memory) and its name
+    storage: str | None = None
+    study_name: str | None = None
 
     @property
     def completed(self) -> list[dict[str, Any]]:
@@ -203,50 +209,155 @@ class TuneResult:
             "best_command": render(self.command, self.params, self.best) if self.command and self.best else None,
             "baseline_value": self.baseline,
             "gain": self.gain,
+            "storage": self.storage,
+            "study_name": self.study_name,
             "trials": self.trials,
         }
 
 
-class _Study:
-    """The SQLite journal of a study: one row per finished trial, committed at once."""
+_ATTR = "learnedsys:"  # prefix of learnedsys's own study and trial attributes
 
-    def __init__(self, path: str, signature: dict[str, Any], fresh: bool) -> None:
-        self.path = path
-        self.conn = sqlite3.connect(path, timeout=60.0)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
-        self.conn.execute(
-            "CREATE TABLE IF NOT EXISTS trials (number INTEGER PRIMARY KEY, params TEXT, value REAL, "
-            "runs TEXT, state TEXT, seconds REAL, finished REAL, note TEXT)"
+
+def storage_url(study: str | os.PathLike[str]) -> str:
+    """The RDB URL of a study: a URL (``sqlite:///...``, ``postgresql://...``) as given, a file
+    path as ``sqlite:///<absolute path>``."""
+    text = os.fspath(study)
+    if "://" in text:
+        return text
+    return "sqlite:///" + os.path.abspath(text)
+
+
+def open_study(
+    study: str | os.PathLike[str] | None,
+    *,
+    name: str = "learnedsys-tune",
+    direction: str = "minimize",
+    signature: dict[str, Any] | None = None,
+    fresh: bool = False,
+    sampler: Any = None,
+) -> Any:
+    """An Optuna study in RDB storage (a SQLite file or a PostgreSQL URL; None: in memory),
+    created or resumed. ``signature`` (the command and the space) is kept in the study's user
+    attributes; resuming a study of another signature is refused unless ``fresh``.
+
+    The study is an ordinary Optuna study: ``optuna.load_study(study_name=name,
+    storage=storage_url(path))``, ``optuna-dashboard sqlite:///path`` and ``trials_dataframe()``
+    work on it. Raises InvalidParameterError when the storage cannot be used.
+    """
+    optuna = require("optuna", extra="decide", purpose="learnedsys tune")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if study is None:
+        storage: Any = optuna.storages.InMemoryStorage()
+        where = "memory"
+    else:
+        where = os.fspath(study)
+        try:
+            storage = optuna.storages.RDBStorage(storage_url(study))
+        except Exception as exc:  # sqlalchemy's errors: not a database, no server, bad URL
+            raise InvalidParameterError(f"cannot use the study file {where}: {type(exc).__name__}: {_short(exc)}") from None
+    sig = json.dumps(signature, sort_keys=True) if signature is not None else None
+    try:
+        names = {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
+        if name in names:
+            st = optuna.load_study(study_name=name, storage=storage, sampler=sampler)
+            old = st.user_attrs.get(_ATTR + "signature")
+            if sig is not None and old is not None and old != sig and not fresh:
+                raise InvalidParameterError(
+                    f"the study {where!r} belongs to another command or search space; "
+                    "pass another --study file, or --fresh to start it over"
+                )
+            if fresh or (sig is not None and old != sig):
+                optuna.delete_study(study_name=name, storage=storage)
+                names.discard(name)
+        if name not in names:
+            st = optuna.create_study(study_name=name, storage=storage, direction=direction, sampler=sampler)
+            if sig is not None:
+                st.set_user_attr(_ATTR + "signature", sig)
+    except InvalidParameterError:
+        raise
+    except Exception as exc:
+        raise InvalidParameterError(f"cannot use the study file {where}: {type(exc).__name__}: {_short(exc)}") from None
+    return st
+
+
+def _short(exc: BaseException) -> str:
+    return str(exc).splitlines()[0][:200] if str(exc) else ""
+
+
+def _rows(ostudy: Any) -> list[dict[str, Any]]:
+    """Finished trials as result rows; trials left running by a killed process are marked failed
+    (and left out), so they are run again."""
+    optuna = require("optuna", extra="decide")
+    TS = optuna.trial.TrialState
+    rows = []
+    for t in ostudy.get_trials(deepcopy=False):
+        ua = t.user_attrs
+        if t.state == TS.RUNNING:
+            ostudy._storage.set_trial_user_attr(t._trial_id, _ATTR + "interrupted", True)
+            ostudy._storage.set_trial_state_values(t._trial_id, TS.FAIL)
+            continue
+        if t.state not in (TS.COMPLETE, TS.FAIL) or ua.get(_ATTR + "skip") or ua.get(_ATTR + "interrupted"):
+            continue
+        ok = t.state == TS.COMPLETE
+        rows.append({
+            "number": t.number, "params": dict(t.params), "value": t.value if ok else None,
+            "runs": list(ua.get(_ATTR + "runs", [])), "state": "complete" if ok else "failed",
+            "seconds": ua.get(_ATTR + "seconds"), "note": ua.get(_ATTR + "note"),
+        })
+    return rows
+
+
+class _Grid:
+    """A policy's view of the parameters: one position per parameter, a finite list of values
+    each (categorical: its choices; integers: every value up to 64 of them, else 32 steps, on a
+    log scale when the range is; floats: 32 steps)."""
+
+    def __init__(self, params: Sequence[Param], steps: int = 32) -> None:
+        self.params = list(params)
+        self.values: list[list[Any]] = []
+        for p in params:
+            if p.kind == "categorical":
+                vals: list[Any] = list(p.choices)
+            elif p.kind == "int" and int(p.high) - int(p.low) < 64:  # type: ignore[arg-type]
+                vals = list(range(int(p.low), int(p.high) + 1))  # type: ignore[arg-type]
+            else:
+                lo, hi = float(p.low), float(p.high)  # type: ignore[arg-type]
+                if p.log:
+                    pts = [math.exp(math.log(lo) + (math.log(hi) - math.log(lo)) * i / (steps - 1)) for i in range(steps)]
+                else:
+                    pts = [lo + (hi - lo) * i / (steps - 1) for i in range(steps)]
+                vals = sorted({round(v) for v in pts}) if p.kind == "int" else pts
+            self.values.append(vals)
+
+    def sizes(self) -> tuple[int, ...]:
+        return tuple(len(v) for v in self.values)
+
+    def decode(self, action: Sequence[int]) -> dict[str, Any]:
+        return {p.name: vals[a] for p, vals, a in zip(self.params, self.values, action, strict=True)}
+
+    def encode(self, values: dict[str, Any]) -> tuple[int, ...]:
+        out = []
+        for p, vals in zip(self.params, self.values, strict=True):
+            v = values[p.name]
+            if p.kind == "categorical":
+                out.append(vals.index(v) if v in vals else 0)
+            else:
+                out.append(min(range(len(vals)), key=lambda i: abs(float(vals[i]) - float(v))))
+        return tuple(out)
+
+
+def _bind_policy(policy: Any, grid: _Grid) -> Any:
+    from learnedsys.policy import ActionSpace, BasePolicy
+
+    space = ActionSpace(grid.sizes())
+    if isinstance(policy, BasePolicy) and not policy._bound:
+        policy.bind(space)
+    elif getattr(policy.space, "sizes", None) != space.sizes:
+        raise InvalidParameterError(
+            f"the policy's action space {getattr(policy.space, 'sizes', None)} does not match the parameters' {space.sizes}; "
+            "pass an unbound policy (tune binds it)"
         )
-        sig = json.dumps(signature, sort_keys=True)
-        row = self.conn.execute("SELECT value FROM meta WHERE key = 'signature'").fetchone()
-        if row is not None and row[0] != sig and not fresh:
-            raise InvalidParameterError(
-                f"the study {path!r} belongs to another command or search space; "
-                "pass another --study file, or --fresh to start it over"
-            )
-        if fresh or row is None or row[0] != sig:
-            with self.conn:
-                self.conn.execute("DELETE FROM trials")
-                self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('signature', ?)", (sig,))
-
-    def load(self) -> list[dict[str, Any]]:
-        rows = self.conn.execute("SELECT number, params, value, runs, state, seconds, note FROM trials ORDER BY number").fetchall()
-        return [
-            {"number": n, "params": json.loads(p), "value": v, "runs": json.loads(r), "state": s, "seconds": sec, "note": note}
-            for n, p, v, r, s, sec, note in rows
-        ]
-
-    def record(self, t: dict[str, Any]) -> None:
-        with self.conn:
-            self.conn.execute(
-                "INSERT OR REPLACE INTO trials VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (t["number"], json.dumps(t["params"]), t["value"], json.dumps(t["runs"]), t["state"], t["seconds"], time.time(), t.get("note")),
-            )
-
-    def close(self) -> None:
-        self.conn.close()
+    return policy
 
 
 def tune(
@@ -256,9 +367,10 @@ def tune(
     trials: int = 30,
     direction: str = "minimize",
     study: str | os.PathLike[str] | None = None,
+    study_name: str = "learnedsys-tune",
     signature: dict[str, Any] | None = None,
     fresh: bool = False,
-    sampler: str = "tpe",
+    sampler: Any = "tpe",
     seed: int | None = 0,
     parallel: int = 1,
     baseline: dict[str, Any] | Callable[[], tuple[float | None, list[float], str | None]] | None = None,
@@ -271,61 +383,75 @@ def tune(
     Args:
         trials: finished trials the study should hold (a resumed study runs only the rest).
         direction: ``"minimize"`` or ``"maximize"``.
-        study: SQLite file journaling the trials (None: in memory, nothing resumes).
-        sampler: ``"tpe"`` (Optuna TPE, multivariate, constant liar when parallel) or ``"random"``.
+        study: where the study lives: a SQLite file path, a ``sqlite:///`` or ``postgresql://``
+            URL (Optuna's RDB storage, so Optuna's tools open it), or None (in memory, nothing
+            resumes). Every finished trial is committed at once.
+        study_name: the study's name in that storage.
+        sampler: ``"tpe"`` (Optuna TPE, multivariate, constant liar when parallel), ``"random"``,
+            or any :class:`~learnedsys.policy.Policy` (unbound; tune binds it to one position per
+            parameter, see :class:`_Grid`, and feeds it the objective, negated when minimising).
         parallel: trials run at once (threads; each runs the objective).
-        baseline: the command's defaults, evaluated once (and journaled) for the gain.
+        baseline: the command's defaults, evaluated once (and kept in the study) for the gain.
         first: values to try first (e.g. the defaults, when they lie in the space).
         progress: show a progress bar on stderr.
 
-    When every parameter is categorical or an integer, a configuration is measured once (its
-    ``repeats`` handle the noise): if the sampler proposes one already measured, the trial measures
-    an untried neighbour instead (one parameter changed), so no trial of the budget is spent twice.
+    With an Optuna sampler, when every parameter is categorical or an integer a configuration is
+    measured once (its ``repeats`` handle the noise): if the sampler proposes one already
+    measured, the trial measures an untried neighbour instead (one parameter changed), so no
+    trial of the budget is spent twice.
     """
+    from learnedsys.policy import Policy, Proposal
+
     optuna = require("optuna", extra="decide", purpose="learnedsys tune")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     trials = check_int(trials, "trials", "tune", low=1)
     direction = check_choice(direction, "direction", "tune", ("minimize", "maximize"))
-    sampler = check_choice(sampler, "sampler", "tune", ("tpe", "random"))
+    policy = sampler if isinstance(sampler, Policy) else None
+    if policy is None:
+        if not isinstance(sampler, str):
+            raise InvalidParameterError(f"The 'sampler' parameter of tune must be 'tpe', 'random' or a Policy. Got {sampler!r} instead.")
+        sampler = check_choice(sampler, "sampler", "tune", ("tpe", "random"))
     parallel = check_int(parallel, "parallel", "tune", low=1)
     seed = check_seed(seed, "seed", "tune")
     check_bool(fresh, "fresh", "tune")
     sig = signature or {"params": [p.to_json() for p in params], "direction": direction}
-    store = _Study(str(study) if study is not None else ":memory:", sig, fresh)
+    if policy is not None:
+        sig = {**sig, "sampler": type(policy).__name__}
     dists = {p.name: p.distribution() for p in params}
     if sampler == "tpe":
-        smp = optuna.samplers.TPESampler(
+        smp: Any = optuna.samplers.TPESampler(
             seed=seed, multivariate=True, n_startup_trials=max(3, min(10, trials // 3)), constant_liar=parallel > 1
         )
     else:
         smp = optuna.samplers.RandomSampler(seed=seed)
-    ostudy = optuna.create_study(direction=direction, sampler=smp)
-    history = store.load()
+    ostudy = open_study(study, name=study_name, direction=direction, signature=sig, fresh=fresh, sampler=smp)
+    TS = optuna.trial.TrialState
+    kept = _rows(ostudy)
     result = TuneResult(list(params), direction, objective_name)
-    base_rows = [t for t in history if t["state"] == "baseline"]
-    kept = [t for t in history if t["state"] in ("complete", "failed")]
-    for t in kept:
-        if t["state"] == "complete":
-            ostudy.add_trial(optuna.trial.create_trial(params=t["params"], distributions=dists, value=t["value"]))
-        else:
-            ostudy.add_trial(optuna.trial.create_trial(params=t["params"], distributions=dists, state=optuna.trial.TrialState.FAIL))
     result.trials = list(kept)
+    sign = 1.0 if direction == "maximize" else -1.0
+    grid = _Grid(params) if policy is not None else None
+    if policy is not None and grid is not None:
+        _bind_policy(policy, grid)
+        for t in kept:  # what the study already holds teaches the policy first
+            if t["state"] == "complete":
+                policy.update(Proposal(grid.encode(t["params"]), 1.0), sign * float(t["value"]))
     if baseline is not None:
-        if base_rows:
-            result.baseline = base_rows[0]["value"]
+        base = ostudy.user_attrs.get(_ATTR + "baseline")
+        if base is not None:
+            result.baseline = base["value"]
         else:
             value, runs, note = baseline() if callable(baseline) else objective(baseline)
-            row = {"number": -1, "params": {} if callable(baseline) else dict(baseline), "value": value, "runs": runs,
-                   "state": "baseline", "seconds": sum(runs) if runs else 0.0, "note": note}
-            store.record(row)
+            ostudy.set_user_attr(_ATTR + "baseline", {
+                "params": {} if callable(baseline) else dict(baseline), "value": value, "runs": runs, "note": note,
+            })
             result.baseline = value
-    if first is not None and not kept:
-        ostudy.enqueue_trial(first)
+    if first is not None and not kept and policy is None:
+        ostudy.enqueue_trial(first, skip_if_exists=True)
     remaining = trials - len(kept)
     finite = all(p.kind in ("categorical", "int") for p in params)
     seen = {_key(params, t["params"]) for t in kept}
     nrng = random.Random(seed)
-    next_number = max([t["number"] for t in kept], default=-1) + 1
     bar = None
     if progress:
         tqdm = require("tqdm", extra="decide").tqdm
@@ -339,38 +465,64 @@ def tune(
             value, runs, note = None, [], f"{type(exc).__name__}: {exc}"
         return value, runs, note, time.perf_counter() - t0
 
+    def ask() -> tuple[Any, dict[str, Any]]:
+        if policy is not None and grid is not None:
+            if queue:  # the command's defaults first, as with Optuna's enqueue_trial
+                v = queue.pop(0)
+                return Proposal(grid.encode(v), 1.0), v
+            prop = policy.propose()
+            return prop, grid.decode(prop.action)
+        ot = ostudy.ask(dists)
+        values = {p.name: ot.params[p.name] for p in params}
+        if finite and _key(params, values) in seen:
+            # measured already (repeats handle noise): measure an untried neighbour
+            alt = _neighbour(params, values, seen, nrng)
+            if alt is not None:
+                ot.set_user_attr(_ATTR + "skip", True)
+                ostudy.tell(ot, state=TS.FAIL)  # TPE ignores it; results leave it out
+                ostudy.enqueue_trial(alt)
+                ot = ostudy.ask(dists)
+                values = {p.name: ot.params[p.name] for p in params}
+        return ot, values
+
+    def finish(handle: Any, values: dict[str, Any], value: float | None, runs: list[float], note: str | None, secs: float) -> dict[str, Any]:
+        ok = value is not None and math.isfinite(value)
+        attrs = {_ATTR + "runs": runs, _ATTR + "seconds": secs, _ATTR + "note": note}
+        if policy is not None:
+            ft = optuna.trial.create_trial(
+                params=values, distributions=dists, value=value if ok else None,
+                state=TS.COMPLETE if ok else TS.FAIL, user_attrs=attrs,
+            )
+            ostudy.add_trial(ft)  # committed before the policy learns: a kill keeps it
+            number = ostudy.get_trials(deepcopy=False)[-1].number
+            if ok:
+                policy.update(handle, sign * float(value))  # type: ignore[arg-type]
+        else:
+            for k, v in attrs.items():
+                handle.set_user_attr(k, v)
+            if ok:
+                ostudy.tell(handle, value)
+            else:
+                ostudy.tell(handle, state=TS.FAIL)
+            number = handle.number
+        return {"number": number, "params": dict(values), "value": value if ok else None, "runs": runs,
+                "state": "complete" if ok else "failed", "seconds": secs, "note": note}
+
+    queue = [dict(first)] if policy is not None and first is not None and not kept else []
     try:
         with cf.ThreadPoolExecutor(max_workers=parallel) as pool:
-            running: dict[cf.Future[Any], tuple[Any, int]] = {}
+            running: dict[cf.Future[Any], tuple[Any, dict[str, Any]]] = {}
             launched = 0
             while launched < remaining or running:
                 while launched < remaining and len(running) < parallel:
-                    ot = ostudy.ask(dists)
-                    values = {p.name: ot.params[p.name] for p in params}
-                    if finite and _key(params, values) in seen:
-                        # measured already (repeats handle noise): measure an untried neighbour
-                        alt = _neighbour(params, values, seen, nrng)
-                        if alt is not None:
-                            ostudy.tell(ot, state=optuna.trial.TrialState.FAIL)  # TPE ignores it
-                            ostudy.enqueue_trial(alt)
-                            ot = ostudy.ask(dists)
-                            values = {p.name: ot.params[p.name] for p in params}
+                    handle, values = ask()
                     seen.add(_key(params, values))
-                    running[pool.submit(run_one, values)] = (ot, next_number)
-                    next_number += 1
+                    running[pool.submit(run_one, values)] = (handle, values)
                     launched += 1
                 done, _ = cf.wait(list(running), return_when=cf.FIRST_COMPLETED)
                 for fut in done:
-                    ot, number = running.pop(fut)
-                    value, runs, note, secs = fut.result()
-                    ok = value is not None and math.isfinite(value)
-                    row = {"number": number, "params": dict(ot.params), "value": value if ok else None, "runs": runs,
-                           "state": "complete" if ok else "failed", "seconds": secs, "note": note}
-                    store.record(row)  # journaled before anything else: a kill keeps it
-                    if ok:
-                        ostudy.tell(ot, value)
-                    else:
-                        ostudy.tell(ot, state=optuna.trial.TrialState.FAIL)
+                    handle, values = running.pop(fut)
+                    row = finish(handle, values, *fut.result())
                     result.trials.append(row)
                     if bar is not None:
                         best = result.best_value
@@ -379,8 +531,9 @@ def tune(
     finally:
         if bar is not None:
             bar.close()
-        store.close()
     result.trials.sort(key=lambda t: t["number"])
+    result.study_name = study_name
+    result.storage = storage_url(study) if study is not None else None
     return result
 
 
@@ -484,8 +637,9 @@ def tune_command(
     repeats: int = 1,
     parallel: int = 1,
     study: str | os.PathLike[str] | None = None,
+    study_name: str = "learnedsys-tune",
     fresh: bool = False,
-    sampler: str = "tpe",
+    sampler: Any = "tpe",
     seed: int | None = 0,
     timeout: float | None = None,
     defaults: dict[str, str] | None = None,
@@ -523,9 +677,11 @@ def tune_command(
     first = None
     if defaults and all(p.name in defaults for p in params):
         first = {p.name: _coerce(p, defaults[p.name]) for p in params}
-    sig = {"command": list(argv), "metric": metric, "maximize": maximize, "repeats": repeats, "sampler": sampler}
+    sampler_name = sampler if isinstance(sampler, str) else type(sampler).__name__
+    sig = {"command": list(argv), "metric": metric, "maximize": maximize, "repeats": repeats, "sampler": sampler_name}
     res = tune(
         params, lambda v: obj(values=v), trials=trials, direction="maximize" if maximize else "minimize", study=study,
+        study_name=study_name,
         signature=sig, fresh=fresh, sampler=sampler, seed=seed, parallel=parallel, baseline=base, first=first,
         progress=progress, objective_name=f"metric {metric!r}" if metric else "wall time (s)",
     )

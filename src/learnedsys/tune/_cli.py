@@ -14,7 +14,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Run CMD with chosen values for its placeholders and learn which are best. "
             "Placeholders: {a,b,c} categorical, {1..16} integers, {16..4096:log} log-scale integers, "
-            "{0.1..0.9} floats. The study is journaled in SQLite and resumes after a kill."
+            "{0.1..0.9} floats. The study is an Optuna study (SQLite file or RDB URL; optuna-dashboard opens it) and resumes after a kill."
         ),
         epilog="example: learnedsys tune --trials 30 --json out.json -- ./prog --threads='{1..16}' --block='{16..4096:log}' --mode='{a,b,c}'",
     )
@@ -23,7 +23,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--maximize", action="store_true", help="maximise the objective (default: minimise)")
     p.add_argument("--repeats", type=int, default=1, help="runs per trial; the median counts (default 1)")
     p.add_argument("--parallel", type=int, default=1, metavar="N", help="trials at once (default 1)")
-    p.add_argument("--study", type=Path, default=Path("learnedsys-tune.sqlite"), help="SQLite study file; an existing one resumes (default learnedsys-tune.sqlite)")
+    p.add_argument("--study", default="learnedsys-tune.sqlite", metavar="PATH|URL", help="the Optuna study: a SQLite file or an RDB URL (sqlite:///..., postgresql://...); an existing one resumes (default learnedsys-tune.sqlite)")
+    p.add_argument("--study-name", default="learnedsys-tune", help="the study's name in that storage (default learnedsys-tune)")
     p.add_argument("--fresh", action="store_true", help="discard the trials in --study and start over")
     p.add_argument("--sampler", choices=("tpe", "random"), default="tpe", help="search strategy (default tpe)")
     p.add_argument("--seed", type=int, default=0, help="seed of the search (default 0)")
@@ -38,11 +39,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    import sqlite3
-
     from learnedsys._atomic import PathError, check_output_path
     from learnedsys._validation import InvalidParameterError
-    from learnedsys.decide._tune import format_result, save_json, tune_command, write_plot
+    from learnedsys.tune._tune import format_result, save_json, tune_command, write_plot
 
     cmd = list(args.command)
     if cmd and cmd[0] == "--":
@@ -63,7 +62,8 @@ def _run(args: argparse.Namespace) -> int:
         k, v = item.split("=", 1)
         defaults[k.lstrip("-")] = v
     plot = args.plot if args.plot is not None else (args.json.with_suffix(".png") if args.json is not None else None)
-    for path, what in ((args.study, "--study"), (args.json, "--json"), (plot, "--plot")):
+    study_path = None if "://" in args.study else Path(args.study)
+    for path, what in ((study_path, "--study"), (args.json, "--json"), (plot, "--plot")):
         if path is None:
             continue
         try:  # before the trials: a bad path fails now, not after the search
@@ -74,14 +74,11 @@ def _run(args: argparse.Namespace) -> int:
     try:
         result = tune_command(
             cmd, trials=args.trials, metric=args.metric, maximize=args.maximize, repeats=args.repeats,
-            parallel=args.parallel, study=args.study, fresh=args.fresh, sampler=args.sampler, seed=args.seed,
+            parallel=args.parallel, study=args.study, study_name=args.study_name, fresh=args.fresh, sampler=args.sampler, seed=args.seed,
             timeout=args.timeout, defaults=defaults, baseline=not args.no_baseline, progress=not args.quiet,
         )
-    except InvalidParameterError as exc:
+    except InvalidParameterError as exc:  # also a study file or URL that cannot be used
         print(f"learnedsys tune: {exc}", file=sys.stderr)
-        return 2
-    except sqlite3.DatabaseError as exc:
-        print(f"learnedsys tune: cannot use the study file {args.study}: {exc}", file=sys.stderr)
         return 2
     print(format_result(result))
     try:
