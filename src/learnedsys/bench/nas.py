@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -254,6 +255,107 @@ def patches(n: int, seed: int, size: int = 32) -> tuple[np.ndarray, np.ndarray]:
 TASKS = {"strokes28": strokes, "shapes32": shapes, "textures32": textures, "patches32": patches}
 
 
+def held_back(y: np.ndarray, seed: int, frac: float = 0.2) -> np.ndarray:
+    """Sorted indices of a seeded, stratified ``frac`` of the samples (never shown to a search)."""
+    rng = np.random.default_rng(seed + 99)
+    idx = [rng.permutation(np.flatnonzero(y == c))[: round(frac * np.sum(y == c))] for c in np.unique(y)]
+    return np.sort(np.concatenate(idx))
+
+
+def _cli_cnn(tag: str, rest: Path, held: Path, y_held: np.ndarray, budget: float, seed: int, work: Path,
+             extra: list[str]) -> dict[str, Any]:
+    """``learnedsys nas search`` then ``nas predict``, as a user runs them (fresh processes)."""
+    import json
+    import subprocess
+    import sys
+
+    ls = [sys.executable, "-m", "learnedsys.cli"]
+    model, js, pred, log = work / f"{tag}-model", work / f"{tag}.json", work / f"{tag}-pred.npy", work / f"{tag}.log"
+    t0 = time.monotonic()
+    with open(log, "w") as fh:
+        rc = subprocess.run([*ls, "nas", "search", "--data", str(rest), "--budget", f"{budget:g}", "--workers", "2",
+                             "--seed", str(seed), "--no-progress", "--out", str(model), "--json", str(js), *extra],
+                            stdout=fh, stderr=subprocess.STDOUT).returncode
+    secs = time.monotonic() - t0
+    t1 = time.monotonic()
+    rc2 = subprocess.run([*ls, "nas", "predict", str(model), "--data", str(held), "--out", str(pred)],
+                         capture_output=True).returncode if rc == 0 else 1
+    psecs = time.monotonic() - t1
+    if rc or rc2:
+        return {"error": log.read_text()[-400:]}
+    res = json.loads(js.read_text())
+    out: dict[str, Any] = {
+        "acc": float(np.mean(np.load(pred, allow_pickle=False) == y_held)), "seconds": secs + psecs,
+        "search_seconds": secs, "predict_seconds": psecs, "trials": res.get("trials"),
+        "final_epochs": res.get("final_epochs"), "winner": res.get("winner"),
+        "best_val": (res.get("best") or {}).get("val_acc"), "best": (res.get("best") or {}).get("architecture"),
+        "hand_built_val": (res.get("hand_built") or {}).get("val_acc"), "plan": res.get("plan"),
+        "test_acc_inner": res.get("test_acc")}
+    if res.get("history"):
+        out["curve"] = [(h["t"], h["best_val_acc"]) for h in res["history"] if h.get("t") is not None]
+    return out
+
+
+def pixel_baselines(X: np.ndarray, y: np.ndarray, Xh: np.ndarray, yh: np.ndarray, seed: int,
+                    log: Any = None) -> dict[str, Any]:
+    """k-NN (k from 1/3/5/7 by 5-fold accuracy), logistic regression and an RBF SVM (C from 1/10
+    by 3-fold accuracy) on standardised pixels: accuracy on ``Xh`` and seconds (fit + predict)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    Xf, Xhf = X.reshape(len(X), -1), Xh.reshape(len(Xh), -1)
+    models = {
+        "knn": GridSearchCV(make_pipeline(StandardScaler(), KNeighborsClassifier()),
+                            {"kneighborsclassifier__n_neighbors": [1, 3, 5, 7]}, cv=5, n_jobs=1),
+        "logreg": make_pipeline(StandardScaler(), LogisticRegression(max_iter=500, C=0.1)),
+        "svm_rbf": GridSearchCV(make_pipeline(StandardScaler(), SVC(kernel="rbf", random_state=seed)),
+                                {"svc__C": [1.0, 10.0]}, cv=3, n_jobs=1),
+    }
+    out = {}
+    for name, m in models.items():
+        t0 = time.monotonic()
+        m.fit(Xf, y)
+        acc = float(np.mean(m.predict(Xhf) == yh))
+        out[name] = {"acc": acc, "seconds": time.monotonic() - t0}
+        if log is not None:
+            log(f"{name}: {acc:.4f} in {out[name]['seconds']:.0f} s")
+    return out
+
+
+def image_comparison(task: str, seed: int, budget: float, n: int, log: Any = None) -> dict[str, Any]:
+    """One task and seed of issue 20's comparison: ``n`` samples drawn with ``seed``, 20% held
+    back; on the rest a ``budget``-second search (+ predict), the hand-built CNN with the same
+    recipe and budget (``--hand-built``), and :func:`pixel_baselines`; accuracies on the held-back
+    samples."""
+    import os
+    import tempfile
+
+    X, y = TASKS[task](n, seed)
+    h = held_back(y, seed)
+    keep = np.setdiff1d(np.arange(len(y)), h)
+    row: dict[str, Any] = {"task": task, "seed": seed, "shape": list(X.shape[1:]), "n_rest": len(keep),
+                           "n_held": len(h), "budget": budget, "load_before": round(os.getloadavg()[0], 2),
+                           "utc": time.strftime("%H:%M", time.gmtime())}
+    with tempfile.TemporaryDirectory() as d:
+        work = Path(d)
+        rest, held = work / "rest.npz", work / "held.npz"
+        np.savez(rest, X=X[keep], y=y[keep])
+        np.savez(held, X=X[h], y=y[h])
+        row["search"] = _cli_cnn("search", rest, held, y[h], budget, seed, work, [])
+        if log is not None:
+            log(f"search: {row['search'].get('acc')} ({row['search'].get('winner') or row['search'].get('error')})")
+        row["fair_cnn"] = _cli_cnn("hand", rest, held, y[h], budget, seed, work, ["--hand-built"])
+        if log is not None:
+            log(f"hand-built CNN, same recipe and budget: {row['fair_cnn'].get('acc')}")
+        row.update(pixel_baselines(X[keep], y[keep], X[h], y[h], seed, log))
+    row["load_after"] = round(os.getloadavg()[0], 2)
+    return row
+
+
 def regret_figure(curves: dict[str, Any], title: str, path: Any, dpi: int = 110) -> None:
     """Plot mean validation regret against evaluations with 95% bands (one curve per strategy)."""
     import matplotlib
@@ -283,6 +385,33 @@ def _figure(ctx: BenchContext, res: SectionResult, curves: dict[str, Any]) -> No
     res.figures.append(("nas_tabular_regret.png", "nas: regret against evaluations on the tabular benchmark, mean and 95% band"))
 
 
+def _images(ctx: BenchContext, res: SectionResult) -> None:
+    """Issue 20: search + predict against fair baselines on the four synthetic image tasks."""
+    quick = ctx.quick
+    n, budget = (800, 30.0) if quick else (5000, 240.0)
+    seeds = [ctx.seed] if quick else [0, 1, 2]
+    rows: list[dict[str, Any]] = []
+    for task in TASKS:
+        for seed in seeds:
+            r = image_comparison(task, seed, budget, n, log=lambda m, t=task: ctx.log(f"  {t}: {m}"))
+            base = {"task": task, "seed": seed, "load": r["load_before"]}
+            for who, key in (("search", "search"), ("hand-built CNN (same recipe, budget)", "fair_cnn"),
+                             ("k-NN", "knn"), ("logistic regression", "logreg"), ("RBF SVM", "svm_rbf")):
+                rows.append({**base, "method": who, "acc": r[key].get("acc"), "seconds": r[key].get("seconds")})
+    res.tables.append((
+        f"Images nobody tuned for (synthetic, seeded; {n} samples, 20% held back): accuracy on the held-back samples",
+        rows,
+        [("task", "task", ""), ("seed", "seed", "d"), ("method", "method", ""), ("acc", "accuracy", ".4f"),
+         ("seconds", "seconds (fit + predict)", ".1f"), ("load", "load average", ".1f")],
+    ))
+    res.notes.append(
+        f"Images: 'learnedsys nas search --budget {budget:.0f} --workers 2' (search and final ensemble in the budget) "
+        "then 'nas predict'; the hand-built CNN is 'nas search --hand-built' with the same budget (the search's recipe: "
+        "AdamW one-cycle, batch norm, 2-pixel shifts, a 2-member ensemble); k-NN, logistic regression and an RBF SVM "
+        "on standardised pixels. " + ("Quick run: small data and a 30 s budget, far from the goal's size." if quick else
+                                     "Seeds 0-2; see benchmarks/nas/RESULTS.md section 8."))
+
+
 def run(ctx: BenchContext) -> SectionResult:
     res = SectionResult(
         name="nas", title="Architecture search (nas)",
@@ -291,6 +420,7 @@ def run(ctx: BenchContext) -> SectionResult:
                  ("ci150", "95% band @150", ""), ("ms_per_run", "ms / run", ".1f")],
     )
     rows: list[dict[str, Any]] = []
+    _images(ctx, res)
     curves = _tabular(ctx, res)
     _figure(ctx, res, curves)
     desc = _real(ctx, rows)

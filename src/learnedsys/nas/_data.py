@@ -72,6 +72,9 @@ def load_arrays(spec: str | os.PathLike[str], target: str | None = None) -> tupl
     path = Path(s)
     if not path.exists():
         raise FileNotFoundError(f"--data {s!r}: no such file (expected a .npz, a .csv or 'digits')")
+    if path.suffix in (".npz", ".csv", ".txt") and path.is_file() and path.stat().st_size == 0:
+        raise InvalidParameterError(f"{s!r} is empty (0 bytes); write it with np.savez(path, X=X, y=y)"
+                                    if path.suffix == ".npz" else f"{s!r} is empty (0 bytes); it needs a header line and one row per sample")
     if path.suffix == ".npz":
         try:
             with np.load(path, allow_pickle=False) as z:
@@ -79,25 +82,33 @@ def load_arrays(spec: str | os.PathLike[str], target: str | None = None) -> tupl
                 if missing:
                     raise InvalidParameterError(f"{s!r} must hold arrays 'X' and 'y'; it lacks {missing} (has {z.files})")
                 X, y = np.asarray(z["X"]), np.asarray(z["y"])
-        except (ValueError, OSError) as exc:
+        except (ValueError, OSError, EOFError) as exc:
             if isinstance(exc, InvalidParameterError):
                 raise
-            raise InvalidParameterError(f"{s!r} is not a readable .npz file: {exc}") from None
+            raise InvalidParameterError(f"{s!r} is not a readable .npz file ({exc}); write it with np.savez(path, X=X, y=y) "
+                                        "(numbers and strings only: no object arrays)") from None
     elif path.suffix in (".csv", ".txt"):
         if not target:
             raise InvalidParameterError(f"{s!r} is a CSV: name its label column with --target")
         X, y = _read_csv(path, target)
     else:
         raise InvalidParameterError(f"--data must be a .npz, a .csv or 'digits'. Got {s!r} instead.")
-    if X.ndim < 2 or len(X) != len(y) or y.ndim != 1:
+    if y.ndim != 1:
+        hint = " (one-hot rows? save y.argmax(axis=1))" if y.ndim == 2 and y.shape[1] > 1 else " (save y.ravel())"
+        raise InvalidParameterError(f"{s!r}: y must hold one label per sample, shape (n,). Got {y.shape} instead{hint}.")
+    if X.ndim < 2:
         raise InvalidParameterError(
-            f"{s!r}: X must be (n, features...) and y (n,) with the same n. Got X {X.shape}, y {y.shape} instead.")
+            f"{s!r}: X must be (n, features), (n, H, W) or (n, C, H, W) images. Got {X.shape} instead "
+            "(one feature per sample? save X[:, None]).")
+    if len(X) != len(y):
+        raise InvalidParameterError(f"{s!r}: X has {len(X)} samples and y {len(y)} labels; give one label per sample.")
     if X.dtype.kind not in "biuf":
-        raise InvalidParameterError(f"{s!r}: X must be numeric. Got dtype {X.dtype} instead.")
+        raise InvalidParameterError(f"{s!r}: X must be numeric. Got dtype {X.dtype} instead (convert it, e.g. X.astype(np.float32)).")
     X = X.astype(np.float32)
     bad = np.flatnonzero(~np.isfinite(X.reshape(len(X), -1)).all(axis=1))
     if len(bad):
-        raise InvalidParameterError(f"{s!r}: X must be finite; X[{bad[0]}] holds NaN or inf")
+        raise InvalidParameterError(f"{s!r}: X must be finite; X[{bad[0]}] holds NaN or inf "
+                                    f"({len(bad)} sample(s) in all: drop them or fill the gaps first)")
     return channels_first(X), y, path.stem
 
 
@@ -154,7 +165,8 @@ def split_dataset(X: np.ndarray, y: np.ndarray, *, seed: int | None = 0, val: fl
         raise InvalidParameterError(f"The 'val' + 'test' fractions of split_dataset must be < 1. Got {val + test} instead.")
     classes, yi = np.unique(y, return_inverse=True)
     if len(classes) < 2:
-        raise InvalidParameterError(f"y must hold at least 2 classes. Got {len(classes)} instead.")
+        raise InvalidParameterError(f"y must hold at least 2 classes. Got {len(classes)} instead "
+                                    "(a classifier needs samples of two or more labels).")
     rng = np.random.default_rng(seed)
     parts: dict[str, list[np.ndarray]] = {"train": [], "val": [], "test": []}
     for c in range(len(classes)):
@@ -166,7 +178,8 @@ def split_dataset(X: np.ndarray, y: np.ndarray, *, seed: int | None = 0, val: fl
         parts["train"].append(idx[n_te + n_va:])
     sel = {k: np.sort(np.concatenate(v)) for k, v in parts.items()}
     if len(sel["train"]) == 0 or len(sel["val"]) == 0:
-        raise InvalidParameterError(f"{len(y)} samples are too few to split into train / validation / test")
+        raise InvalidParameterError(f"{len(y)} samples are too few to split into train / validation / test; give at "
+                                    "least 5 samples of every class (a few hundred for a useful search)")
     Xtr = X[sel["train"]]
     flat = Xtr.reshape(len(Xtr), -1)
     if X.ndim == 4:  # images: one scalar per channel keeps the spatial structure

@@ -1,0 +1,174 @@
+"""Issue 20: the image space, the training recipe, multi-fidelity ASHA, the budget plan, the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from learnedsys.cli import main
+from learnedsys.nas import ASHA, RandomSearch, fit_final, image_space, load_model, search
+from learnedsys.nas._executor import make_pool
+from learnedsys.nas._plan import BudgetTooSmallError, SearchPlan
+
+torch = pytest.importorskip("torch")
+
+
+@pytest.mark.parametrize("hw, expect_flat", [(8, 2 * 2), (28, 6 * 6), (64, 6 * 6)])
+def test_image_space_follows_the_image_size(hw: int, expect_flat: int) -> None:
+    from learnedsys.nas._models import build_model
+
+    sp = image_space()
+    arch = sp.decode(sp.default_actions()[0])
+    assert arch["width"] == 32 and arch["stages"] == 2 and arch["shift"] == 2 and arch["batchnorm"] is True
+    m = build_model("convnet", arch, (3, hw, hw), 5)
+    assert m(torch.zeros(2, 3, hw, hw)).shape == (2, 5)
+    dense = next(x for x in m if isinstance(x, torch.nn.Linear))
+    assert dense.in_features == 64 * expect_flat  # flatten head: pooled twice, at most 6x6
+    convs = [x for x in m if isinstance(x, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [32, 64] and all(c.kernel_size == (3, 3) for c in convs)
+    big = dict(arch, stem_stride=2, stages=3, depth=2)
+    m2 = build_model("convnet", big, (3, hw, hw), 5)
+    assert m2(torch.zeros(2, 3, hw, hw)).shape == (2, 5)
+    strides = [c.stride for c in m2 if isinstance(c, torch.nn.Conv2d)]
+    assert strides[0] == ((2, 2) if hw >= 16 else (1, 1)) and len(strides) == 6
+
+
+def test_random_shift_matches_a_per_sample_oracle() -> None:
+    from learnedsys.nas._train import _shift
+
+    x = torch.arange(5 * 2 * 6 * 7, dtype=torch.float32).reshape(5, 2, 6, 7) + 1
+    out = _shift(x, 2, torch.Generator().manual_seed(3), torch)
+    off = torch.randint(0, 5, (5, 2), generator=torch.Generator().manual_seed(3))
+    for i in range(5):
+        dy, dx = int(off[i, 0]) - 2, int(off[i, 1]) - 2
+        want = torch.zeros_like(x[i])
+        src = x[i][:, max(0, dy):6 + min(0, dy), max(0, dx):7 + min(0, dx)]
+        want[:, max(0, -dy):max(0, -dy) + src.shape[1], max(0, -dx):max(0, -dx) + src.shape[2]] = src
+        assert torch.equal(out[i], want)
+
+
+def test_asha_rungs_cover_epochs_and_data() -> None:
+    sp = image_space()
+    a = ASHA(RandomSearch(sp, seed=0), 1, 9, 3, min_fraction=1 / 3)
+    assert a.rungs == [1, 3, 9] and a.fractions == pytest.approx([1 / 3, 1.0, 1.0])
+    j = a.next_job()
+    assert (j.epochs, j.rung, j.fraction) == (1, 0, pytest.approx(1 / 3))
+    top = a.top_job(sp.default_actions()[0])
+    assert (top.epochs, top.rung, top.fraction) == (9, 2, 1.0)
+
+
+def test_plan_scales_with_the_budget_and_refuses_a_hopeless_one() -> None:
+    small, large = SearchPlan.make(60, 1.0, 1.3, 2), SearchPlan.make(3600, 1.0, 1.3, 2)
+    assert small.epochs < large.epochs <= 30 and small.search_s == pytest.approx(33.0)
+    assert large.final_epochs(1000.0, 2) > small.final_epochs(27.0, 2) >= 1
+    assert SearchPlan.make(60, 1.0, 1.3, 1).final_epochs(27.0, 2) < small.final_epochs(27.0, 2)  # members queue
+    with pytest.raises(BudgetTooSmallError, match=r"too small to train one model.*give --budget"):
+        SearchPlan.make(2, 1.0, 1.3, 2)
+
+
+def test_hand_built_first_at_the_top_rung_and_the_winner_is_never_worse(tiny_data) -> None:
+    res = search(tiny_data, space="image", strategy="random", max_trials=4, backend="inline", epochs=3, asha=True,
+                 min_fraction=1 / 3, measure_latency=False, seed=1)
+    first = res.history[0]
+    assert first["hand_built"] and first["epochs"] == 3 and first["fraction"] == 1.0
+    assert res.hand_built is not None and res.hand_built["val_acc"] == first["val_acc"]
+    top = [h for h in res.history if h["epochs"] == 3 and h["status"] == "ok"]
+    assert res.best is not None and res.best["val_acc"] == max(h["val_acc"] for h in top) >= first["val_acc"]
+    assert any(h["fraction"] < 1.0 for h in res.history)  # the lowest rung saw a third of the data
+
+
+def test_final_ensemble_on_the_pool_equals_the_in_process_one(tiny_data) -> None:
+    sp = image_space()
+    acts = [sp.default_actions()[0]] * 2
+    m1, acc1 = fit_final(sp, acts, tiny_data, epochs=1, seed=4)
+    pool = make_pool("inline", "image", tiny_data, {"measure_latency": False}, 1)
+    try:
+        m2, acc2 = fit_final(sp, acts, tiny_data, epochs=1, seed=4, pool=pool)
+    finally:
+        pool.close()
+    X = tiny_data.X_test * tiny_data.std + tiny_data.mean
+    np.testing.assert_allclose(m1.predict_proba(X), m2.predict_proba(X), rtol=1e-5, atol=1e-6)
+    assert acc1 == acc2
+    p = m1.predict_proba(X)
+    assert not np.allclose(m1.modules[0](torch.from_numpy(tiny_data.X_test)).detach().numpy(),
+                           m1.modules[1](torch.from_numpy(tiny_data.X_test)).detach().numpy())  # two seeds
+    assert p.shape == (len(X), tiny_data.n_classes)
+
+
+@pytest.fixture(scope="module")
+def tiny_images(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    datasets = pytest.importorskip("sklearn.datasets")
+    d = datasets.load_digits()
+    p = tmp_path_factory.mktemp("img") / "tiny.npz"
+    np.savez(p, X=d.data[:150].reshape(-1, 8, 8).astype(np.float32), y=d.target[:150])
+    return p
+
+
+def test_cli_image_search_reports_on_stdout_and_records_every_trial(tiny_images: Path, tmp_path: Path, capsys) -> None:
+    tiny_npz = tiny_images
+    out, js = tmp_path / "m", tmp_path / "r.json"
+    rc = main(["nas", "search", "--data", str(tiny_npz), "--budget", "30", "--max-trials", "4", "--epochs", "2",
+               "--backend", "inline", "--out", str(out), "--json", str(js)])
+    cap = capsys.readouterr()
+    assert rc == 0
+    res = json.loads(js.read_text())
+    assert res["trials"] == 4 and len(res["history"]) == 4 and res["history"][0]["hand_built"]
+    assert {"rung", "fraction", "epochs_run", "val_acc", "seconds"} <= set(res["history"][0])
+    assert res["plan"]["epochs"] == 2 and len(res["ensemble"]) == 2 and res["final_epochs"] >= 1
+    assert "won by" in cap.out and "held-out test accuracy" in cap.out and "model written" in cap.out
+    assert "nas: " in cap.err and "trials done" in cap.err  # the live line
+    assert load_model(out).family == "convnet"
+    rc = main(["nas", "search", "--data", str(tiny_npz), "--budget", "30", "--hand-built", "--final-epochs", "1",
+               "--backend", "inline", "--no-progress", "--json", str(js)])
+    res = json.loads(js.read_text())
+    assert rc == 0 and res["trials"] == 0 and res["final_epochs"] == 1
+    assert {tuple(m["action"]) for m in res["ensemble"]} == {tuple(image_space().default_actions()[0])}
+
+
+def _bad(tmp: Path) -> dict[str, tuple[Path, str]]:
+    r = np.random.default_rng(0)
+    cases = {
+        "onehot": ({"X": r.random((50, 8, 8)), "y": r.integers(0, 3, (50, 3))}, "one-hot rows? save y.argmax(axis=1)"),
+        "lengths": ({"X": r.random((50, 8, 8)), "y": r.integers(0, 3, 40)}, "X has 50 samples and y 40 labels"),
+        "flat": ({"X": r.random(50), "y": r.integers(0, 3, 50)}, "save X[:, None]"),
+        "nan": ({"X": np.where(np.arange(50 * 64).reshape(50, 8, 8) == 200, np.nan, 0.5), "y": np.arange(50) % 3},
+                "X[3] holds NaN or inf"),
+        "one": ({"X": r.random((50, 8, 8)), "y": np.zeros(50, int)}, "needs samples of two or more labels"),
+        "strpix": ({"X": np.array([["a"] * 4] * 50), "y": r.integers(0, 3, 50)}, "X must be numeric"),
+    }
+    out = {}
+    for name, (arrays, msg) in cases.items():
+        np.savez(tmp / f"{name}.npz", **arrays)
+        out[name] = (tmp / f"{name}.npz", msg)
+    (tmp / "empty.npz").write_bytes(b"")
+    out["empty"] = (tmp / "empty.npz", "is empty (0 bytes); write it with np.savez")
+    return out
+
+
+def test_bad_input_is_one_line_naming_the_fix_and_writes_nothing(tmp_path: Path, capsys) -> None:
+    for name, (path, msg) in _bad(tmp_path).items():
+        out = tmp_path / f"out-{name}"
+        assert main(["nas", "search", "--data", str(path), "--budget", "20", "--backend", "inline", "--no-progress",
+                     "--out", str(out), "--json", str(tmp_path / f"{name}.json")]) == 2, name
+        err = capsys.readouterr().err
+        assert msg in err and len(err.strip().splitlines()) == 1, (name, err)
+        assert not out.exists() and not (tmp_path / f"{name}.json").exists()
+    big = tmp_path / "big.npz"
+    np.savez(big, X=np.random.default_rng(0).random((2000, 1, 32, 32)).astype(np.float32), y=np.arange(2000) % 4)
+    assert main(["nas", "search", "--data", str(big), "--budget", "0.5", "--backend", "inline", "--no-progress",
+                 "--out", str(tmp_path / "out-big")]) == 2
+    err = capsys.readouterr().err
+    assert "too small to train one model" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out-big").exists()
+
+
+def test_string_labels_come_back_as_strings(tmp_path: Path) -> None:
+    r = np.random.default_rng(0)
+    np.savez(tmp_path / "s.npz", X=r.random((60, 8, 8)).astype(np.float32), y=np.array(["cat", "dog", "eel"] * 20))
+    assert main(["nas", "search", "--data", str(tmp_path / "s.npz"), "--max-trials", "1", "--epochs", "1",
+                 "--final-epochs", "1", "--ensemble", "1", "--backend", "inline", "--no-progress",
+                 "--out", str(tmp_path / "m")]) == 0
+    assert set(load_model(tmp_path / "m").predict(r.random((9, 8, 8)))) <= {"cat", "dog", "eel"}
