@@ -27,23 +27,28 @@ new policy on the logs with :func:`ips`, :func:`snips` or :func:`doubly_robust`.
 Tuning a program's flags (an offline study, not online decisions) is :mod:`learnedsys.tune`. A :class:`Choice` is meant for one thread (use one per thread, or a lock).
 """
 
-from learnedsys.decide._choice import Choice, Decision, Episode, default_policy
-from learnedsys.decide._distributed import Learner, LearnerHandle
-from learnedsys.decide._log import DecisionLog, LoggedDecisions
-from learnedsys.decide._ope import Estimate, doubly_robust, ips, snips, target_probabilities
-from learnedsys.decide._policies import (
-    POLICIES,
-    UCB1,
-    DecidePolicy,
-    EpsilonGreedy,
-    LinearThompson,
-    LinUCB,
-    OptunaTPE,
-    Reinforce,
-    ThompsonBeta,
-    ThompsonGaussian,
-)
-from learnedsys.decide._space import Categorical, FloatRange, IntRange, OptionSpace, Structured
+from typing import TYPE_CHECKING
+
+from learnedsys._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from learnedsys.decide._choice import Choice, Decision, Episode, default_policy
+    from learnedsys.decide._distributed import Learner, LearnerHandle
+    from learnedsys.decide._log import DecisionLog, LoggedDecisions
+    from learnedsys.decide._ope import Estimate, doubly_robust, ips, snips, target_probabilities
+    from learnedsys.decide._policies import (
+        POLICIES,
+        UCB1,
+        DecidePolicy,
+        EpsilonGreedy,
+        LinearThompson,
+        LinUCB,
+        OptunaTPE,
+        Reinforce,
+        ThompsonBeta,
+        ThompsonGaussian,
+    )
+    from learnedsys.decide._space import Categorical, FloatRange, IntRange, OptionSpace, Structured
 
 __all__ = [
     "POLICIES",
@@ -75,3 +80,35 @@ __all__ = [
     "snips",
     "target_probabilities",
 ]
+
+_WHERE = {
+    "Choice": "learnedsys.decide._choice",
+    "Decision": "learnedsys.decide._choice",
+    "Episode": "learnedsys.decide._choice",
+    "default_policy": "learnedsys.decide._choice",
+    "Learner": "learnedsys.decide._distributed",
+    "LearnerHandle": "learnedsys.decide._distributed",
+    "DecisionLog": "learnedsys.decide._log",
+    "LoggedDecisions": "learnedsys.decide._log",
+    "Estimate": "learnedsys.decide._ope",
+    "doubly_robust": "learnedsys.decide._ope",
+    "ips": "learnedsys.decide._ope",
+    "snips": "learnedsys.decide._ope",
+    "target_probabilities": "learnedsys.decide._ope",
+    "POLICIES": "learnedsys.decide._policies",
+    "UCB1": "learnedsys.decide._policies",
+    "DecidePolicy": "learnedsys.decide._policies",
+    "EpsilonGreedy": "learnedsys.decide._policies",
+    "LinearThompson": "learnedsys.decide._policies",
+    "LinUCB": "learnedsys.decide._policies",
+    "OptunaTPE": "learnedsys.decide._policies",
+    "Reinforce": "learnedsys.decide._policies",
+    "ThompsonBeta": "learnedsys.decide._policies",
+    "ThompsonGaussian": "learnedsys.decide._policies",
+    "Categorical": "learnedsys.decide._space",
+    "FloatRange": "learnedsys.decide._space",
+    "IntRange": "learnedsys.decide._space",
+    "OptionSpace": "learnedsys.decide._space",
+    "Structured": "learnedsys.decide._space",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)
