@@ -24,7 +24,9 @@ __all__ = ["profile_op_times"]
 
 
 def profile_op_times(model: Any, example_inputs: Any, graph: OpGraph, devices: list[str], *, repeats: int = 3, threads: int | None = None) -> np.ndarray:
-    """Median measured seconds of each graph node on each device (``(n, len(devices))``).
+    """Median measured seconds of each graph node on each device (``(n, len(devices))``): the
+    time of the operation's calls (its fx operation and the views merged into it), without the
+    bookkeeping of the interpreter that runs them.
 
     Args:
         model: the captured model, with real weights.
@@ -78,18 +80,21 @@ def _profile(torch: Any, ep: Any, graph: OpGraph, devices: list[str], owner: dic
             acc = np.zeros(graph.n_nodes)
 
             class Timer(torch.fx.Interpreter):
-                def run_node(self, n: Any, acc: np.ndarray = acc, dev: Any = dev, sync: Any = sync) -> Any:
-                    if n.op != "call_function":
-                        return super().run_node(n)
-                    if "device" in n.kwargs:
+                # times the operation's call alone (not the interpreter's bookkeeping around it):
+                # what a device spends on it; a runtime adds its own per-operation cost
+                def run_node(self, n: Any, dev: Any = dev) -> Any:
+                    if n.op == "call_function" and "device" in n.kwargs:
                         n.kwargs = {**n.kwargs, "device": dev}
+                    self.node_index = owner.get(n.name)
+                    return super().run_node(n)
+
+                def call_function(self, target: Any, args: Any, kwargs: Any, acc: np.ndarray = acc, sync: Any = sync) -> Any:
                     sync()
                     t0 = time.perf_counter()
-                    r = super().run_node(n)
+                    r = target(*args, **kwargs)
                     sync()
-                    i = owner.get(n.name)
-                    if i is not None:
-                        acc[i] += time.perf_counter() - t0
+                    if self.node_index is not None:
+                        acc[self.node_index] += time.perf_counter() - t0
                     return r
 
             with torch.no_grad():

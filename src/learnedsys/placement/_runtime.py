@@ -74,9 +74,9 @@ class _WorkerPlan:
     incoming_consumers: dict[int, list[int]] = field(default_factory=dict)
 
 
-def _spin_wait(ready: Any, ctrl: np.ndarray, deadline: float, what: str) -> None:
-    """Poll ``ready()`` until it is true; yield the CPU every ``_SPIN`` polls; raise on abort or
-    when ``deadline`` (perf_counter seconds) passes."""
+def _spin_wait(ready: Any, ctrl: np.ndarray, deadline: float, what: str, polite: bool) -> None:
+    """Poll ``ready()`` until it is true (yielding the CPU every ``_SPIN`` polls when ``polite``);
+    raise on abort or when ``deadline`` (perf_counter seconds) passes."""
     k = 0
     while not ready():
         k += 1
@@ -85,7 +85,8 @@ def _spin_wait(ready: Any, ctrl: np.ndarray, deadline: float, what: str) -> None
                 raise RuntimeError("aborted: another worker failed")
             if time.perf_counter() > deadline:
                 raise TimeoutError(f"timed out waiting for {what}")
-            os.sched_yield()
+            if polite:
+                os.sched_yield()
 
 
 class PlacedRuntime:
@@ -103,6 +104,10 @@ class PlacedRuntime:
         devices: torch device of each worker (default ``"cpu"`` for all).
         slots: buffers per transfer: the most steps :meth:`run` keeps in flight.
         timeout: seconds any wait may last before it raises ``TimeoutError``.
+        polite: a waiting worker yields its core now and then (``sched_yield``). Off by default:
+            a worker waiting for a transfer busy-polls its own core (while a step runs only), as
+            a device waits for a link; on a machine shared with other jobs, yielding hands the
+            core to another process for a whole time slice and a wait costs milliseconds.
 
     Use as a context manager (the workers start on entry and stop on exit), or call
     :meth:`start` and :meth:`close`. ``runtime(*inputs)`` runs one step and returns what
@@ -122,6 +127,7 @@ class PlacedRuntime:
         devices: list[str] | None = None,
         slots: int = 2,
         timeout: float = 120.0,
+        polite: bool = False,
     ) -> None:
         torch = require("torch", extra="torch", purpose="running a placement")
         if not hasattr(os, "fork") or not hasattr(os, "sched_setaffinity"):
@@ -131,6 +137,7 @@ class PlacedRuntime:
             example_inputs = (example_inputs,)
         self.slots = check_int(slots, "slots", "PlacedRuntime", low=1)
         self.timeout = check_float(timeout, "timeout", "PlacedRuntime", low=0.0)
+        self.polite = bool(polite)
         if isinstance(model, torch.export.ExportedProgram):
             ep = model
         else:
@@ -253,6 +260,9 @@ class PlacedRuntime:
         self._meta = meta
         self.plans = plans
 
+    def _row(self, device: int) -> int:
+        return self.n_devices if device == _MAIN else device
+
     # ------------------------------------------------------------------ lifecycle
     def _alloc(self) -> None:
         torch = self._torch
@@ -264,6 +274,10 @@ class PlacedRuntime:
         self._written_t = torch.zeros((max(T, 1), K), dtype=torch.int64).share_memory_()
         self._read_t = torch.zeros((max(T, 1), K), dtype=torch.int64).share_memory_()
         self._ctrl_t = torch.zeros(4, dtype=torch.int64).share_memory_()
+        # arrivals[src, dst]: transfers src has published to dst (one writer per entry; the
+        # caller is row and column n_devices): a cheap "anything new?" before scanning flags
+        self._arrivals_t = torch.zeros((self.n_devices + 1, self.n_devices + 1), dtype=torch.int64).share_memory_()
+        self._arrivals = self._arrivals_t.numpy()
         self._written = self._written_t.numpy()
         self._read = self._read_t.numpy()
         self._ctrl = self._ctrl_t.numpy()
@@ -355,13 +369,23 @@ class PlacedRuntime:
         pending = list(plan.n_deps)
         ready = deque(i for i, c in enumerate(pending) if c == 0)
         waiting = np.asarray(plan.incoming, dtype=np.int64)
+        arrivals = self._arrivals
+        me = plan.device
+        srcs = sorted({self._row(self.transfers[t].src) for t in plan.incoming})
+        seen = {src: -1 for src in srcs}  # -1: scan the flags once at the start of the step
         nodes = plan.nodes
         n_left = len(nodes)
         on_cpu = dev.type == "cpu"
         stamp = s + 1
         k = 0
         while n_left:
-            if waiting.size:
+            fresh = False
+            for src in srcs:
+                c = arrivals[src, me]
+                if c != seen[src]:
+                    seen[src] = c
+                    fresh = True
+            if waiting.size and (fresh or not ready):
                 arrived = written[waiting, slot] == stamp
                 if arrived.any():
                     for t in waiting[arrived].tolist():
@@ -380,7 +404,8 @@ class PlacedRuntime:
                     if time.perf_counter() > deadline:
                         names = [self.transfers[t].value for t in waiting[:5].tolist()]
                         raise TimeoutError(f"step {s}: timed out waiting for {names} from other devices")
-                    os.sched_yield()
+                    if self.polite:
+                        os.sched_yield()
                 continue
             i = ready.popleft()
             n = nodes[i]
@@ -395,9 +420,10 @@ class PlacedRuntime:
             for t in plan.outgoing[i]:
                 floor = stamp - K  # the step that used this slot before must have released it
                 if read[t, slot] < floor:
-                    _spin_wait(lambda t=t, floor=floor: read[t, slot] >= floor, ctrl, deadline, f"slot {slot} of {self.transfers[t].value!r}")
+                    _spin_wait(lambda t=t, floor=floor: read[t, slot] >= floor, ctrl, deadline, f"slot {slot} of {self.transfers[t].value!r}", self.polite)
                 bufs[t][slot].copy_(val)
                 written[t, slot] = stamp
+                arrivals[me, self._row(self.transfers[t].dst)] += 1
             for j in plan.consumers[i]:
                 pending[j] -= 1
                 if pending[j] == 0:
@@ -426,6 +452,7 @@ class PlacedRuntime:
         for t in self.transfers:  # publish the inputs together
             if t.src == _MAIN:
                 self._written[t.tid, slot] = stamp
+                self._arrivals[self.n_devices, t.dst] += 1
 
     def _collect(self, s: int) -> Any:
         torch = self._torch
@@ -609,8 +636,9 @@ def local_cluster_spec(cores: list[int] | None = None, *, refresh: bool = False)
 
     * ``flops``: a single-thread 256 x 512 x 512 matrix product (best of 5).
     * ``mem_bandwidth``: bytes read + written by a single-thread copy of 32 MiB (best of 5).
-    * ``overhead``: per operation, the time of a tiny element-wise operation called the way a
-      worker calls it (best of 5 x 200 calls): what an operation costs beyond its roofline.
+    * ``overhead``: per operation, what a worker spends around an operation's call (its ready
+      queue, argument lookup, bookkeeping), timed on a chain of 200 tiny operations minus the
+      calls themselves (best of 7): what an operation costs beyond its own time.
     * links: :func:`pingpong` between the first two cores, 8 bytes (latency) and 4 MiB (bandwidth).
     * ``memory``: physical memory divided among the devices.
     """
@@ -634,14 +662,35 @@ def local_cluster_spec(cores: list[int] | None = None, *, refresh: bool = False)
             mem_bw = 2 * big.numel() * 4 / _time_min(lambda: dst.copy_(big), 5)
             x = torch.ones(1)
             add = torch.ops.aten.add.Tensor
+            graph = torch.fx.Graph()
+            a = graph.placeholder("a")
+            chain = [a]
+            for _ in range(200):
+                chain.append(graph.call_function(add, (chain[-1], chain[-1])))
             fx_map = torch.fx.node.map_arg
+            consumers = [[i + 1] for i in range(201)]
 
-            def tiny() -> None:
+            def loop() -> None:  # what a worker does around each operation's call
+                env: dict[str, Any] = {"a": x}
+                pending = [1] * 202
+                ready = deque([1])
+                while ready:
+                    i = ready.popleft()
+                    if i > 200:
+                        break
+                    n = chain[i]
+                    args, kwargs = fx_map((n.args, n.kwargs), lambda v: env[v.name])
+                    env[n.name] = n.target(*args, **kwargs)
+                    for j in consumers[i]:
+                        pending[j] -= 1
+                        if pending[j] == 0:
+                            ready.append(j)
+
+            def calls() -> None:
                 for _ in range(200):
-                    args, kwargs = fx_map(((x, x), {}), lambda v: v)
-                    add(*args, **kwargs)
+                    add(x, x)
 
-            overhead = _time_min(tiny, 5) / 200
+            overhead = max(0.0, (_time_min(loop, 7) - _time_min(calls, 7)) / 200)
     finally:
         torch.set_num_threads(old_threads)
         os.sched_setaffinity(0, old_aff)
