@@ -18,7 +18,6 @@ import contextlib
 import json
 import math
 import os
-import sqlite3
 import threading
 import time
 import weakref
@@ -28,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from learnedsys._lazy import require
+from learnedsys import _storage
 from learnedsys._serialization import json_default
 from learnedsys._validation import InvalidParameterError, check_float
 
@@ -103,6 +102,7 @@ class DecisionLog:
             raise InvalidParameterError(
                 f"The 'url' parameter of DecisionLog must be a file path, a sqlite:/// URL or a postgresql:// URL. Got {url!r} instead."
             )
+        _storage.sqlite_path(url, "url")  # the one storage grammar: a path, sqlite:/// or postgresql://
         self.url = str(url)
         self.flush_interval = check_float(flush_interval, "flush_interval", "DecisionLog", low=0.0, closed="neither")
         self._queue: deque[tuple[Any, ...]] = deque()
@@ -116,25 +116,18 @@ class DecisionLog:
 
     @property
     def is_postgres(self) -> bool:
-        return self.url.startswith(("postgresql://", "postgres://"))
+        return _storage.is_postgres(self.url)
 
     # -- connections ---------------------------------------------------------------------
     def _connect(self) -> Any:
+        conn = _storage.connect(self.url, purpose="a PostgreSQL decision log", what="log")
         if self.is_postgres:
-            psycopg = require("psycopg", extra="postgres", purpose="a PostgreSQL decision log")
-            conn = psycopg.connect(self.url, autocommit=False)
             with conn.cursor() as cur:
                 for stmt in _SCHEMA:
                     cur.execute(stmt)
-            conn.commit()
-            return conn
-        path = self.url[len("sqlite:///"):] if self.url.startswith("sqlite:///") else self.url
-        conn = sqlite3.connect(path, timeout=60.0, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA busy_timeout=60000")
-        for stmt in _SCHEMA:
-            conn.execute(stmt)
+        else:
+            for stmt in _SCHEMA:
+                conn.execute(stmt)
         conn.commit()
         return conn
 

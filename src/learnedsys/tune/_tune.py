@@ -38,6 +38,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from learnedsys import _storage
 from learnedsys._atomic import atomic_write
 from learnedsys._lazy import require
 from learnedsys._serialization import json_default
@@ -220,11 +221,8 @@ _ATTR = "learnedsys:"  # prefix of learnedsys's own study and trial attributes
 
 def storage_url(study: str | os.PathLike[str]) -> str:
     """The RDB URL of a study: a URL (``sqlite:///...``, ``postgresql://...``) as given, a file
-    path as ``sqlite:///<absolute path>``."""
-    text = os.fspath(study)
-    if "://" in text:
-        return text
-    return "sqlite:///" + os.path.abspath(text)
+    path as ``sqlite:///<absolute path>`` (the storage grammar of every part)."""
+    return _storage.to_url(study, "study")
 
 
 def open_study(
