@@ -1,5 +1,7 @@
 """Bench section ``placement``: simulated training-step time of every placer on the benchmark
-models, search time, memory feasibility, a placement picture and a bar chart.
+models, search time, memory feasibility, a placement picture and a bar chart; then a measured
+table: small models placed on this machine's cores and run for real (:class:`PlacedRuntime`), next
+to the simulator's prediction and its error.
 
 All methods run in the same process on the same captured graph and the same simulator. The
 heuristics are timed with the harness (warm-up + repeats, median); the learned searches (rl,
@@ -99,6 +101,53 @@ def _bars(rows: list[dict[str, Any]], methods: list[str], path: Any, title: str)
     plt.close(fig)
 
 
+def _measured(ctx: BenchContext, result: SectionResult) -> None:
+    """The measured table: placements run for real on this machine's cores (PlacedRuntime) next to
+    the simulator's prediction, small models (``benchmarks/placement/measured.py`` runs the full
+    sizes)."""
+    import os
+
+    from learnedsys.placement import _measure
+
+    if len(os.sched_getaffinity(0)) < 2:
+        result.notes.append("Measured table skipped: this process may run on one core only.")
+        return
+    quick = ctx.quick
+    s = _measure.settings(
+        quick=True, seed=ctx.seed, rounds=3 if quick else 5, repeats=2 if quick else 3, random=1 if quick else 2,
+        iterations=10 if quick else 40, time_budget=5.0 if quick else 20.0, anneal_steps=500 if quick else 3000,
+        kicks=2 if quick else 5, only=["towers-4"] if quick else None,
+    )
+    results, meta = _measure.run(s, log=ctx.log)
+    rows, errs = [], []
+    for res in results:
+        flag = max(res["load_before"][0], res["load_after"][0])
+        for r in res["rows"]:
+            rows.append({"model": res["model"], "method": r["method"], "real_ms": r["real_ms"], "q25": r["real_q25_ms"], "q75": r["real_q75_ms"],
+                         "pipelined_ms": r["pipelined_ms"], "sim_profiled_ms": r["sim_profiled_ms"], "sim_calibrated_ms": r["sim_calibrated_ms"],
+                         "sim_roofline_ms": r["sim_roofline_ms"]})
+        for src, e in res["errors"].items():
+            errs.append({"model": res["model"], "source": src, "mae": e["mae"], "spearman": e["spearman"], "load": flag,
+                         "default_vs_fastest": res["default_vs_fastest"], "default_vs_single": res["default_vs_single"]})
+    result.tables.append((
+        f"Measured on this machine ({meta['cluster']}): forward step, one pinned worker process per core; simulated columns are the simulator's prediction",
+        rows,
+        [("model", "model", ""), ("method", "method", ""), ("real_ms", "real (ms)", ".2f"), ("q25", "q25", ".2f"), ("q75", "q75", ".2f"),
+         ("pipelined_ms", "pipelined (ms)", ".2f"), ("sim_profiled_ms", "sim profiled", ".2f"), ("sim_calibrated_ms", "sim calibrated", ".2f"),
+         ("sim_roofline_ms", "sim roofline", ".2f")],
+    ))
+    result.tables.append((
+        "Simulator's error against the measured step times (load: 1-minute load average, > 1.5 on 2 cores means the figures are disturbed)",
+        errs,
+        [("model", "model", ""), ("source", "op times", ""), ("mae", "MAE", ".3f"), ("spearman", "Spearman", ".3f"), ("load", "load", ".2f"),
+         ("default_vs_fastest", "default / fastest (real)", ".3f"), ("default_vs_single", "default / single (real)", ".3f")],
+    ))
+    result.notes.append(
+        "Measured table: small models; the full measurement (three models at tens of ms per step) is "
+        "`python benchmarks/placement/measured.py --out measured.json`."
+    )
+
+
 def run(ctx: BenchContext) -> SectionResult:
     from learnedsys.placement import HEURISTICS, METHODS, Cluster, Simulator, models, place
     from learnedsys.placement._capture import capture
@@ -166,6 +215,7 @@ def run(ctx: BenchContext) -> SectionResult:
                 result.figures.append((fig, f"{label} on {cname}: operations by topological depth, coloured by the device the default placer chose (dot size ~ FLOPs)"))
                 picture_done = True
     result.records = rows
+    _measured(ctx, result)
     if ctx.report_dir is not None:
         fig = "placement_bars.png"
         _bars([r for r in rows if r["cluster"] == "k80x4"], list(METHODS), ctx.report_dir / fig, "Simulated step time on k80x4 (1 CPU + 4 K80, PCIe 3)")
