@@ -48,11 +48,13 @@ class ASHA:
         self.min_epochs = check_int(min_epochs, "min_epochs", "ASHA", low=1)
         self.max_epochs = check_int(max_epochs, "max_epochs", "ASHA", low=self.min_epochs)
         self.eta = check_int(eta, "eta", "ASHA", low=2)
-        rungs = [self.min_epochs]
-        while rungs[-1] * self.eta < self.max_epochs:
-            rungs.append(rungs[-1] * self.eta)
-        if rungs[-1] != self.max_epochs:
-            rungs.append(self.max_epochs)
+        # top-down, as Hyperband: max, max/eta, max/eta^2 ... (rounded) while >= min_epochs, so the
+        # rung below the top is a third of it, not a near-copy (min 1 max 11 gives 1, 4, 11)
+        rungs = [self.max_epochs]
+        r = float(self.max_epochs)
+        while r / self.eta >= self.min_epochs and round(r / self.eta) < rungs[0]:
+            r /= self.eta
+            rungs.insert(0, max(self.min_epochs, round(r)))
         self.rungs = rungs
         if not 0.0 < float(min_fraction) <= 1.0:
             raise InvalidParameterError(f"The 'min_fraction' parameter of ASHA must be a float in the range (0, 1]. Got {min_fraction!r} instead.")

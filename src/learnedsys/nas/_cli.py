@@ -192,7 +192,7 @@ def _search_image(args: argparse.Namespace, data: Any, budget: float, started: f
     plan = SearchPlan.make(budget, epoch_seconds(sp, hand, data), grow, args.workers)
     if args.epochs is not None:
         plan.epochs = args.epochs
-        plan.min_epochs = max(1, args.epochs // 9)
+        plan.min_epochs = max(1, min(3, args.epochs // 4))
         plan.patience = max(2, args.epochs // 3)
     k = args.ensemble or _IMAGE_MEMBERS
     what = "the hand-built CNN only (baseline)" if args.hand_built else f"{args.strategy}, ASHA over epochs and data"
@@ -204,6 +204,7 @@ def _search_image(args: argparse.Namespace, data: Any, budget: float, started: f
     pool = make_pool(args.backend, "image", data, options, args.workers, args.address)
     out: dict[str, Any] = {}
     try:
+        pool.warm()
         if args.hand_built:
             members = [hand] * k
             out.update(plan=plan.to_json(), best=None, trials=0, history=[])
@@ -236,10 +237,22 @@ def _search_image(args: argparse.Namespace, data: Any, budget: float, started: f
             print(f"best validation accuracy {res.best['val_acc']:.4f} ({res.best['epochs']} epochs), won by {winner}: "
                   f"{json.dumps(res.best['architecture'])}")
         remaining = budget - (time.monotonic() - started)
-        final_epochs = args.final_epochs or plan.final_epochs(remaining, len(members))
-        print(f"final training: {len(members)} member(s) x {final_epochs} epochs on train+validation "
-              f"({remaining:.0f} s of the budget left)", file=sys.stderr)
-        model, test_acc = fit_final(sp, [tuple(m) for m in members], data, epochs=final_epochs, seed=args.seed, pool=pool)
+        seconds = None
+        if args.final_epochs is None and args.max_trials is None:
+            # by the clock: every member's one-cycle schedule is stretched over its share of the
+            # time left, so the ensemble ends converged and on time whatever the machine's load
+            rounds = -(-len(members) // max(1, min(args.workers, pool.capacity)))
+            seconds = max(1.0, (remaining - 3.0) / rounds)
+            final_epochs = 1000
+            print(f"final training: {len(members)} member(s) on train+validation for {seconds:.0f} s each "
+                  f"({remaining:.0f} s of the budget left)", file=sys.stderr)
+        else:
+            final_epochs = args.final_epochs or plan.final_epochs(remaining, len(members))
+            print(f"final training: {len(members)} member(s) x {final_epochs} epochs on train+validation "
+                  f"({remaining:.0f} s of the budget left)", file=sys.stderr)
+        model, test_acc = fit_final(sp, [tuple(m) for m in members], data, epochs=final_epochs, seed=args.seed,
+                                    pool=pool, seconds=seconds)
+        final_epochs = max(model.meta["epochs_run"])
     except RuntimeError as exc:
         return _fail(str(exc))
     finally:
@@ -249,7 +262,8 @@ def _search_image(args: argparse.Namespace, data: Any, budget: float, started: f
     out["winner"] = winner
     out["ensemble"] = [{"action": list(m), "architecture": sp.decode(m)} for m in members]
     out["seconds_total"] = round(time.monotonic() - started, 3)
-    print(f"retrained {len(members)} member(s) x {final_epochs} epochs on train+validation in "
+    out["final_epochs_run"] = model.meta["epochs_run"]
+    print(f"retrained {len(members)} member(s) ({'/'.join(map(str, model.meta['epochs_run']))} epochs) on train+validation in "
           f"{out['seconds_total']:.0f} s in all: held-out test accuracy {test_acc:.4f}")
     return _finish(args, model, out)
 

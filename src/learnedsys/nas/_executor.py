@@ -75,6 +75,11 @@ def _run_job(action: tuple[int, ...], epochs: int, seed: int, extra: dict[str, A
                       **{**_WORKER["options"], **(extra or {})})
 
 
+def _ready(pause: float) -> int:
+    time.sleep(pause)  # long enough that every worker, not one, takes one of these
+    return os.getpid()
+
+
 class InlinePool:
     """Runs each trial in the calling process when results are awaited (tests, tiny searches)."""
 
@@ -100,6 +105,12 @@ class InlinePool:
             self._ready = True
         key, action, epochs, seed, extra = self._queue.pop(0)
         return [(key, _run_job(action, epochs, seed, extra))]
+
+    def warm(self) -> None:
+        """Start the worker now (torch imported, data loaded), not at the first trial."""
+        if not self._ready:
+            _init_worker(*self._args)
+            self._ready = True
 
     def drain(self, timeout: float = 30.0) -> None:
         """Forget the trials not yet run; the pool stays usable."""
@@ -151,6 +162,11 @@ class LocalPool:
             self._ex.shutdown(wait=False, cancel_futures=True)
             self._ex = self._make()
         return out
+
+    def warm(self) -> None:
+        """Start every worker now (torch imported, data loaded), so that time is not charged
+        to the first trials or to a training by the clock."""
+        cf.wait([self._ex.submit(_ready, 0.3) for _ in range(self.capacity)])
 
     def drain(self, timeout: float = 30.0) -> None:
         """Discard the pending trials (they stop at their deadline); after ``timeout`` seconds
@@ -222,6 +238,9 @@ class RayPool:
             except Exception as exc:
                 out.append((key, {"status": "error", "error": f"ray task failed: {exc}", "val_acc": float("nan"), "seconds": 0.0}))
         return out
+
+    def warm(self) -> None:
+        """Ray actors start with the pool."""
 
     def drain(self, timeout: float = 30.0) -> None:
         """Wait up to ``timeout`` s for the pending trials (they stop at their deadline) and

@@ -284,7 +284,8 @@ def _check_meta(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str)
 
 
 def fit_final(space: Space, actions: Sequence[int] | Sequence[Sequence[int]], data: Dataset, *, epochs: int,
-              seed: int = 0, threads: int | None = None, pool: Any = None) -> tuple[NASModel, float]:
+              seed: int = 0, threads: int | None = None, pool: Any = None,
+              seconds: float | None = None) -> tuple[NASModel, float]:
     """Retrain one architecture, or several (an ensemble), on train + validation.
 
     Member ``k`` is trained with seed ``seed + k`` (an architecture listed twice gives two
@@ -295,6 +296,9 @@ def fit_final(space: Space, actions: Sequence[int] | Sequence[Sequence[int]], da
             under load two intra-op threads can make a training many times slower).
         pool: a worker pool (:func:`~learnedsys.nas._executor.make_pool`, holding ``data``) to
             train the members in parallel on; the result is the same as without it.
+        seconds: with ``pool``, train each member for this much wall-clock time (``epochs`` is
+            then a cap; see :func:`~learnedsys.nas._train.fit_model`); the epochs each ran are in
+            ``model.meta["epochs_run"]``.
 
     Returns the model and its held-out test accuracy. Cost: one training per member.
     """
@@ -305,36 +309,41 @@ def fit_final(space: Space, actions: Sequence[int] | Sequence[Sequence[int]], da
         acts.append(tuple(int(x) for x in actions))  # type: ignore[arg-type]
     else:
         acts.extend(tuple(int(x) for x in a) for a in actions)  # type: ignore[union-attr]
+    ran = [epochs] * len(acts)
     if pool is None:
-        modules = [fit_model(space, a, data, epochs=epochs, seed=seed + k, include_val=True) for k, a in enumerate(acts)]
+        modules = [fit_model(space, a, data, epochs=epochs, seed=seed + k, include_val=True, seconds=seconds)
+                   for k, a in enumerate(acts)]
     else:
-        modules = _fit_on_pool(pool, space, acts, data, epochs, seed)
+        modules, ran = _fit_on_pool(pool, space, acts, data, epochs, seed, seconds)
     members = [{"action": list(a), "architecture": space.decode(a)} for a in acts]
     model = NASModel(space.name, space.family, members, data.shape, data.classes, data.mean, data.std, modules,
-                     meta={"epochs": epochs, "seed": seed, "data": data.describe()})
+                     meta={"epochs": epochs, "epochs_run": ran, "seed": seed, "data": data.describe()})
     test_acc = float(np.mean(model.predict_proba(_raw(data.X_test, data)).argmax(axis=1) == data.y_test)) if len(data.y_test) else float("nan")
     model.meta["test_acc"] = test_acc
     return model, test_acc
 
 
-def _fit_on_pool(pool: Any, space: Space, acts: list[tuple[int, ...]], data: Dataset, epochs: int, seed: int) -> list[Any]:
+def _fit_on_pool(pool: Any, space: Space, acts: list[tuple[int, ...]], data: Dataset, epochs: int, seed: int,
+                 seconds: float | None) -> tuple[list[Any], list[int]]:
     torch = require("torch", extra="torch")
     todo = list(enumerate(acts))
     states: dict[int, dict[str, Any]] = {}
+    ran = [epochs] * len(acts)
     while todo or pool.pending:
         while todo and pool.pending < pool.capacity:
             k, a = todo.pop(0)
-            pool.submit(("final", k), a, epochs, seed + k, {"final": True})
+            pool.submit(("final", k), a, epochs, seed + k, {"final": True, "seconds": seconds})
         for (_, k), res in pool.wait(timeout=1.0):
             if res.get("status") != "ok":
                 raise RuntimeError(f"the final training of member {k} failed: {res.get('error')}")
             states[k] = res["state"]
+            ran[k] = int(res.get("epochs_run", epochs))
     modules = []
     for k, a in enumerate(acts):
         m = build_model(space.family, space.decode(a), data.shape, data.n_classes)
         m.load_state_dict({n: torch.from_numpy(v) for n, v in states[k].items()}, strict=True)
         modules.append(m)
-    return modules
+    return modules, ran
 
 
 def _raw(X: np.ndarray, data: Dataset) -> np.ndarray:

@@ -5,17 +5,19 @@ batches, about a second); every size below follows from that measurement, so the
 works for a 1-minute and a 1-hour budget:
 
 - the search gets ``search_share`` of the budget (default 55%); its top rung trains for as many
-  epochs as fit in 30% of that on one worker (1-30), its lowest rung a ninth of them on a third
-  of the data (ASHA over epochs and data fraction), with early stopping on validation loss;
+  epochs as fit in 30% of that on one worker (1-30), the rungs below a third, a ninth... of
+  them (at least 1-3 epochs), the lowest on a third of the data (ASHA over epochs and data
+  fraction), with early stopping on validation loss;
 - the hand-built network is trained first, at the top rung, and always waited for: the winner's
   validation accuracy is at least its;
-- the final retraining (an ensemble of ``members`` on train + validation, the same recipe) gets
-  the rest: the epochs that fit, estimated from the timing, at least the top rung's when they
-  fit at all.
+- the final retraining (an ensemble of ``members`` on train + validation, the same recipe, in
+  parallel on the workers) gets the rest: by the clock (the one-cycle schedule stretched over the
+  time left), or, for reproducible runs, the epochs that :meth:`SearchPlan.final_epochs`
+  estimates fit.
 
 >>> p = SearchPlan.make(budget=240.0, epoch_s=3.7, grow=1.33, workers=2)
 >>> p.epochs, p.min_epochs, round(p.search_s)
-(10, 1, 132)
+(10, 2, 132)
 >>> p.final_epochs(remaining=108.0, members=2)
 17
 """
@@ -104,7 +106,7 @@ class SearchPlan:
         search_s = budget * search_share
         epochs = int(max(1, min(30, math.floor(0.3 * search_s / max(epoch_s, 1e-6)))))
         return cls(budget=budget, epoch_s=epoch_s, grow=grow, workers=workers, search_s=search_s, epochs=epochs,
-                   min_epochs=max(1, epochs // 9), min_fraction=1.0 / 3.0, patience=max(2, epochs // 3))
+                   min_epochs=max(1, min(3, epochs // 4)), min_fraction=1.0 / 3.0, patience=max(2, epochs // 3))
 
     def final_epochs(self, remaining: float, members: int) -> int:
         """Epochs per member that let ``members`` trainings on train + validation fit in
