@@ -172,3 +172,33 @@ def test_string_labels_come_back_as_strings(tmp_path: Path) -> None:
                  "--final-epochs", "1", "--ensemble", "1", "--backend", "inline", "--no-progress",
                  "--out", str(tmp_path / "m")]) == 0
     assert set(load_model(tmp_path / "m").predict(r.random((9, 8, 8)))) <= {"cat", "dog", "eel"}
+
+
+def test_one_cycle_by_the_clock_matches_torchs_one_cycle() -> None:
+    from learnedsys.nas._train import _set_rate
+
+    w = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.AdamW([w], lr=0.01)
+    ref_opt = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=0.01)
+    n = 401  # torch's phases end at steps pct_start * n - 1 and n - 1
+    ref = torch.optim.lr_scheduler.OneCycleLR(ref_opt, max_lr=0.01, total_steps=n, pct_start=0.25)
+    for step in range(n - 1):
+        pct = step / (n - 1)
+        _set_rate(opt, 0.01, min(1.0, pct * (n - 1) / (0.25 * n - 1) * 0.25) if pct < 0.25 else
+                  0.25 + (step - (0.25 * n - 1)) / (n - 1 - (0.25 * n - 1)) * 0.75, "onecycle")
+        assert opt.param_groups[0]["lr"] == pytest.approx(ref_opt.param_groups[0]["lr"], rel=1e-6, abs=1e-9)
+        assert opt.param_groups[0]["betas"][0] == pytest.approx(ref_opt.param_groups[0]["betas"][0], rel=1e-6)
+        ref_opt.step()
+        ref.step()
+
+
+def test_training_by_the_clock_ends_on_time(tiny_data) -> None:
+    import time
+
+    from learnedsys.nas._train import fit_model
+
+    sp = image_space()
+    stats: dict[str, int] = {}
+    t0 = time.perf_counter()
+    fit_model(sp, sp.default_actions()[0], tiny_data, epochs=10_000, seed=0, include_val=True, seconds=0.4, stats=stats)
+    assert time.perf_counter() - t0 < 0.4 + 1.5 and 1 <= stats["epochs_run"] < 10_000

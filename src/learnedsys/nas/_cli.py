@@ -43,7 +43,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    "(always on for the image space, with a third of the data at the lowest rung)")
     s.add_argument("--objective", default="accuracy", choices=["accuracy", "latency", "params"],
                    help="accuracy, or accuracy traded against latency/params (Pareto front in the JSON)")
-    s.add_argument("--max-trials", type=int, help="stop after this many new trials")
+    s.add_argument("--max-trials", type=int, help="stop after this many new trials (and wait for them all; with --epochs "
+                   "and --final-epochs the run is then the same for the same --seed, whatever the machine's speed)")
     s.add_argument("--final-epochs", type=int,
                    help="epochs of the final retraining on train+validation (default: twice --epochs; the learning "
                    "rate decays over them, and more data deserves more steps)")

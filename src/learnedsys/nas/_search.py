@@ -53,9 +53,11 @@ class SearchResult:
     config: dict[str, Any] = field(default_factory=dict)
     top: list[dict[str, Any]] = field(default_factory=list)
     hand_built: dict[str, Any] | None = None
+    timed_out: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {"best": self.best, "hand_built": self.hand_built, "trials": self.trials, "resumed_trials": self.resumed_trials,
+                "timed_out_trials": self.timed_out,
                 "failed_trials": self.failed, "space": self.space, "strategy": self.strategy,
                 "seconds": round(self.seconds, 3), "config": self.config, "top": self.top, "pareto": self.pareto,
                 "history": self.history}
@@ -217,7 +219,7 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str = "
 
     def record(tr: dict[str, Any], elapsed: float | None) -> None:
         nonlocal best, n_failed
-        if tr["status"] != "ok":
+        if tr["status"] not in ("ok", "timeout"):
             n_failed += 1
         if better(tr, best):
             best = tr
@@ -297,6 +299,7 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str = "
                 tr["reward"] = _reward(tr, objective, cost_weight, cost_target)
                 if tr["status"] == "timeout":  # cut by the budget: says nothing about the architecture
                     n_timeout += 1
+                    record(tr, time.monotonic() - started)
                     continue
                 if sched is not None:
                     sched.report(job, tr["reward"])
@@ -340,7 +343,7 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str = "
                         "seconds": _clean(t.get("seconds")), "fraction": t.get("fraction", 1.0)})
     return SearchResult(best=best_out, trials=len(all_trials), resumed_trials=n_resumed, history=history,
                         pareto=pareto_front(pts, cost_key), space=space_name, strategy=strategy,
-                        seconds=time.monotonic() - started, failed=n_failed, config=config, top=top,
+                        seconds=time.monotonic() - started, failed=n_failed, config=config, top=top, timed_out=n_timeout,
                         hand_built=None if hand_best is None else {
                             "number": hand_best["number"], "val_acc": hand_best["val_acc"], "epochs": hand_best["epochs"],
                             "val_loss": _clean(hand_best.get("val_loss"))})
