@@ -292,3 +292,34 @@ def test_local_search_kicks_never_worse_and_report_true_cost():
     assert info["kicks"] == 10 and 0 <= info["kicks_improved"] <= 10
     assert c1 <= c0 * (1 + 1e-12) and c0 <= sim.cost(start)
     assert c1 == pytest.approx(sim(d1).step_time) and c0 == pytest.approx(sim(d0).step_time)
+
+
+def test_warm_started_learned_placers_never_slower_than_best_heuristic(results):
+    # warm start (the default): rl / hierarchical start from the fastest heuristic and keep it
+    # unless they find better; cold (the papers'): from one device, here slower than the best
+    for gname in ("towers", "chain"):
+        g, sim, res = results[gname]
+        best = min(res[m].step_time for m in HEURISTICS)
+        for m in ("rl", "hierarchical"):
+            assert res[m].step_time <= best * (1 + 1e-12), (gname, m)
+            assert res[m].info["start"] in HEURISTICS
+    g, sim, _ = results["towers"]
+    cold = place(g, GPU4, "hierarchical", simulator=sim, seed=0, warm_start=False, **FAST)
+    assert cold.info["start"] == "single"
+    assert cold.step_time > results["towers"][2]["hierarchical"].step_time
+
+
+def test_graph_embedding_is_the_mean_over_neighbours():
+    from learnedsys.placement._learned import graph_embedding, initial_groups
+
+    # 0 -> 1, 0 -> 2, 1 -> 3, 2 -> 3 (a diamond)
+    g = graph([1.0] * 4, [(0, 1), (0, 2), (1, 3), (2, 3)], [1.0] * 4)
+    sim = Simulator(g, Cluster.homogeneous(2))
+    base = np.array([[1.0], [2.0], [4.0], [8.0]])
+    emb = graph_embedding(sim, base, hops=1)
+    # columns: base, mean over producers (0 when none), mean over consumers (0 when none)
+    np.testing.assert_allclose(emb, [[1, 0, 3], [2, 1, 8], [4, 1, 8], [8, 3, 0]])
+    assert graph_embedding(sim, base, hops=2).shape == (4, 5)
+    # starting groups: contiguous chunks; with a placement, one device per chunk
+    np.testing.assert_array_equal(initial_groups(4, 2), [0, 0, 1, 1])
+    np.testing.assert_array_equal(initial_groups(4, 2, np.array([1, 0, 1, 0])), [1, 0, 1, 0])

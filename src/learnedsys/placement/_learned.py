@@ -96,9 +96,43 @@ class GroupPolicy(Policy):
         self.baseline = state.get("baseline")
 
 
-def op_features(sim: Simulator, n_buckets: int) -> np.ndarray:
+def initial_groups(n: int, k: int, init: np.ndarray | None = None) -> np.ndarray:
+    """The Grouper's starting groups: ``k`` contiguous topological chunks, or, with a starting
+    placement ``init``, chunks of the operations ordered by (device in ``init``, position), so that
+    (except where one device's run ends) a group holds one device's operations and the Placer can
+    reproduce ``init``."""
+    order = np.arange(n) if init is None else np.lexsort((np.arange(n), np.asarray(init)))
+    g = np.empty(n, dtype=np.int64)
+    g[order] = np.minimum((np.arange(n) * k) // n, k - 1)
+    return g
+
+
+def graph_embedding(sim: Simulator, base: np.ndarray, hops: int = 2) -> np.ndarray:
+    """``base`` features followed by, for each of ``hops`` rounds, the mean of the previous
+    round's features over each operation's producers and over its consumers (a fixed, weight-free
+    message passing, the aggregation step of Placeto's and GDP's graph networks). O(hops (n + e) F)."""
+    g = sim.graph
+    n = g.n_nodes
+    src, dst = g.edge_src, g.edge_dst
+    n_in = np.maximum(np.bincount(dst, minlength=n), 1)[:, None]
+    n_out = np.maximum(np.bincount(src, minlength=n), 1)[:, None]
+    cols = [base]
+    h = base
+    for _ in range(hops):
+        up = np.zeros_like(h)
+        np.add.at(up, dst, h[src])
+        down = np.zeros_like(h)
+        np.add.at(down, src, h[dst])
+        cols += [up / n_in, down / n_out]
+        h = 0.5 * (up / n_in + down / n_out)
+    return np.concatenate(cols, axis=1)
+
+
+def op_features(sim: Simulator, n_buckets: int, init: np.ndarray | None = None, hops: int = 0) -> np.ndarray:
     """Per-operation features for the Grouper: log-scaled cost and sizes, a hashed operator type,
-    and a one-hot topological-position bucket (``n_buckets`` of them)."""
+    ``hops`` rounds of neighbour means of those (:func:`graph_embedding`), and a one-hot of the
+    starting group (:func:`initial_groups`, ``n_buckets`` of them: topological position, or
+    device then position when ``init`` is given)."""
     g = sim.graph
     n = g.n_nodes
 
@@ -106,14 +140,17 @@ def op_features(sim: Simulator, n_buckets: int) -> np.ndarray:
         y = np.log1p(x)
         return y / max(float(y.max()), 1e-12)
 
-    pos = np.minimum((np.arange(n) * n_buckets) // n, n_buckets - 1)
+    pos = initial_groups(n, n_buckets, init)
     onehot = np.zeros((n, n_buckets))
     onehot[np.arange(n), pos] = 1.0
     types = np.zeros((n, 8))
     for i, t in enumerate(g.op_types):
         types[i, sum(t.encode()) % 8] = 1.0
     cols = [scaled(g.flops), scaled(g.out_bytes), scaled(g.param_bytes), np.arange(n) / max(n - 1, 1)]
-    return np.concatenate([np.stack(cols, axis=1), types, onehot], axis=1)
+    base = np.concatenate([np.stack(cols, axis=1), types], axis=1)
+    if hops:
+        base = graph_embedding(sim, base, hops)
+    return np.concatenate([base, onehot], axis=1)
 
 
 class HierarchicalPolicy(Policy):
@@ -204,20 +241,41 @@ def _majority(groups: np.ndarray, k: int, dev: np.ndarray, n_dev: int) -> np.nda
     return np.asarray(np.argmax(counts, axis=1), dtype=np.int64)
 
 
+def _bias(k: int, d: int, moves: float | None) -> float:
+    """The logit bonus of the starting devices under which a sample moves about ``moves`` of the
+    ``k`` groups away from the start (2.0, the cold start's, when ``moves`` is None)."""
+    if moves is None or d < 2:
+        return 2.0
+    return float(np.log((d - 1) * max(k / max(moves, 1e-9) - 1.0, 1.0)))
+
+
 def reinforce(
     sim: Simulator, groups: np.ndarray, *, iterations: int = 150, batch: int = 8, lr: float = 0.5,
     seed: int | None = 0, init: np.ndarray | None = None, time_budget: float | None = None,
+    moves: float | None = None,
 ) -> tuple[np.ndarray, float, dict[str, Any]]:
     """REINFORCE over co-located groups (``groups[i]``: group of operation i).
 
+    With ``init`` (a warm start), each group is split by the devices ``init`` gives its operations
+    and the policy starts biased towards ``init``, which counts as the first placement seen (the
+    result is never worse than ``init``). ``moves``: the starting bias makes a sample move about
+    that many groups away from ``init`` (a local search the policy learns to steer; default: a
+    fixed bias of 2, the cold start's).
+
     Cost: ``iterations * batch`` simulator calls. Returns (best devices seen, its cost, info).
     """
-    k = int(groups.max()) + 1
     d = sim.cluster.n_devices
-    init_g = None if init is None else _majority(groups, k, init, d)
-    policy = GroupPolicy(ActionSpace((d,) * k), lr=lr, seed=seed, init=init_g)
-    ref = None
     best_dev, best_cost = None, np.inf
+    if init is not None:
+        # warm start: split every group by the device init gives its operations, so that the
+        # policy's most likely placement at the start is init itself, and count init as seen
+        init = np.asarray(init, dtype=np.int64)
+        groups = np.unique(np.asarray(groups, dtype=np.int64) * d + init, return_inverse=True)[1].ravel()
+        best_dev, best_cost = init, sim.cost(init)
+    k = int(groups.max()) + 1
+    init_g = None if init is None else _majority(groups, k, init, d)
+    policy = GroupPolicy(ActionSpace((d,) * k), lr=lr, seed=seed, init=init_g, init_bias=_bias(k, d, moves))
+    ref = None if init is None else best_cost
     start = time.perf_counter()
     history = []
     it = 0
@@ -244,20 +302,28 @@ def reinforce(
 
 def hierarchical(
     sim: Simulator, *, n_groups: int | None = None, iterations: int = 150, batch: int = 8, lr: float = 0.5,
-    seed: int | None = 0, init: np.ndarray | None = None, time_budget: float | None = None,
+    seed: int | None = 0, init: np.ndarray | None = None, time_budget: float | None = None, hops: int = 2,
+    moves: float | None = None,
 ) -> tuple[np.ndarray, float, dict[str, Any]]:
     """Grouper + Placer trained jointly (the 2018 paper); groups = min(256, 20 x devices) by
-    default, capped by the number of operations. Cost: ``iterations * batch`` simulator calls plus
-    an O(n K) Grouper step per sample."""
+    default, capped by the number of operations. The Grouper sees each operation's features and
+    ``hops`` rounds of neighbour means of them (:func:`graph_embedding`). With ``init`` (a warm
+    start) the Grouper starts from groups of one device each in ``init`` (:func:`initial_groups`),
+    the Placer from ``init``'s devices (bias as in :func:`reinforce`'s ``moves``), and ``init``
+    counts as the first placement seen.
+
+    Cost: ``iterations * batch`` simulator calls plus an O(n K) Grouper step per sample."""
     n, d = sim.graph.n_nodes, sim.cluster.n_devices
     k = n_groups or min(256, 20 * d)
     k = max(1, min(k, n))
-    feats = op_features(sim, k)
-    pos = np.minimum((np.arange(n) * k) // n, k - 1)
-    init_g = None if init is None else _majority(pos, k, init, d)
-    policy = HierarchicalPolicy(feats, k, d, lr=lr, seed=seed, init=init_g, update_every=batch)
-    ref = None
+    feats = op_features(sim, k, init=init, hops=hops)
+    pos = initial_groups(n, k, init)
+    init_g = None if init is None else _majority(pos, k, np.asarray(init, dtype=np.int64), d)
+    policy = HierarchicalPolicy(feats, k, d, lr=lr, seed=seed, init=init_g, update_every=batch, init_bias=_bias(k, d, moves))
     best_dev, best_cost = None, np.inf
+    if init is not None:
+        best_dev, best_cost = np.asarray(init, dtype=np.int64), sim.cost(np.asarray(init, dtype=np.int64))
+    ref = None if init is None else best_cost
     start = time.perf_counter()
     it = 0
     for it in range(iterations):  # noqa: B007

@@ -3,7 +3,8 @@
 What ``benchmarks/placement/measured.py`` and ``learnedsys bench placement`` run. For each model,
 every method of :data:`METHODS` searches a placement on ``Cluster.local()`` (this machine's cores as
 devices) against the simulator with profiled op times (forward steps: ``training=False``), plus
-random placements (per operation, and per module). Every distinct placement then runs for real in a
+random placements (per operation, and per module) and pipeline splits (the first 25 / 50 / 75 % of
+the operations in topological order on one core, the rest on the other). Every distinct placement then runs for real in a
 :class:`PlacedRuntime` (one pinned single-thread worker process per core): warm-up steps, then
 ``rounds`` interleaved rounds (placements in a seeded random order per round, so that a change of
 the machine's load falls on every placement alike) of ``repeats`` timed steps one at a time
@@ -114,6 +115,14 @@ def measure_model(label: str, fname: str, kw: dict[str, Any], args: Any, log: An
     mods = np.unique(np.asarray(graph.modules), return_inverse=True)[1].ravel()
     for r in range(args.random):
         cands.append((f"random-module-{r}", rng.integers(0, D, int(mods.max()) + 1)[mods], 0.0))
+    # pipeline splits: the first q of the operations (topological order) on the first core, the
+    # rest spread over the others in equal runs (what pipelining with steps in flight exploits)
+    if D >= 2:
+        for q in (0.25, 0.5, 0.75):
+            cut = round(q * graph.n_nodes)
+            rest = np.arange(graph.n_nodes - cut)
+            dev = np.concatenate([np.zeros(cut, dtype=np.int64), 1 + (rest * (D - 1)) // max(rest.size, 1)])
+            cands.append((f"split-{int(q * 100)}", dev, 0.0))
     # distinct placements, each in its own runtime (idle workers block on a pipe: no CPU); timed
     # in interleaved rounds (a seeded shuffle per round) so that a change of the machine's load
     # during the run falls on every placement alike

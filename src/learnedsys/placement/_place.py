@@ -218,6 +218,7 @@ def place(
     anneal_steps: int = 20000,
     kicks: int = 30,
     simulator: Simulator | None = None,
+    warm_start: bool = True,
 ) -> Placement:
     """Search a placement of ``graph`` on ``cluster``.
 
@@ -244,6 +245,9 @@ def place(
             perturbation of three groups, then a descent each); with ``anneal_steps`` and the
             number of operations, the main knob of the default's search time.
         simulator: a prepared :class:`Simulator` (to choose training/inference or op times).
+        warm_start: rl and hierarchical start from the best structured placement (the fastest
+            heuristic under the simulator) instead of the single-device placement; their result
+            is then never slower than that heuristic. ``False``: the papers' cold start.
 
     Returns:
         A :class:`Placement` with its simulated step time and search time.
@@ -262,14 +266,16 @@ def place(
     info: dict[str, Any] = {}
     if method in HEURISTICS:
         dev = _heuristic(method, sim, seed)
-    elif method == "rl":
-        init = H.single(sim)
-        dev, _, info = reinforce(sim, _groups(sim, k, seed), iterations=iterations, batch=batch, seed=seed, init=init, time_budget=time_budget)
-    elif method == "hierarchical":
-        init = H.single(sim)
-        dev, _, info = hierarchical(sim, n_groups=k, iterations=iterations, batch=batch, seed=seed, init=init, time_budget=time_budget)
+    elif method in ("rl", "hierarchical"):
+        start, init = _warm_start(sim, seed) if warm_start else ("single", H.single(sim))
+        moves = _WARM_MOVES if warm_start else None
+        if method == "rl":
+            dev, _, info = reinforce(sim, _groups(sim, k, seed), iterations=iterations, batch=batch, seed=seed, init=init, time_budget=time_budget, moves=moves)
+        else:
+            dev, _, info = hierarchical(sim, n_groups=k, iterations=iterations, batch=batch, seed=seed, init=init, time_budget=time_budget, moves=moves)
+        info["start"] = start
     else:
-        dev, info = _default(sim, k, seed, iterations, batch, time_budget, anneal_steps, kicks)
+        dev, info = _default(sim, k, seed, iterations, batch, time_budget, anneal_steps, kicks, warm_start)
     elapsed = time.perf_counter() - t0
     res = sim(dev)
     return Placement(
@@ -278,18 +284,30 @@ def place(
     )
 
 
-def _default(sim: Simulator, k: int, seed: int, iterations: int, batch: int, time_budget: float, anneal_steps: int, kicks: int, starts: int = 5) -> tuple[np.ndarray, dict[str, Any]]:
+#: Groups a warm-started learned placer's sample moves away from its start, on average.
+_WARM_MOVES = 2.0
+
+
+def _warm_start(sim: Simulator, seed: int) -> tuple[str, np.ndarray]:
+    """The fastest heuristic placement under ``sim`` (ties: the first in :data:`HEURISTICS`)."""
+    best = min(((sim.cost(dv), i, name, dv) for i, (name, dv) in enumerate((m, _heuristic(m, sim, seed)) for m in HEURISTICS)), key=lambda x: x[:2])
+    return best[2], best[3]
+
+
+def _default(sim: Simulator, k: int, seed: int, iterations: int, batch: int, time_budget: float, anneal_steps: int, kicks: int, warm_start: bool = True, starts: int = 5) -> tuple[np.ndarray, dict[str, Any]]:
     t0 = time.perf_counter()
     cands: dict[str, tuple[np.ndarray, float]] = {}
     for name in HEURISTICS:
         dv = _heuristic(name, sim, seed)
         cands[name] = (dv, sim.cost(dv))
     groups = _groups(sim, k, seed)
-    init = H.single(sim)
+    # the learned placers start as place() starts them (the best heuristic, or one device)
+    init = cands[min(HEURISTICS, key=lambda m: (cands[m][1], HEURISTICS.index(m)))][0] if warm_start else H.single(sim)
     # the named learned placers, exactly as place() runs them: the default cannot lose to them
-    dv, c, _ = reinforce(sim, groups, iterations=iterations, batch=batch, seed=seed, init=init, time_budget=time_budget)
+    moves = _WARM_MOVES if warm_start else None
+    dv, c, _ = reinforce(sim, groups, iterations=iterations, batch=batch, seed=seed, init=init, time_budget=time_budget, moves=moves)
     cands["rl"] = (dv, c)
-    dv, c, _ = hierarchical(sim, n_groups=k, iterations=iterations, batch=batch, seed=seed, init=init, time_budget=time_budget)
+    dv, c, _ = hierarchical(sim, n_groups=k, iterations=iterations, batch=batch, seed=seed, init=init, time_budget=time_budget, moves=moves)
     cands["hierarchical"] = (dv, c)
     # structured starting points: the expert with weight groups shifted (best of them)
     for i, (c, dv) in enumerate(shifted_candidates(sim, cands["expert"][0])):
