@@ -20,7 +20,9 @@ rounds). Next to it, the simulator's step time with op times
 
 Errors per model and op-time source: mean absolute relative error ``|sim - real| / real``, the
 largest, the mean signed error (bias) and the Spearman rank correlation over the placements.
-``os.getloadavg()`` is recorded before and after each model.
+``os.getloadavg()`` is recorded before and after each model, and per placement the fraction of
+the step that its workers were on their cores (``on core``: a waiting worker polls, so below 1.0
+other processes took the cores and the real time is inflated by them, not by the placement).
 """
 
 from __future__ import annotations
@@ -132,6 +134,7 @@ def measure_model(label: str, fname: str, kw: dict[str, Any], args: Any, log: An
     devs = [np.frombuffer(k, dtype=np.int64) for k in distinct_devs]
     lat: list[list[float]] = [[] for _ in devs]
     pipe: list[list[float]] = [[] for _ in devs]
+    share: list[list[float]] = [[] for _ in devs]
     runtimes = [PlacedRuntime(program, dev, inputs, n_devices=D, timeout=120) for dev in devs]
     try:
         for i, rt in enumerate(runtimes):
@@ -142,6 +145,7 @@ def measure_model(label: str, fname: str, kw: dict[str, Any], args: Any, log: An
         for _ in range(args.rounds):
             for i in rng.permutation(len(runtimes)).tolist():
                 lat[i].extend(runtimes[i].time_steps(inputs, warmup=0, repeats=args.repeats).tolist())
+                share[i].extend(runtimes[i].cpu_share.tolist())
                 pipe[i].append(float(runtimes[i].time_steps(inputs, warmup=0, repeats=args.repeats, in_flight=2)[0]))
     finally:
         for rt in runtimes:
@@ -157,6 +161,7 @@ def measure_model(label: str, fname: str, kw: dict[str, Any], args: Any, log: An
             "real_ms": float(np.median(lk)) * 1e3, "real_q25_ms": float(np.percentile(lk, 25)) * 1e3,
             "real_q75_ms": float(np.percentile(lk, 75)) * 1e3, "real_min_ms": float(lk.min()) * 1e3,
             "pipelined_ms": float(np.median(pipe[k])) * 1e3, "steps_timed": int(lk.size),
+            "cpu_share": float(np.median(share[k])),
         }
         if k in first:
             row["same_as"] = first[k]
@@ -166,7 +171,7 @@ def measure_model(label: str, fname: str, kw: dict[str, Any], args: Any, log: An
         row["sim_roofline_ms"] = sim_r(dev).step_time * 1e3
         row["n_transfers"] = int(np.sum(dev[graph.edge_src] != dev[graph.edge_dst]))
         rows.append(row)
-        log(f"  {name:18s} real {row['real_ms']:8.2f} ms [{row['real_q25_ms']:.2f}-{row['real_q75_ms']:.2f}] pipelined {row['pipelined_ms']:8.2f}  sim(profiled) {row['sim_profiled_ms']:8.2f}  sim(roofline) {row['sim_roofline_ms']:8.2f}")
+        log(f"  {name:18s} real {row['real_ms']:8.2f} ms [{row['real_q25_ms']:.2f}-{row['real_q75_ms']:.2f}] on-core {row['cpu_share']:.2f} pipelined {row['pipelined_ms']:8.2f}  sim(profiled) {row['sim_profiled_ms']:8.2f}  sim(roofline) {row['sim_roofline_ms']:8.2f}")
     # calibration: the runtime's cost per fx operation fitted on the single-device placement alone
     # (its real step time minus the profiled calls, over the fx operations), evaluated on the others
     single = next(r for r in rows if r["method"] == "single")
@@ -209,23 +214,24 @@ def markdown(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         f"Machine: {meta['machine']}; cluster {meta['cluster']}",
         f"Versions: {meta['versions']}",
         "",
-        "| model | method | ops on core0/core1 | real (ms) median [q25-q75] | real pipelined, 2 in flight (ms) | sim profiled (ms) | sim calibrated (ms) | sim roofline (ms) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| model | method | ops on core0/core1 | real (ms) median [q25-q75] | on core | real pipelined, 2 in flight (ms) | sim profiled (ms) | sim calibrated (ms) | sim roofline (ms) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for res in results:
         for r in res["rows"]:
             same = f" (= {r['same_as']})" if "same_as" in r else ""
             lines.append(
-                f"| {res['model']} | {r['method']}{same} | {'/'.join(map(str, r['ops_per_device']))} | {r['real_ms']:.2f} [{r['real_q25_ms']:.2f}-{r['real_q75_ms']:.2f}] | "
+                f"| {res['model']} | {r['method']}{same} | {'/'.join(map(str, r['ops_per_device']))} | {r['real_ms']:.2f} [{r['real_q25_ms']:.2f}-{r['real_q75_ms']:.2f}] | {r['cpu_share']:.2f} | "
                 f"{r['pipelined_ms']:.2f} | {r['sim_profiled_ms']:.2f} | {r['sim_calibrated_ms']:.2f} | {r['sim_roofline_ms']:.2f} |"
             )
-    lines += ["", "| model | ops | load avg before -> after | op times | placements | MAE | max error | bias | Spearman |", "|---|---|---|---|---|---|---|---|---|"]
+    lines += ["", "| model | ops | load avg before -> after | on core (median) | op times | placements | MAE | max error | bias | Spearman |", "|---|---|---|---|---|---|---|---|---|---|"]
     for res in results:
         lb, la = res["load_before"][0], res["load_after"][0]
         flag = " (**loaded**)" if max(lb, la) > 1.5 else ""
+        on = float(np.median([r["cpu_share"] for r in res["rows"]]))
         for src, e in res["errors"].items():
             lines.append(
-                f"| {res['model']} | {res['ops']} | {lb:.2f} -> {la:.2f}{flag} | {src} | {e['placements']} | {e['mae']:.1%} | {e['max_error']:.1%} | {e['bias']:+.1%} | {e['spearman']:.3f} |"
+                f"| {res['model']} | {res['ops']} | {lb:.2f} -> {la:.2f}{flag} | {on:.2f} | {src} | {e['placements']} | {e['mae']:.1%} | {e['max_error']:.1%} | {e['bias']:+.1%} | {e['spearman']:.3f} |"
             )
     lines += ["", "| model | fastest measured | default real / fastest | default real / single | default simulated / single |", "|---|---|---|---|---|"]
     for res in results:

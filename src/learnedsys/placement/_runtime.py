@@ -164,6 +164,7 @@ class PlacedRuntime:
         self._conns: list[Any] = []
         self._step = 0
         self._finalizer: Any = None
+        self.cpu_share = np.zeros(0)
 
     # ------------------------------------------------------------------ planning
     def _plan(self, ep: Any, graph: Any, dev_idx: np.ndarray) -> None:
@@ -350,8 +351,9 @@ class PlacedRuntime:
             try:
                 with torch.inference_mode():
                     for s in range(first, first + count):
+                        w0, c0 = time.perf_counter(), time.thread_time()
                         self._worker_step(plan, s, local_state, dev)
-                        conn.send(("done", s))
+                        conn.send(("done", s, time.thread_time() - c0, time.perf_counter() - w0))
             except BaseException:
                 self._ctrl[0] = 1
                 with contextlib.suppress(OSError):
@@ -472,6 +474,9 @@ class PlacedRuntime:
             ``(outputs, released, finished)``: the model's outputs per step, and per step the
             ``perf_counter`` times at which its inputs were published and at which every worker had
             finished it. With ``in_flight=1``, ``finished - released`` is the step latency.
+            ``self.cpu_share`` then holds, per step, the smallest fraction of the step's wall time
+            that a worker spent on its core (a waiting worker polls, so 1.0 means no worker was
+            descheduled: below it, other processes took the cores and the time is inflated).
         """
         from multiprocessing.connection import wait
 
@@ -486,6 +491,7 @@ class PlacedRuntime:
         finished = np.zeros(n)
         outputs: list[Any] = []
         done = np.zeros(n, dtype=np.int64)
+        share = np.ones(n)
         sent = completed = 0
         deadline = time.perf_counter() + self.timeout
         try:
@@ -507,6 +513,7 @@ class PlacedRuntime:
                     if msg[0] == "error":
                         raise RuntimeError(f"a placement worker failed: {msg[1]}")
                     j = msg[1] - base
+                    share[j] = min(share[j], msg[2] / max(msg[3], 1e-12))
                     done[j] += 1
                     if done[j] == self.n_devices:
                         finished[j] = now
@@ -518,6 +525,7 @@ class PlacedRuntime:
             self.close()
             raise
         self._step = base + n
+        self.cpu_share = share
         return outputs, released, finished
 
     def __call__(self, *inputs: Any) -> Any:
