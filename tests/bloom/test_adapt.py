@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from learnedsys._estimator import NotFittedError
 from learnedsys._validation import InvalidParameterError
 from learnedsys.bloom import (
     LearnedBloomFilter,
@@ -217,7 +218,7 @@ def test_bad_adapt_arguments(data) -> None:  # type: ignore[no-untyped-def]
         f.adapt(["x"], keys=[])
     with pytest.raises(InvalidParameterError, match="'false_positives' parameter"):
         f.adapt("not a list")
-    with pytest.raises(InvalidParameterError, match="not built"):
+    with pytest.raises(NotFittedError, match="not built"):
         LearnedBloomFilter().adapt(["x"])
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
+from learnedsys._estimator import NotFittedError
 from learnedsys._validation import InvalidParameterError
 from learnedsys.bloom import BinaryFuseFilter, BloomFilter, FormatError, load
 
@@ -77,7 +78,7 @@ def test_kind_mismatch_and_unbuilt() -> None:
     f = BloomFilter().fit(["a"])
     with pytest.raises(InvalidParameterError, match="holds str/bytes"):
         f.contains([1])
-    with pytest.raises(InvalidParameterError, match="not built"):
+    with pytest.raises(NotFittedError, match="not built"):
         BloomFilter().contains(["a"])
     with pytest.raises(InvalidParameterError, match="'target_fpr' parameter of BloomFilter"):
         BloomFilter(target_fpr=1.0).fit(["a"])

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from learnedsys._estimator import NotFittedError
 from learnedsys._validation import InvalidParameterError
 from learnedsys.bloom import (
     BloomFilter,
@@ -175,7 +176,7 @@ def test_bad_data() -> None:
         f.fit(["a", "b"], ["a", "b", "c"])
     with pytest.raises(InvalidParameterError, match="same kind of items"):
         f.fit(["a", "b"], [1, 2, 3])
-    with pytest.raises(InvalidParameterError, match="not built"):
+    with pytest.raises(NotFittedError, match="not built"):
         f.contains(["a"])
     g = LearnedBloomFilter().fit([f"k{i}" for i in range(200)], [f"n{i}" for i in range(200)])
     with pytest.raises(InvalidParameterError, match=r"items\[1\]"):

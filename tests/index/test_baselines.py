@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from learnedsys._estimator import NotFittedError
 from learnedsys.index._baselines import BinarySearch, BTree, Eytzinger, PGMIndex, RadixSpline
 
 U64_MAX = np.iinfo(np.uint64).max
@@ -164,7 +165,7 @@ def test_sizes_and_errors() -> None:
     assert 0 < BTree(keys).size_in_bytes() < keys.nbytes // 10
     with pytest.raises(ValueError, match="sorted"):
         PGMIndex(keys[::-1])
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         RadixSpline().lower_bound(np.array([1], dtype=np.uint64))
     with pytest.raises(ValueError, match="eps"):
         PGMIndex(keys, eps=0)

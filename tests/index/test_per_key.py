@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from learnedsys._estimator import NotFittedError
 from learnedsys.index import RMI, load
 
 # the narrow dtypes' kernels are compiled and checked in test_rmi.py; each dtype here compiles the
@@ -68,9 +69,9 @@ def test_python_scalars_match_searchsorted(dtype: str, tmp_path) -> None:  # typ
 def test_per_key_path_on_empty_and_unfitted() -> None:
     empty = RMI().fit(np.zeros(0, dtype=np.uint64))
     assert empty.lower_bound(5) == 0 and empty.contains(5) is False
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         RMI().lower_bound(3)
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         RMI().contains(3.0)
 
 

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from learnedsys._estimator import NotFittedError
 from learnedsys._validation import InvalidParameterError
 from learnedsys.index import RMI, BinarySearch, BPlusTree
 
@@ -208,7 +209,7 @@ def test_bad_queries() -> None:
         index.lower_bound(np.array(["x"]))
     with pytest.raises(ValueError, match="NaN"):
         RMI().fit(np.arange(4.0)).lower_bound(np.array([1.0, np.nan]))
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         RMI().lower_bound(np.array([1]))
 
 

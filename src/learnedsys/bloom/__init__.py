@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING
 from learnedsys._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from learnedsys._estimator import NotFittedError
     from learnedsys._serialization import FormatError
     from learnedsys.bloom._bloomfilter import BloomFilter, bloom_bits, bloom_fpr
     from learnedsys.bloom._classifier import (
@@ -68,6 +69,7 @@ if TYPE_CHECKING:
 # ``learnedsys --help``) does not import numba.
 _WHERE = {
     "FormatError": "learnedsys._serialization",
+    "NotFittedError": "learnedsys._estimator",
     "BloomFilter": "learnedsys.bloom._bloomfilter",
     "bloom_bits": "learnedsys.bloom._bloomfilter",
     "bloom_fpr": "learnedsys.bloom._bloomfilter",
@@ -96,6 +98,7 @@ __all__ = [
     "FormatError",
     "LearnedBloomFilter",
     "NGramLogistic",
+    "NotFittedError",
     "PartitionedLearnedBloomFilter",
     "SandwichedLearnedBloomFilter",
     "bloom_bits",

@@ -10,6 +10,7 @@ import numba as nb
 import numpy as np
 
 from learnedsys import _serialization
+from learnedsys._estimator import NotFittedError
 from learnedsys._validation import InvalidParameterError, check_float, check_int, check_seed
 from learnedsys.bloom import _checks
 from learnedsys.bloom._encode import EncodedBatch, encode_items, hash_batch, mix64
@@ -167,7 +168,7 @@ class BloomFilter:
     # -- queries -------------------------------------------------------------------------------
     def _check_built(self) -> None:
         if self._words is None:
-            raise InvalidParameterError(
+            raise NotFittedError(
                 f"This {type(self).__name__} is not built yet; call fit(keys) first."
             )
 

@@ -16,6 +16,7 @@ import numba as nb
 import numpy as np
 
 from learnedsys import _serialization
+from learnedsys._estimator import NotFittedError
 from learnedsys._validation import InvalidParameterError, check_float, check_int, check_seed
 from learnedsys.bloom import _checks
 from learnedsys.bloom._encode import encode_items, hash_batch, mix64
@@ -248,7 +249,7 @@ class BinaryFuseFilter:
 
     def _check_built(self) -> None:
         if self._words is None:
-            raise InvalidParameterError(f"This {type(self).__name__} is not built yet; call fit(keys) first.")
+            raise NotFittedError(f"This {type(self).__name__} is not built yet; call fit(keys) first.")
 
     def contains_hashes(self, hashes: np.ndarray) -> np.ndarray:
         """Membership for precomputed 64-bit item hashes."""

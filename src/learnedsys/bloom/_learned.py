@@ -18,6 +18,7 @@ import numba as nb
 import numpy as np
 
 from learnedsys import _serialization
+from learnedsys._estimator import Estimator, NotFittedError
 from learnedsys._validation import (
     InvalidParameterError,
     check_bool,
@@ -194,7 +195,7 @@ def _solve_allocation(n: np.ndarray, d: np.ndarray, h: np.ndarray, F_in: float, 
     return best
 
 
-class _LearnedFilter:
+class _LearnedFilter(Estimator):
     """Shared construction, query, size and persistence of the learned filters."""
 
     _backup_kinds = ("bloom", "fuse", "auto")
@@ -504,9 +505,7 @@ class _LearnedFilter:
     # -- queries --------------------------------------------------------------------------------
     def _check_built(self) -> None:
         if self._clf is None:
-            raise InvalidParameterError(
-                f"This {type(self).__name__} is not built yet; call fit(keys, negatives) first."
-            )
+            raise NotFittedError(f"This {type(self).__name__} is not built yet; call fit(keys, negatives) first.")
 
     def contains(self, items: Any) -> np.ndarray:
         """Boolean array: True where an item may be a key, False where it surely is not.
@@ -904,11 +903,6 @@ class _LearnedFilter:
         if g._kind != self._kind:
             raise _serialization.FormatError(f"{where}: holds {g._kind} items, the filter {self._kind} items")
         return g
-
-    def __repr__(self) -> str:
-        if self._clf is None:
-            return f"{type(self).__name__}(target_fpr={self.target_fpr!r}, not built)"
-        return f"{type(self).__name__}(regions={len(self._rules)}, bytes={self.size_in_bytes()})"
 
 
 class LearnedBloomFilter(_LearnedFilter):

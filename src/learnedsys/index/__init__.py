@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from learnedsys._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from learnedsys._estimator import NotFittedError
     from learnedsys._serialization import FormatError
     from learnedsys.index._baselines import (
         BinarySearch,
@@ -46,6 +47,7 @@ __all__ = [
     "DynamicIndex",
     "Eytzinger",
     "FormatError",
+    "NotFittedError",
     "PGMIndex",
     "RadixSpline",
     "load",
@@ -58,6 +60,7 @@ __getattr__, __dir__ = lazy_exports(
     __name__,
     {
         "FormatError": "learnedsys._serialization",
+        "NotFittedError": "learnedsys._estimator",
         "BinarySearch": "learnedsys.index._baselines",
         "BPlusTree": "learnedsys.index._baselines",
         "BTree": "learnedsys.index._baselines",

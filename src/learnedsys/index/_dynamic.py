@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from learnedsys import _serialization
+from learnedsys._estimator import Estimator
 from learnedsys._validation import check_float, check_int
 from learnedsys.index._rmi import RMI, prepare_keys, prepare_queries
 
@@ -28,7 +29,7 @@ __all__ = ["DynamicIndex", "load_dynamic"]
 _KIND = "learnedsys.index.DynamicIndex"
 
 
-class DynamicIndex:
+class DynamicIndex(Estimator):
     """A learned index that accepts inserts and deletes (a multiset of keys).
 
     Args:
@@ -47,6 +48,11 @@ class DynamicIndex:
         (2, 3, [20, 25, 30])
     """
 
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        # the keys are data, not a parameter: a clone is an empty index with the same settings
+        return ["dtype", "merge_fraction", "min_merge", "rmi_params"]
+
     def __init__(
         self,
         keys: Any = (),
@@ -60,7 +66,8 @@ class DynamicIndex:
         check_int(min_merge, "min_merge", "DynamicIndex", low=1)
         self.merge_fraction = merge_fraction
         self.min_merge = min_merge
-        self.rmi_params = dict(rmi_params or {})
+        self.dtype = dtype
+        self.rmi_params = rmi_params  # as given (scikit-learn's convention); used as a dict copy
         arr = np.asarray(keys, dtype=dtype)
         if arr.size == 0 and dtype is None and not isinstance(keys, np.ndarray):
             arr = arr.astype(np.int64)
@@ -73,7 +80,7 @@ class DynamicIndex:
 
     def _rebuild(self, base: np.ndarray) -> None:
         self._base = base
-        self._rmi = RMI(**self.rmi_params).fit(base)
+        self._rmi = RMI(**dict(self.rmi_params or {})).fit(base)
         self._ins = np.zeros(0, dtype=self._dtype)
         self._del = np.zeros(0, dtype=self._dtype)
 
@@ -186,7 +193,7 @@ class DynamicIndex:
         meta = {
             "merge_fraction": self.merge_fraction,
             "min_merge": self.min_merge,
-            "rmi_params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.rmi_params.items()},
+            "rmi_params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in dict(self.rmi_params or {}).items()},
         }
         _serialization.save(path, _KIND, 1, meta, {"keys": self.to_array()})
 

@@ -45,6 +45,7 @@ from numba.cpython.unsafe.numbers import leading_zeros as _lz
 from numba.cpython.unsafe.numbers import trailing_zeros as _tz
 from numba.extending import intrinsic, overload
 
+from learnedsys._estimator import NotFittedError
 from learnedsys._validation import check_int
 from learnedsys.index._rmi import prepare_keys, prepare_queries
 
@@ -944,7 +945,7 @@ class _Peer:
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "keys_"):
-            raise RuntimeError(f"this {self.owner} is not fitted yet; call fit(keys) first")
+            raise NotFittedError(f"this {self.owner} is not fitted yet; call fit(keys) first")
 
     def _answer(self, queries: Any, batch: bool) -> Any:
         self._check_fitted()

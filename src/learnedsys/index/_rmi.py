@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from learnedsys import _serialization
+from learnedsys._estimator import Estimator, NotFittedError
 from learnedsys._validation import (
     InvalidParameterError,
     check_bool,
@@ -202,7 +203,7 @@ class _Candidate:
     size: int
 
 
-class RMI:
+class RMI(Estimator):
     """A two-stage recursive model index over sorted keys.
 
     ``lower_bound`` returns exactly ``np.searchsorted(keys, queries, "left")`` for any queries; the
@@ -289,22 +290,6 @@ class RMI:
         self.seed = seed
 
     # -- parameters ---------------------------------------------------------------------------
-
-    def get_params(self) -> dict[str, Any]:
-        return {
-            "root": self.root,
-            "n_leaves": self.n_leaves,
-            "target": self.target,
-            "max_bytes": self.max_bytes,
-            "leaf_search": self.leaf_search,
-            "hybrid_threshold": self.hybrid_threshold,
-            "nn_hidden": tuple(self.nn_hidden),
-            "interleave": self.interleave,
-            "partition": self.partition,
-            "config": self.config,
-            "parallel": self.parallel,
-            "seed": self.seed,
-        }
 
     def _validate_params(self) -> None:
         o = "RMI"
@@ -723,7 +708,7 @@ class RMI:
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "leaves_"):
-            raise RuntimeError("this RMI is not fitted yet; call fit(keys) first")
+            raise NotFittedError("this RMI is not fitted yet; call fit(keys) first")
 
     def _setup_per_key(self) -> None:
         """Set up the per-key path: the compiled kernel's entry point for this index's key type, called
@@ -901,7 +886,7 @@ class RMI:
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the index and its keys to ``path`` (versioned, checksummed; no pickle)."""
         self._check_fitted()
-        params = self.get_params()
+        params = self.get_params(deep=False)
         params["nn_hidden"] = list(params["nn_hidden"])
         meta = {"params": params, "root": self.root_, "n": self.n_}
         _serialization.save(
@@ -911,11 +896,6 @@ class RMI:
             meta,
             {"keys": self.keys_, "root_params": self.root_params_, "leaves": self.leaves_},
         )
-
-    def __repr__(self) -> str:
-        if hasattr(self, "leaves_"):
-            return f"RMI(n={self.n_}, root={self.root_!r}, n_leaves={self.n_leaves_}, size={self.size_in_bytes()} B)"
-        return "RMI(unfitted)"
 
 
 def load_rmi(path: str | os.PathLike[str]) -> RMI:
