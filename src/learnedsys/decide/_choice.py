@@ -47,6 +47,7 @@ from learnedsys.decide._log import _DECISION, _REWARD, DecisionLog, open_log
 from learnedsys.decide._policies import DecidePolicy, EpsilonGreedy, LinUCB, Reinforce, make_policy
 from learnedsys.decide._space import Categorical, OptionSpace, Structured, as_space
 from learnedsys.policy import Policy, Proposal
+from learnedsys.policy._base import as_vector
 
 __all__ = ["Choice", "Decision", "Episode", "default_policy"]
 
@@ -127,21 +128,22 @@ def default_policy(space: OptionSpace, context: Any = None, seed: int | None = N
     """The policy a :class:`Choice` uses when none is given.
 
     - a structured space (a sequence of choices): :class:`Reinforce`;
-    - a single choice with a numeric vector context: :class:`LinUCB`;
+    - a single choice with a context (a numeric vector, or a dict of named numbers, bools and
+      strings, see :func:`learnedsys.policy._base.as_vector`): :class:`LinUCB`;
     - a single choice without context: :class:`EpsilonGreedy` (decaying exploration to 5%).
     """
     if isinstance(space, Structured):
         return Reinforce(seed=seed)
     if context is not None:
         try:
-            x = np.asarray(context, dtype=np.float64)
+            x = as_vector(context, "Choice")
             if x.ndim == 1 and x.size:
                 return LinUCB(seed=seed)
-        except (TypeError, ValueError):
+        except InvalidParameterError:
             pass
         raise InvalidParameterError(
-            f"the default policy for a context needs a numeric vector; got {context!r}. "
-            "Encode the context as a vector (e.g. one-hot) or pass a policy."
+            f"the default policy for a context needs a numeric vector or a dict of named numbers, bools and "
+            f"strings; got {context!r}. Encode the context so, or pass a policy."
         )
     return EpsilonGreedy(seed=seed)
 

@@ -518,7 +518,10 @@ class _Linear(DecidePolicy):
 
     def _x(self, context: Any) -> np.ndarray:
         if context is None:
-            raise InvalidParameterError(f"{type(self).__name__} needs a vector context; choose(context=...) got None.")
+            raise InvalidParameterError(
+                f"{type(self).__name__} needs a context (a vector or a dict of named features) in every call: "
+                "pass context= to choose, observe and greedy. Got None."
+            )
         x = _as_vector(context, type(self).__name__)
         if self._d == 0:
             self._alloc_dim(len(x))

@@ -25,6 +25,7 @@ numbers) that other processes load.
 from __future__ import annotations
 
 import random
+import zlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
@@ -105,12 +106,36 @@ class Policy(ABC):
         raise NotImplementedError(f"{type(self).__name__} does not support snapshots")
 
 
+#: slots of the hashed one-hot of a string-valued context feature
+STRING_SLOTS = 8
+
+
 def as_vector(context: Any, owner: str) -> np.ndarray:
+    """A context as a float vector: a vector (list, tuple, numpy array) as given, or a dict of
+    named features: the features in sorted name order, numbers and bools as floats, a string as
+    a one-hot over :data:`STRING_SLOTS` slots by a stable hash (so ``{"load": 0.3, "os":
+    "linux"}`` is 1 + 8 floats, the same vector in every process)."""
+    if isinstance(context, dict):
+        out: list[float] = []
+        for name in sorted(context, key=str):
+            v = context[name]
+            if isinstance(v, str):
+                hot = [0.0] * STRING_SLOTS
+                hot[zlib.crc32(v.encode("utf-8")) % STRING_SLOTS] = 1.0
+                out += hot
+            elif isinstance(v, (bool, int, float, np.integer, np.floating)) and not isinstance(v, complex):
+                out.append(float(v))
+            else:
+                raise InvalidParameterError(
+                    f"{owner}: the context feature {name!r} is {v!r}; a dict context holds numbers, bools or strings"
+                )
+        return np.asarray(out, dtype=np.float64)
     try:
         x = np.asarray(context, dtype=np.float64).ravel()
     except (TypeError, ValueError):
         raise InvalidParameterError(
-            f"{owner} needs a numeric vector context (list or numpy array of floats). Got {context!r} instead."
+            f"{owner} needs a context that is a numeric vector (list or numpy array of floats) or a dict of "
+            f"named numbers, bools and strings. Got {context!r} instead."
         ) from None
     return x
 
