@@ -11,7 +11,7 @@ import sys
 from types import ModuleType
 from typing import Any
 
-__all__ = ["MissingDependencyError", "lazy_exports", "require"]
+__all__ = ["MissingDependencyError", "lazy_exports", "pyplot", "require"]
 
 
 class MissingDependencyError(ImportError):
@@ -49,3 +49,11 @@ def lazy_exports(package: str, where: dict[str, str]) -> tuple[Any, Any]:
         return sorted(set(sys.modules[package].__dict__) | set(where))
 
     return __getattr__, __dir__
+
+
+def pyplot(extra: str, purpose: str = "plots") -> ModuleType:
+    """matplotlib's pyplot on the Agg backend (files only, no display), or MissingDependencyError
+    naming the extra: matplotlib is needed only where plots are made."""
+    matplotlib = require("matplotlib", extra=extra, purpose=purpose)
+    matplotlib.use("Agg")
+    return importlib.import_module("matplotlib.pyplot")

@@ -50,9 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "func", None) is None:
+    if getattr(args, "func", None) is None:  # bare `learnedsys`: the help is the answer
         parser.print_help()
-        return 2
+        return 0
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from learnedsys._lazy import pyplot
 from learnedsys.bench._harness import BenchContext, SectionResult, measure
 
 PACKAGES = ("rbloom", "pyxorfilter", "xxhash")
@@ -593,10 +594,7 @@ def run(ctx: BenchContext) -> SectionResult:
 
 
 def _plot_drift(path: Path, title: str, rows: list[dict[str, Any]], sets: list[str]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot(extra="bench", purpose="the bench report")
 
     fig, ax = plt.subplots(figsize=(9, 4.5))
     width = 0.8 / max(len(rows), 1)
@@ -618,10 +616,7 @@ def _plot_drift(path: Path, title: str, rows: list[dict[str, Any]], sets: list[s
 
 
 def _plot(path: Path, title: str, n: int, curve: dict[str, list[tuple[float, int]]]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot(extra="bench", purpose="the bench report")
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     allf = [p[0] for pts in curve.values() for p in pts if p[0] > 0]

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from learnedsys._lazy import pyplot
 from learnedsys.bench._harness import BenchContext, SectionResult, measure_interleaved
 
 PACKAGES = ("pygm", "sortedcontainers")
@@ -724,10 +725,7 @@ def _grid(k: int) -> tuple[int, int]:
 
 
 def _plots(result: SectionResult, curves: dict[str, dict[str, list[tuple[int, float]]]], cdf: dict[str, Any], outdir: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot(extra="bench", purpose="the bench report")
 
     recs = result.records
     datasets = list(dict.fromkeys(r["dataset"] for r in recs))

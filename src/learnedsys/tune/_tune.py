@@ -40,7 +40,7 @@ from typing import Any
 
 from learnedsys import _storage
 from learnedsys._atomic import atomic_write
-from learnedsys._lazy import require
+from learnedsys._lazy import pyplot, require
 from learnedsys._serialization import json_default
 from learnedsys._validation import (
     InvalidParameterError,
@@ -70,7 +70,7 @@ class Param:
     choices: tuple[str, ...] = ()
 
     def distribution(self) -> Any:
-        optuna = require("optuna", extra="decide", purpose="learnedsys tune")
+        optuna = require("optuna", extra="tune", purpose="learnedsys tune")
         if self.kind == "categorical":
             return optuna.distributions.CategoricalDistribution(list(self.choices))
         if self.kind == "int":
@@ -242,7 +242,7 @@ def open_study(
     storage=storage_url(path))``, ``optuna-dashboard sqlite:///path`` and ``trials_dataframe()``
     work on it. Raises InvalidParameterError when the storage cannot be used.
     """
-    optuna = require("optuna", extra="decide", purpose="learnedsys tune")
+    optuna = require("optuna", extra="tune", purpose="learnedsys tune")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if study is None:
         storage: Any = optuna.storages.InMemoryStorage()
@@ -285,7 +285,7 @@ def _short(exc: BaseException) -> str:
 def _rows(ostudy: Any) -> list[dict[str, Any]]:
     """Finished trials as result rows; trials left running by a killed process are marked failed
     (and left out), so they are run again."""
-    optuna = require("optuna", extra="decide")
+    optuna = require("optuna", extra="tune")
     TS = optuna.trial.TrialState
     rows = []
     for t in ostudy.get_trials(deepcopy=False):
@@ -400,7 +400,7 @@ def tune(
     """
     from learnedsys.policy import Policy, Proposal
 
-    optuna = require("optuna", extra="decide", purpose="learnedsys tune")
+    optuna = require("optuna", extra="tune", purpose="learnedsys tune")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     trials = check_int(trials, "trials", "tune", low=1)
     direction = check_choice(direction, "direction", "tune", ("minimize", "maximize"))
@@ -700,10 +700,7 @@ def _coerce(p: Param, text: Any) -> Any:
 
 def write_plot(result: TuneResult, path: str | os.PathLike[str]) -> None:
     """Plot each trial's value, the best so far and the baseline (PNG, matplotlib Agg)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot(extra="tune", purpose="the --plot of learnedsys tune")
 
     done = result.completed
     fig, ax = plt.subplots(figsize=(7, 4))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 
+from learnedsys._lazy import pyplot
 from learnedsys.bench._harness import BenchContext, SectionResult, save_figure
 from learnedsys.bench.decide.cache import _cache
 from learnedsys.bench.decide.compression import section as _compression
@@ -26,10 +27,7 @@ def _figures(ctx: BenchContext, res: SectionResult) -> None:
     """Bar charts of the overhead and of the compression costs (PNG, matplotlib Agg)."""
     if ctx.report_dir is None:
         return
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot(extra="bench", purpose="the bench report")
 
     over = [r for r in res.records if r.get("workload") == "overhead"]
     if over:
