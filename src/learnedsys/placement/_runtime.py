@@ -513,7 +513,8 @@ class PlacedRuntime:
                     if msg[0] == "error":
                         raise RuntimeError(f"a placement worker failed: {msg[1]}")
                     j = msg[1] - base
-                    share[j] = min(share[j], msg[2] / max(msg[3], 1e-12))
+                    if self.plans[self._conns.index(conn)].nodes:  # a worker with no operation has no share
+                        share[j] = min(share[j], msg[2] / max(msg[3], 1e-12))
                     done[j] += 1
                     if done[j] == self.n_devices:
                         finished[j] = now
