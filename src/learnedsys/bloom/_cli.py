@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from learnedsys._output import add_json, check_json, write_json
+
 KINDS = ("plbf", "sandwiched", "lbf", "bloom", "fuse")
 
 
@@ -45,6 +47,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     b.add_argument("--ints", action="store_true", help="items are integers, not text")
     b.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     b.add_argument("--out", type=Path, required=True, metavar="FILE", help="where to save the filter")
+    add_json(b)
     b.set_defaults(func=_quiet_pipe(_build))
 
     q = sub.add_parser(
@@ -57,6 +60,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("--file", type=Path, metavar="FILE", help="read items from FILE, one per line")
     q.add_argument("--ints", action="store_true", help="items are integers")
     q.add_argument("--count", action="store_true", help="print only how many items answered yes")
+    add_json(q)
     q.set_defaults(func=_quiet_pipe(_query))
 
     a = sub.add_parser(
@@ -71,10 +75,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     a.add_argument("--keys", type=Path, metavar="FILE", help="the key set (enables the re-allocation and checks the reports)")
     a.add_argument("--max-growth", type=float, default=0.25, help="allowed growth over the size at build (default 0.25)")
     a.add_argument("--ints", action="store_true", help="items are integers")
+    add_json(a)
     a.set_defaults(func=_quiet_pipe(_adapt))
 
     i = sub.add_parser("info", help="describe a saved filter", description="Print the structure, its size and its regions.")
     i.add_argument("filter", type=Path, metavar="FILTER")
+    add_json(i)
     i.set_defaults(func=_quiet_pipe(_info))
 
     p.set_defaults(func=lambda args: _usage(p))
@@ -161,6 +167,8 @@ def _build(args: argparse.Namespace) -> int:
     from learnedsys._atomic import check_output_path
 
     check_output_path(args.out, "--out")  # a missing folder: one line now, before the fit
+    if (problem := check_json(args.json)) is not None:
+        return _fail(problem)
 
     from learnedsys._serialization import FormatError
     from learnedsys._validation import InvalidParameterError
@@ -203,7 +211,10 @@ def _build(args: argparse.Namespace) -> int:
     took = time.perf_counter() - t0
     print(f"built {type(f).__name__} of {len(keys)} keys in {took:.1f} s: {f.size_in_bytes()} bytes "
           f"({8 * f.size_in_bytes() / max(len(keys), 1):.2f} bits/key) -> {args.out}")
-    return 0
+    problem = write_json(args.json, {"kind": type(f).__name__, "keys": len(keys), "seconds": round(took, 3),
+                                     "bytes": f.size_in_bytes(), "bits_per_key": 8 * f.size_in_bytes() / max(len(keys), 1),
+                                     "path": str(args.out)})
+    return _fail(problem) if problem else 0
 
 
 def _open_filter(path: Path) -> Any:
@@ -232,6 +243,8 @@ def _query(args: argparse.Namespace) -> int:
         items += more
     if not items:
         return _fail("no items to query: give ITEM arguments or --file FILE")
+    if (problem := check_json(args.json)) is not None:
+        return _fail(problem)
     if not args.filter.exists():
         return _fail(f"filter file {args.filter} does not exist")
     try:
@@ -242,13 +255,16 @@ def _query(args: argparse.Namespace) -> int:
     except InvalidParameterError as exc:
         hint = " (add --ints for integer filters)" if not args.ints else " (drop --ints for text filters)"
         return _fail(f"{exc}{hint}")
+    yes_list = answers.tolist()
     if args.count:
         print(int(answers.sum()))
-        return 0
-    out = sys.stdout
-    for item, yes in zip(items, answers.tolist(), strict=True):
-        out.write(f"{'yes' if yes else 'no'}\t{item}\n")
-    return 0
+    else:
+        out = sys.stdout
+        for item, yes in zip(items, yes_list, strict=True):
+            out.write(f"{'yes' if yes else 'no'}\t{item}\n")
+    problem = write_json(args.json, {"filter": str(args.filter), "count": int(answers.sum()),
+                                     "answers": [{"item": it, "maybe": bool(y)} for it, y in zip(items, yes_list, strict=True)]})
+    return _fail(problem) if problem else 0
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -256,20 +272,28 @@ def _info(args: argparse.Namespace) -> int:
 
     if not args.filter.exists():
         return _fail(f"filter file {args.filter} does not exist")
+    if (problem := check_json(args.json)) is not None:
+        return _fail(problem)
     try:
         f = _open_filter(args.filter)
     except FormatError as exc:
         return _fail(str(exc))
+    info: dict[str, Any] = {"kind": type(f).__name__, "bytes": f.size_in_bytes()}
     print(f"{type(f).__name__}: {f.size_in_bytes()} bytes")
     if hasattr(f, "size_breakdown"):
-        for k, v in f.size_breakdown().items():
+        info["breakdown"] = f.size_breakdown()
+        info["worst_case_fpr"] = f.worst_case_bound_
+        info["regions"] = list(f.regions_)
+        for k, v in info["breakdown"].items():
             print(f"  {k}: {v} bytes")
         print(f"  worst-case FPR (any query set): {f.worst_case_bound_:.4g}")
         for r in f.regions_:
             print(f"  region score >= {r['low']:.4g}: {r['rule']}, fpr {r['fpr']:.3g}, {r['bytes']} bytes")
     else:
+        info["expected_fpr"] = f.expected_fpr()
         print(f"  expected fpr {f.expected_fpr():.4g}")
-    return 0
+    problem = write_json(args.json, info)
+    return _fail(problem) if problem else 0
 
 
 def _adapt(args: argparse.Namespace) -> int:
@@ -286,6 +310,8 @@ def _adapt(args: argparse.Namespace) -> int:
             return _fail(keys)
     if not args.filter.exists():
         return _fail(f"filter file {args.filter} does not exist")
+    if (problem := check_json(args.json)) is not None:
+        return _fail(problem)
     try:
         f = _open_filter(args.filter)
         if not hasattr(f, "adapt"):
@@ -298,4 +324,6 @@ def _adapt(args: argparse.Namespace) -> int:
     except OSError as exc:
         return _fail(f"cannot write {args.filter}: {exc}")
     print(f"adapted {args.filter}: {len(fps)} reported, {before} -> {f.size_in_bytes()} bytes")
-    return 0
+    problem = write_json(args.json, {"filter": str(args.filter), "reported": len(fps), "bytes_before": before,
+                                     "bytes_after": f.size_in_bytes()})
+    return _fail(problem) if problem else 0

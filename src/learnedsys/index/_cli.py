@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+from learnedsys._output import add_json, check_json, write_json
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("index", help="build and query a learned index (RMI) over sorted keys")
@@ -20,15 +22,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     b.add_argument("--leaves", default="auto", help="number of leaf models or 'auto' (default)")
     b.add_argument("--target", default="speed", choices=["speed", "space"], help="what auto-configuration optimises")
     b.add_argument("--max-bytes", type=int, default=None, help="size budget of the index (default 1%% of the keys)")
+    add_json(b)
     b.set_defaults(func=_build)
 
     q = sub.add_parser("lookup", help="lower-bound positions of keys in a saved index")
     q.add_argument("index", type=Path, help="file written by 'learnedsys index build'")
     q.add_argument("queries", nargs="+", help="query values")
+    add_json(q)
     q.set_defaults(func=_lookup)
 
     i = sub.add_parser("info", help="describe a saved index")
     i.add_argument("index", type=Path)
+    add_json(i)
     i.set_defaults(func=_info)
 
 
@@ -60,6 +65,8 @@ def _build(args: argparse.Namespace) -> int:
         check_output_path(args.out, "--out")
     except PathError as exc:
         return _fail(str(exc))
+    if (problem := check_json(args.json)) is not None:
+        return _fail(problem)
     t0 = time.perf_counter()
     try:
         index = RMI(root=args.root, n_leaves=leaves, target=args.target, max_bytes=args.max_bytes).fit(keys)
@@ -72,7 +79,8 @@ def _build(args: argparse.Namespace) -> int:
         return _fail(f"cannot write {str(args.out)!r}: {exc}")
     info = {**index.describe(), "build_seconds": round(seconds, 3), "path": str(args.out)}
     print(json.dumps(info, indent=1))
-    return 0
+    problem = write_json(args.json, info)
+    return _fail(problem) if problem else 0
 
 
 def _load(path: Path):  # type: ignore[no-untyped-def]
@@ -92,6 +100,8 @@ def _load(path: Path):  # type: ignore[no-untyped-def]
 
 
 def _lookup(args: argparse.Namespace) -> int:
+    if (problem := check_json(args.json)) is not None:
+        return _fail(problem)
     index = _load(args.index)
     dtype = index.keys_.dtype if hasattr(index, "keys_") else index._dtype
     try:  # Python ints, so 2**64 - 1 and beyond stay exact (numpy would read a mix as floats)
@@ -107,15 +117,22 @@ def _lookup(args: argparse.Namespace) -> int:
         hit = index.contains(q)
     except (ValueError, TypeError, OverflowError) as exc:
         return _fail(str(exc))
+    rows = []
     for v, p, h in zip(args.queries, pos.tolist(), hit.tolist(), strict=True):
         print(f"{v}\t{p}\t{'found' if h else 'absent'}")
-    return 0
+        rows.append({"query": v, "position": p, "found": bool(h)})
+    problem = write_json(args.json, {"index": str(args.index), "lookups": rows})
+    return _fail(problem) if problem else 0
 
 
 def _info(args: argparse.Namespace) -> int:
+    if (problem := check_json(args.json)) is not None:
+        return _fail(problem)
     index = _load(args.index)
     if hasattr(index, "describe"):
-        print(json.dumps(index.describe(), indent=1))
+        info = index.describe()
     else:
-        print(json.dumps({"kind": "DynamicIndex", "n": len(index), "size_bytes": index.size_in_bytes()}, indent=1))
-    return 0
+        info = {"kind": "DynamicIndex", "n": len(index), "size_bytes": index.size_in_bytes()}
+    print(json.dumps(info, indent=1))
+    problem = write_json(args.json, info)
+    return _fail(problem) if problem else 0
