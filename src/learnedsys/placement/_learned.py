@@ -159,14 +159,14 @@ class HierarchicalPolicy(Policy):
     device of each of the K groups.
 
     The Grouper starts as contiguous topological chunks (its position one-hot features get weight
-    ``init_bias``), the Placer from ``init`` when given. The Grouper's gradient is accumulated over
+    ``group_bias``), the Placer from ``init`` when given (bonus ``init_bias``). The Grouper's gradient is accumulated over
     ``update_every`` samples and applied at once (one O(n F K) product per batch, not per sample).
     """
 
     def __init__(
         self, features: np.ndarray, n_groups: int, n_devices: int, lr: float = 0.5,
         baseline_decay: float = 0.9, seed: int | None = 0, init: np.ndarray | None = None,
-        init_bias: float = 2.0, update_every: int = 1,
+        init_bias: float = 2.0, update_every: int = 1, group_bias: float = 4.0,
     ) -> None:
         n = features.shape[0]
         super().__init__(ActionSpace((n_groups,) * n + (n_devices,) * n_groups))
@@ -177,7 +177,7 @@ class HierarchicalPolicy(Policy):
         self._rng = np.random.default_rng(seed)
         f = features.shape[1]
         self.W = np.zeros((f, n_groups))
-        self.W[f - n_groups :, :] = np.eye(n_groups) * 4.0
+        self.W[f - n_groups :, :] = np.eye(n_groups) * group_bias
         self.placer = GroupPolicy(ActionSpace((n_devices,) * n_groups), lr=lr, baseline_decay=baseline_decay, seed=seed, init=init, init_bias=init_bias)
         self.baseline: float | None = None
         self._probs: np.ndarray | None = None
@@ -319,7 +319,9 @@ def hierarchical(
     feats = op_features(sim, k, init=init, hops=hops)
     pos = initial_groups(n, k, init)
     init_g = None if init is None else _majority(pos, k, np.asarray(init, dtype=np.int64), d)
-    policy = HierarchicalPolicy(feats, k, d, lr=lr, seed=seed, init=init_g, update_every=batch, init_bias=_bias(k, d, moves))
+    # warm: a sample also moves about ``moves`` operations out of their starting group
+    gb = 4.0 if moves is None else float(np.log(max(k - 1, 1) * max(n / max(moves, 1e-9) - 1.0, 1.0)))
+    policy = HierarchicalPolicy(feats, k, d, lr=lr, seed=seed, init=init_g, update_every=batch, init_bias=_bias(k, d, moves), group_bias=gb)
     best_dev, best_cost = None, np.inf
     if init is not None:
         best_dev, best_cost = np.asarray(init, dtype=np.int64), sim.cost(np.asarray(init, dtype=np.int64))

@@ -285,7 +285,7 @@ def place(
 
 
 #: Groups a warm-started learned placer's sample moves away from its start, on average.
-_WARM_MOVES = 2.0
+_WARM_MOVES = 4.0
 
 
 def _warm_start(sim: Simulator, seed: int) -> tuple[str, np.ndarray]:
