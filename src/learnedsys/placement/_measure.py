@@ -300,7 +300,7 @@ def settings(**overrides: Any) -> Any:
 
     base: dict[str, Any] = {
         "quick": False, "only": None, "seed": 0, "warmup": 2, "rounds": 5, "repeats": 3, "profile_repeats": 5,
-        "random": 3, "iterations": 150, "time_budget": 20.0, "anneal_steps": 3000, "kicks": 5, "command": "",
+        "random": 3, "iterations": 600, "time_budget": 20.0, "anneal_steps": 3000, "kicks": 5, "command": "",
     }
     unknown = set(overrides) - set(base)
     if unknown:

@@ -245,9 +245,10 @@ def place(
             perturbation of three groups, then a descent each); with ``anneal_steps`` and the
             number of operations, the main knob of the default's search time.
         simulator: a prepared :class:`Simulator` (to choose training/inference or op times).
-        warm_start: rl and hierarchical start from the best structured placement (the fastest
-            heuristic under the simulator) instead of the single-device placement; their result
-            is then never slower than that heuristic. ``False``: the papers' cold start.
+        warm_start: rl and hierarchical start from the best structured placement under the
+            simulator (every heuristic, and the expert with weight groups shifted across devices:
+            :func:`shifted_candidates`) instead of the single-device placement; their result is
+            then never slower than any heuristic. ``False``: the papers' cold start.
 
     Returns:
         A :class:`Placement` with its simulated step time and search time.
@@ -289,8 +290,12 @@ _WARM_MOVES = 4.0
 
 
 def _warm_start(sim: Simulator, seed: int) -> tuple[str, np.ndarray]:
-    """The fastest heuristic placement under ``sim`` (ties: the first in :data:`HEURISTICS`)."""
-    best = min(((sim.cost(dv), i, name, dv) for i, (name, dv) in enumerate((m, _heuristic(m, sim, seed)) for m in HEURISTICS)), key=lambda x: x[:2])
+    """The fastest structured placement under ``sim``: every heuristic and the expert with weight
+    groups shifted (:func:`shifted_candidates`); ties go to the first in that order."""
+    cands = [(m, _heuristic(m, sim, seed)) for m in HEURISTICS]
+    expert = dict(cands)["expert"]
+    cands += [(f"shifted-expert-{i}", dv) for i, (_, dv) in enumerate(shifted_candidates(sim, expert))]
+    best = min(((sim.cost(dv), i, name, dv) for i, (name, dv) in enumerate(cands)), key=lambda x: x[:2])
     return best[2], best[3]
 
 
@@ -301,8 +306,8 @@ def _default(sim: Simulator, k: int, seed: int, iterations: int, batch: int, tim
         dv = _heuristic(name, sim, seed)
         cands[name] = (dv, sim.cost(dv))
     groups = _groups(sim, k, seed)
-    # the learned placers start as place() starts them (the best heuristic, or one device)
-    init = cands[min(HEURISTICS, key=lambda m: (cands[m][1], HEURISTICS.index(m)))][0] if warm_start else H.single(sim)
+    # the learned placers start as place() starts them (the best structured placement, or one device)
+    init = _warm_start(sim, seed)[1] if warm_start else H.single(sim)
     # the named learned placers, exactly as place() runs them: the default cannot lose to them
     moves = _WARM_MOVES if warm_start else None
     dv, c, _ = reinforce(sim, groups, iterations=iterations, batch=batch, seed=seed, init=init, time_budget=time_budget, moves=moves)
