@@ -122,24 +122,25 @@ def _measured(ctx: BenchContext, result: SectionResult) -> None:
     rows, errs = [], []
     for res in results:
         flag = max(res["load_before"][0], res["load_after"][0])
+        on_core = float(np.median([r["cpu_share"] for r in res["rows"]]))
         for r in res["rows"]:
-            rows.append({"model": res["model"], "method": r["method"], "real_ms": r["real_ms"], "q25": r["real_q25_ms"], "q75": r["real_q75_ms"],
+            rows.append({"model": res["model"], "method": r["method"], "real_ms": r["real_ms"], "q25": r["real_q25_ms"], "q75": r["real_q75_ms"], "on_core": r["cpu_share"],
                          "pipelined_ms": r["pipelined_ms"], "sim_profiled_ms": r["sim_profiled_ms"], "sim_calibrated_ms": r["sim_calibrated_ms"],
                          "sim_roofline_ms": r["sim_roofline_ms"]})
         for src, e in res["errors"].items():
-            errs.append({"model": res["model"], "source": src, "mae": e["mae"], "spearman": e["spearman"], "load": flag,
+            errs.append({"model": res["model"], "source": src, "mae": e["mae"], "spearman": e["spearman"], "load": flag, "on_core": on_core,
                          "default_vs_fastest": res["default_vs_fastest"], "default_vs_single": res["default_vs_single"]})
     result.tables.append((
         f"Measured on this machine ({meta['cluster']}): forward step, one pinned worker process per core; simulated columns are the simulator's prediction",
         rows,
-        [("model", "model", ""), ("method", "method", ""), ("real_ms", "real (ms)", ".2f"), ("q25", "q25", ".2f"), ("q75", "q75", ".2f"),
+        [("model", "model", ""), ("method", "method", ""), ("real_ms", "real (ms)", ".2f"), ("q25", "q25", ".2f"), ("q75", "q75", ".2f"), ("on_core", "on core", ".2f"),
          ("pipelined_ms", "pipelined (ms)", ".2f"), ("sim_profiled_ms", "sim profiled", ".2f"), ("sim_calibrated_ms", "sim calibrated", ".2f"),
          ("sim_roofline_ms", "sim roofline", ".2f")],
     ))
     result.tables.append((
-        "Simulator's error against the measured step times (load: 1-minute load average, > 1.5 on 2 cores means the figures are disturbed)",
+        "Simulator's error against the measured step times (load: 1-minute load average; on core: median share of a step its workers were on their cores, below ~0.9 the real times are inflated by other processes)",
         errs,
-        [("model", "model", ""), ("source", "op times", ""), ("mae", "MAE", ".3f"), ("spearman", "Spearman", ".3f"), ("load", "load", ".2f"),
+        [("model", "model", ""), ("source", "op times", ""), ("mae", "MAE", ".3f"), ("spearman", "Spearman", ".3f"), ("load", "load", ".2f"), ("on_core", "on core", ".2f"),
          ("default_vs_fastest", "default / fastest (real)", ".3f"), ("default_vs_single", "default / single (real)", ".3f")],
     ))
     result.notes.append(
