@@ -50,7 +50,8 @@ def plot(path: Path, figure: Path) -> None:
     import matplotlib.pyplot as plt
 
     runs = json.loads(path.read_text())["runs"]
-    tasks = sorted({r["task"] for r in runs})
+    order = ["strokes28", "shapes32", "textures32", "patches32"]
+    tasks = sorted({r["task"] for r in runs}, key=lambda t: order.index(t) if t in order else len(order))
     fig, axes = plt.subplots(1, len(tasks), figsize=(4 * len(tasks), 3.6), squeeze=False)
     marks = {"knn": "v", "logreg": "s", "svm_rbf": "D"}
     for ax, t in zip(axes[0], tasks, strict=True):
@@ -58,7 +59,8 @@ def plot(path: Path, figure: Path) -> None:
             s, f = r["search"], r["fair_cnn"]
             if "curve" in s:
                 ts, vs = zip(*[(a, b) for a, b in s["curve"] if b is not None], strict=True)
-                ax.step(ts, vs, where="post", color="C0", alpha=0.4, lw=1)
+                ax.step(ts, vs, where="post", color="C0", alpha=0.4, lw=1,
+                        label="search: best validation accuracy so far (top rung first)")
             if "acc" in s:
                 ax.plot(s["seconds"], s["acc"], "o", color="C0", label="search (held-back)")
             if "acc" in f:
