@@ -104,10 +104,11 @@ class PlacedRuntime:
         devices: torch device of each worker (default ``"cpu"`` for all).
         slots: buffers per transfer: the most steps :meth:`run` keeps in flight.
         timeout: seconds any wait may last before it raises ``TimeoutError``.
-        polite: a waiting worker yields its core now and then (``sched_yield``). Off by default:
-            a worker waiting for a transfer busy-polls its own core (while a step runs only), as
-            a device waits for a link; on a machine shared with other jobs, yielding hands the
-            core to another process for a whole time slice and a wait costs milliseconds.
+        polite: a waiting worker yields its core now and then (``sched_yield``). Default: only
+            when two workers share a core (more devices than cores). Otherwise a worker waiting
+            for a transfer busy-polls its own core (while a step runs only), as a device waits
+            for a link; on a machine shared with other jobs, yielding hands the core to another
+            process for a whole time slice and a wait costs milliseconds.
 
     Use as a context manager (the workers start on entry and stop on exit), or call
     :meth:`start` and :meth:`close`. ``runtime(*inputs)`` runs one step and returns what
@@ -127,7 +128,7 @@ class PlacedRuntime:
         devices: list[str] | None = None,
         slots: int = 2,
         timeout: float = 120.0,
-        polite: bool = False,
+        polite: bool | None = None,
     ) -> None:
         torch = require("torch", extra="torch", purpose="running a placement")
         if not hasattr(os, "fork") or not hasattr(os, "sched_setaffinity"):
@@ -137,7 +138,6 @@ class PlacedRuntime:
             example_inputs = (example_inputs,)
         self.slots = check_int(slots, "slots", "PlacedRuntime", low=1)
         self.timeout = check_float(timeout, "timeout", "PlacedRuntime", low=0.0)
-        self.polite = bool(polite)
         if isinstance(model, torch.export.ExportedProgram):
             ep = model
         else:
@@ -154,6 +154,8 @@ class PlacedRuntime:
         self.cores = list(cores) if cores is not None else [avail[i % len(avail)] for i in range(self.n_devices)]
         if len(self.cores) < self.n_devices:
             raise InvalidParameterError(f"The 'cores' parameter of PlacedRuntime must give a core to each of the {self.n_devices} workers. Got {len(self.cores)} instead.")
+        cores_used = self.cores[: self.n_devices]
+        self.polite = bool(polite) if polite is not None else len(set(cores_used)) < len(cores_used)
         self.devices = list(devices) if devices is not None else ["cpu"] * self.n_devices
         if len(self.devices) < self.n_devices:
             raise InvalidParameterError(f"The 'devices' parameter of PlacedRuntime must give a torch device to each of the {self.n_devices} workers. Got {len(self.devices)} instead.")
