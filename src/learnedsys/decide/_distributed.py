@@ -90,15 +90,24 @@ class Learner:
         options: the option space the workers' Choices use (to bind the policy).
         backend: ``"process"`` (a thread in this process, the default) or ``"ray"`` (a Ray actor).
         interval: seconds between snapshot publications (and the workers' sync period).
+        address: with ``backend="ray"``, the cluster to run the actor on (``"HOST:PORT"`` of
+            ``ray start --head``, or ``"auto"``); None: the Ray this process runs or a local one.
+            Token authentication and worker installs: see :mod:`learnedsys._ray`.
     """
 
-    def __init__(self, policy: Policy, options: Any = None, *, backend: str = "process", interval: float = 0.05) -> None:
+    def __init__(
+        self, policy: Policy, options: Any = None, *, backend: str = "process", interval: float = 0.05,
+        address: str | None = None,
+    ) -> None:
         if not isinstance(policy, Policy):
             raise InvalidParameterError(f"The 'policy' parameter of Learner must be a Policy. Got {policy!r} instead.")
         self.policy = policy
         self.options = options
         self.backend = check_choice(backend, "backend", "Learner", ("process", "ray"))
         self.interval = check_float(interval, "interval", "Learner", low=0.0, closed="neither")
+        if address is not None and (not isinstance(address, str) or not address):
+            raise InvalidParameterError(f"The 'address' parameter of Learner must be 'HOST:PORT', 'auto' or None. Got {address!r} instead.")
+        self.address = address
         self._thread: threading.Thread | None = None
         self._actor: Any = None
         self.updates = 0
@@ -112,7 +121,9 @@ class Learner:
             space = as_space(self.options)
             self.policy.bind(space.action_space, space)
         if self.backend == "ray":
-            ray = require("ray", extra="ray", purpose="a Ray learner")
+            from learnedsys import _ray
+
+            ray = _ray.connect(self.address, purpose="a Ray learner")
             actor_cls = ray.remote(_RayLearner)
             self._actor = actor_cls.remote(type(self.policy).__module__, type(self.policy).__name__, self.policy.state(), self.options)
             return self

@@ -23,6 +23,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--maximize", action="store_true", help="maximise the objective (default: minimise)")
     p.add_argument("--repeats", type=int, default=1, help="runs per trial; the median counts (default 1)")
     p.add_argument("--parallel", type=int, default=1, metavar="N", help="trials at once (default 1)")
+    p.add_argument("--address", default=None, metavar="HOST:PORT", help="run the trials as Ray tasks on this cluster ('auto': the one `ray start` runs here; 'local': start one); needs learnedsys on every node")
     p.add_argument("--study", default="learnedsys-tune.sqlite", metavar="PATH|URL", help="the Optuna study: a SQLite file or an RDB URL (sqlite:///..., postgresql://...); an existing one resumes (default learnedsys-tune.sqlite)")
     p.add_argument("--study-name", default="learnedsys-tune", help="the study's name in that storage (default learnedsys-tune)")
     p.add_argument("--fresh", action="store_true", help="discard the trials in --study and start over")
@@ -40,6 +41,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from learnedsys._atomic import PathError, check_output_path
+    from learnedsys._ray import InfrastructureError
     from learnedsys._validation import InvalidParameterError
     from learnedsys.tune._tune import format_result, save_json, tune_command, write_plot
 
@@ -76,10 +78,14 @@ def _run(args: argparse.Namespace) -> int:
             cmd, trials=args.trials, metric=args.metric, maximize=args.maximize, repeats=args.repeats,
             parallel=args.parallel, study=args.study, study_name=args.study_name, fresh=args.fresh, sampler=args.sampler, seed=args.seed,
             timeout=args.timeout, defaults=defaults, baseline=not args.no_baseline, progress=not args.quiet,
+            address=args.address,
         )
     except InvalidParameterError as exc:  # also a study file or URL that cannot be used
         print(f"learnedsys tune: {exc}", file=sys.stderr)
         return 2
+    except InfrastructureError as exc:  # a Ray cluster that cannot be used
+        print(f"learnedsys tune: {exc}", file=sys.stderr)
+        return 1
     print(format_result(result))
     try:
         if args.json is not None:

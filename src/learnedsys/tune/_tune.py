@@ -375,6 +375,7 @@ def tune(
     first: dict[str, Any] | None = None,
     progress: bool = False,
     objective_name: str = "objective",
+    address: str | None = None,
 ) -> TuneResult:
     """Search ``params`` for the best value of ``objective(values) -> (value, runs, note)``.
 
@@ -388,7 +389,11 @@ def tune(
         sampler: ``"tpe"`` (Optuna TPE, multivariate, constant liar when parallel), ``"random"``,
             or any :class:`~learnedsys.policy.Policy` (unbound; tune binds it to one position per
             parameter, see :class:`_Grid`, and feeds it the objective, negated when minimising).
-        parallel: trials run at once (threads; each runs the objective).
+        parallel: trials run at once (threads in this process; each runs the objective).
+        address: run each trial as a Ray task on this cluster instead (``"HOST:PORT"`` of
+            ``ray start --head``, ``"auto"``, or ``"local"`` for a Ray started here), ``parallel``
+            at once; the objective must be picklable by Ray (closures are). Study, sampler and
+            journal stay in this process.
         baseline: the command's defaults, evaluated once (and kept in the study) for the gain.
         first: values to try first (e.g. the defaults, when they lie in the space).
         progress: show a progress bar on stderr.
@@ -507,8 +512,15 @@ def tune(
                 "state": "complete" if ok else "failed", "seconds": secs, "note": note}
 
     queue = [dict(first)] if policy is not None and first is not None and not kept else []
+    remote = None
+    if address is not None:
+        from learnedsys import _ray
+
+        ray = _ray.connect(None if address == "local" else address, purpose="tune's Ray workers")
+        remote = ray.remote(num_cpus=1)(run_one)
     try:
-        with cf.ThreadPoolExecutor(max_workers=parallel) as pool:
+        with cf.ThreadPoolExecutor(max_workers=parallel) as threads:
+            pool: Any = threads if remote is None else _RayPool(remote)
             running: dict[cf.Future[Any], tuple[Any, dict[str, Any]]] = {}
             launched = 0
             while launched < remaining or running:
@@ -533,6 +545,16 @@ def tune(
     result.study_name = study_name
     result.storage = storage_url(study) if study is not None else None
     return result
+
+
+class _RayPool:
+    """``submit`` as a Ray task; its ObjectRef's future is a concurrent.futures.Future."""
+
+    def __init__(self, remote: Any) -> None:
+        self.remote = remote
+
+    def submit(self, fn: Any, values: dict[str, Any]) -> cf.Future[Any]:
+        return self.remote.remote(values).future()
 
 
 def _key(params: Sequence[Param], values: dict[str, Any]) -> tuple[Any, ...]:
@@ -643,6 +665,7 @@ def tune_command(
     defaults: dict[str, str] | None = None,
     baseline: bool = True,
     progress: bool = False,
+    address: str | None = None,
 ) -> TuneResult:
     """Tune the placeholders of the command line ``argv`` (see the module docstring).
 
@@ -681,7 +704,7 @@ def tune_command(
         params, lambda v: obj(values=v), trials=trials, direction="maximize" if maximize else "minimize", study=study,
         study_name=study_name,
         signature=sig, fresh=fresh, sampler=sampler, seed=seed, parallel=parallel, baseline=base, first=first,
-        progress=progress, objective_name=f"metric {metric!r}" if metric else "wall time (s)",
+        progress=progress, objective_name=f"metric {metric!r}" if metric else "wall time (s)", address=address,
     )
     res.command = list(argv)
     return res
