@@ -40,7 +40,17 @@ CASES: list[tuple[str, Any, list[ActionSpace], dict[str, Any]]] = [
     ("Reinforce+context", lambda s, seed: Reinforce(s, lr=0.5, seed=seed), SEQUENCE, {"context": [1.0, -1.0]}),
     ("RandomPolicy", lambda s, seed: RandomPolicy(s, seed=seed), SEQUENCE, {"learns": False}),
     ("OptunaTPE", lambda s, seed: OptunaTPE(s, n_startup_trials=5, seed=seed), SEQUENCE, {"rounds": 60, "draws": 50}),
+    ("placement.group_policy", lambda s, seed: _placement().group_policy(s, seed=seed, init=[0] * len(s.sizes)), SEQUENCE, {}),
+    ("placement.HierarchicalPolicy",
+     lambda s, seed: _placement().HierarchicalPolicy(np.eye(3), n_groups=2, n_devices=3, seed=seed, group_bias=1.0),
+     [ActionSpace((2, 2, 2, 3, 3))], {"rounds": 600}),
 ]
+
+
+def _placement() -> Any:
+    from learnedsys.placement import _learned
+
+    return _learned
 
 
 @pytest.mark.parametrize(("name", "make", "spaces", "kw"), CASES, ids=[c[0] for c in CASES])
@@ -144,3 +154,12 @@ def test_one_user_policy_passes_the_kit_and_drives_decide_and_tune() -> None:
     res = tune(params, lambda v: (abs(v["n"] - 9) + (v["m"] == "p"), [0.0], None), trials=80,
                sampler=ExploreThenCommit(explore=20, seed=0))
     assert res.best == {"n": 9, "m": "q"}
+    # placement: the same class in rl's place, fed the same rewards
+    from tests.placement.test_placers import GPU4, towers_graph
+
+    from learnedsys.placement import place
+
+    g = towers_graph(3, 3)
+    p = place(g, GPU4, ExploreThenCommit(explore=20, seed=0), iterations=10, batch=4, seed=0)
+    assert p.method == "ExploreThenCommit" and p.feasible
+    assert p.step_time <= place(g, GPU4, "single").step_time  # warm-started: never worse than its start

@@ -10,15 +10,17 @@ fit in memory scores as a large runtime (``Simulator.cost``).
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
 import numpy as np
 
+from learnedsys._validation import InvalidParameterError
 from learnedsys.placement._simulator import Simulator
-from learnedsys.policy import ActionSpace, Policy, Proposal
+from learnedsys.policy import ActionSpace, BasePolicy, Policy, Proposal, Reinforce
 
-__all__ = ["GroupPolicy", "HierarchicalPolicy", "hierarchical", "local_search", "reinforce"]
+__all__ = ["GroupPolicy", "HierarchicalPolicy", "group_policy", "hierarchical", "local_search", "reinforce"]
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
@@ -34,66 +36,18 @@ def _sample(rng: np.random.Generator, p: np.ndarray) -> np.ndarray:
     return np.asarray(np.minimum(idx, p.shape[1] - 1), dtype=np.int64)
 
 
-class GroupPolicy(Policy):
-    """A device per co-located group, each drawn from its own softmax (factorised policy).
+def group_policy(
+    space: ActionSpace, lr: float = 0.5, baseline_decay: float = 0.9, seed: int | None = 0,
+    init: np.ndarray | None = None, init_bias: float = 2.0,
+) -> Reinforce:
+    """A device per co-located group, each drawn from its own softmax: the shared factorised
+    :class:`~learnedsys.policy.Reinforce` with the placement papers' settings (no advantage
+    normalisation, baseline decay 0.9), warm-started at ``init`` with ``init_bias``."""
+    return Reinforce(space, lr=lr, baseline_decay=baseline_decay, normalize=False, init=init, init_bias=init_bias, seed=seed)
 
-    Args:
-        space: ``ActionSpace((D,) * K)``: K groups, D devices.
-        lr: step size of the policy gradient.
-        baseline_decay: decay of the moving-average reward baseline.
-        seed: random seed.
-        init: optional ``(K,)`` devices to start from; their logits get ``init_bias``.
-        init_bias: logit bonus of the initial devices (higher: stay closer to ``init``).
-    """
 
-    def __init__(
-        self, space: ActionSpace, lr: float = 0.5, baseline_decay: float = 0.9, seed: int | None = 0,
-        init: np.ndarray | None = None, init_bias: float = 2.0,
-    ) -> None:
-        super().__init__(space)
-        self.lr = lr
-        self.baseline_decay = baseline_decay
-        self.seed = seed
-        self.init = init
-        self.init_bias = init_bias
-        self._rng = np.random.default_rng(seed)
-        k, d = len(space.sizes), max(space.sizes)
-        self.logits = np.zeros((k, d))
-        self.logits[:, :] = np.where(np.arange(d)[None, :] < np.array(space.sizes)[:, None], 0.0, -np.inf)
-        if init is not None:
-            self.logits[np.arange(k), np.asarray(init)] += init_bias
-        self.baseline: float | None = None
-
-    def probs(self) -> np.ndarray:
-        return _softmax(self.logits)
-
-    def propose(self, context: Any = None) -> Proposal:
-        p = self.probs()
-        a = _sample(self._rng, p)
-        logp = float(np.log(p[np.arange(a.size), a]).sum())
-        return Proposal(tuple(int(x) for x in a), float(np.exp(logp)), {"logp": logp})
-
-    def greedy(self, context: Any = None) -> tuple[int, ...]:
-        return tuple(int(x) for x in np.argmax(self.logits, axis=1))
-
-    def update(self, proposal: Proposal, reward: float, context: Any = None) -> None:
-        if self.baseline is None:
-            self.baseline = reward
-        adv = reward - self.baseline
-        self.baseline = self.baseline_decay * self.baseline + (1 - self.baseline_decay) * reward
-        a = np.asarray(proposal.action)
-        grad = -self.probs()
-        grad[np.arange(a.size), a] += 1.0
-        grad[~np.isfinite(self.logits)] = 0.0
-        self.logits += self.lr * adv * grad
-
-    def state(self) -> dict[str, Any]:
-        return {"logits": np.where(np.isfinite(self.logits), self.logits, -1e30).tolist(), "baseline": self.baseline}
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        lg = np.asarray(state["logits"], dtype=np.float64)
-        self.logits = np.where(lg <= -1e29, -np.inf, lg)
-        self.baseline = state.get("baseline")
+#: The factorised device policy is the shared REINFORCE (kept under the name the papers use).
+GroupPolicy = group_policy
 
 
 def initial_groups(n: int, k: int, init: np.ndarray | None = None) -> np.ndarray:
@@ -178,7 +132,7 @@ class HierarchicalPolicy(Policy):
         f = features.shape[1]
         self.W = np.zeros((f, n_groups))
         self.W[f - n_groups :, :] = np.eye(n_groups) * group_bias
-        self.placer = GroupPolicy(ActionSpace((n_devices,) * n_groups), lr=lr, baseline_decay=baseline_decay, seed=seed, init=init, init_bias=init_bias)
+        self.placer = group_policy(ActionSpace((n_devices,) * n_groups), lr=lr, baseline_decay=baseline_decay, seed=seed, init=init, init_bias=init_bias)
         self.baseline: float | None = None
         self._probs: np.ndarray | None = None
         self.update_every = max(1, int(update_every))
@@ -194,7 +148,8 @@ class HierarchicalPolicy(Policy):
         gp = self.group_probs()
         groups = _sample(self._rng, gp)
         place = self.placer.propose()
-        return Proposal(tuple(int(x) for x in groups) + place.action, 1.0, {})
+        logp = float(np.log(gp[np.arange(groups.size), groups]).sum()) + float(place.info["log_propensity"])
+        return Proposal(tuple(int(x) for x in groups) + place.action, max(math.exp(logp), 5e-324), {"log_propensity": logp})
 
     def greedy(self, context: Any = None) -> tuple[int, ...]:
         groups = np.argmax(self.features @ self.W, axis=1)
@@ -252,9 +207,11 @@ def _bias(k: int, d: int, moves: float | None) -> float:
 def reinforce(
     sim: Simulator, groups: np.ndarray, *, iterations: int = 150, batch: int = 8, lr: float = 0.5,
     seed: int | None = 0, init: np.ndarray | None = None, time_budget: float | None = None,
-    moves: float | None = None,
+    moves: float | None = None, policy: Policy | None = None,
 ) -> tuple[np.ndarray, float, dict[str, Any]]:
-    """REINFORCE over co-located groups (``groups[i]``: group of operation i).
+    """REINFORCE over co-located groups (``groups[i]``: group of operation i); with ``policy``,
+    any :class:`~learnedsys.policy.Policy` (unbound: bound here to one position per group, one
+    option per device) in its place, fed the same rewards.
 
     With ``init`` (a warm start), each group is split by the devices ``init`` gives its operations
     and the policy starts biased towards ``init``, which counts as the first placement seen (the
@@ -274,7 +231,15 @@ def reinforce(
         best_dev, best_cost = init, sim.cost(init)
     k = int(groups.max()) + 1
     init_g = None if init is None else _majority(groups, k, init, d)
-    policy = GroupPolicy(ActionSpace((d,) * k), lr=lr, seed=seed, init=init_g, init_bias=_bias(k, d, moves))
+    if policy is None:
+        policy = group_policy(ActionSpace((d,) * k), lr=lr, seed=seed, init=init_g, init_bias=_bias(k, d, moves))
+    elif isinstance(policy, BasePolicy) and not policy._bound:
+        policy.bind(ActionSpace((d,) * k))
+    elif getattr(policy.space, "sizes", None) != (d,) * k:
+        raise InvalidParameterError(
+            f"the policy's action space {getattr(policy.space, 'sizes', None)} does not match the {k} groups on {d} devices; "
+            "pass an unbound policy (place binds it)"
+        )
     ref = None if init is None else best_cost
     start = time.perf_counter()
     history = []
@@ -297,7 +262,7 @@ def reinforce(
     if c < best_cost:
         best_cost, best_dev = c, dev
     assert best_dev is not None
-    return best_dev, float(best_cost), {"iterations": it + 1, "groups": k, "policy": "GroupPolicy"}
+    return best_dev, float(best_cost), {"iterations": it + 1, "groups": k, "policy": type(policy).__name__}
 
 
 def hierarchical(

@@ -16,6 +16,7 @@ from learnedsys.placement._graph import OpGraph
 from learnedsys.placement._learned import hierarchical, local_search, reinforce
 from learnedsys.placement._placement import Placement
 from learnedsys.placement._simulator import Simulator
+from learnedsys.policy import Policy
 
 __all__ = ["HEURISTICS", "METHODS", "place"]
 
@@ -208,7 +209,7 @@ def _heuristic(name: str, sim: Simulator, seed: int) -> np.ndarray:
 def place(
     graph: OpGraph,
     cluster: Cluster,
-    method: str = "default",
+    method: str | Policy = "default",
     *,
     seed: int | None = 0,
     iterations: int = 150,
@@ -225,7 +226,9 @@ def place(
     Args:
         graph: the operation graph.
         cluster: devices and links.
-        method: one of :data:`METHODS`. ``default`` runs every heuristic and both learned
+        method: one of :data:`METHODS`, or any :class:`~learnedsys.policy.Policy` (unbound; it
+            takes rl's place: one position per co-located group, one option per device, the same
+            warm start, rewards and budget). ``default`` runs every heuristic and both learned
             placers (with these same settings) and builds structured starting points (the
             expert with weight groups shifted, :func:`shifted_candidates`); descends (moves of
             weight groups, time-step ranges, module and METIS groups, boundary operations,
@@ -253,7 +256,9 @@ def place(
     Returns:
         A :class:`Placement` with its simulated step time and search time.
     """
-    check_choice(method, "method", "place", METHODS)
+    user_policy = method if isinstance(method, Policy) else None
+    if user_policy is None:
+        check_choice(method, "method", "place", METHODS)
     seed = check_seed(seed, "seed", "place") or 0
     iterations = check_int(iterations, "iterations", "place", low=1)
     batch = check_int(batch, "batch", "place", low=1)
@@ -267,11 +272,12 @@ def place(
     info: dict[str, Any] = {}
     if method in HEURISTICS:
         dev = _heuristic(method, sim, seed)
-    elif method in ("rl", "hierarchical"):
+    elif user_policy is not None or method in ("rl", "hierarchical"):
         start, init = _warm_start(sim, seed) if warm_start else ("single", H.single(sim))
         moves = _WARM_MOVES if warm_start else None
-        if method == "rl":
-            dev, _, info = reinforce(sim, _groups(sim, k, seed), iterations=iterations, batch=batch, seed=seed, init=init, time_budget=time_budget, moves=moves)
+        if user_policy is not None or method == "rl":
+            dev, _, info = reinforce(sim, _groups(sim, k, seed), iterations=iterations, batch=batch, seed=seed, init=init,
+                                     time_budget=time_budget, moves=moves, policy=user_policy)
         else:
             dev, _, info = hierarchical(sim, n_groups=k, iterations=iterations, batch=batch, seed=seed, init=init, time_budget=time_budget, moves=moves)
         info["start"] = start
@@ -280,7 +286,7 @@ def place(
     elapsed = time.perf_counter() - t0
     res = sim(dev)
     return Placement(
-        devices=dev, method=method, step_time=res.step_time, feasible=res.feasible, search_seconds=elapsed,
+        devices=dev, method=str(method) if user_policy is None else type(user_policy).__name__, step_time=res.step_time, feasible=res.feasible, search_seconds=elapsed,
         device_names=[d.name for d in cluster.devices], info=info,
     )
 

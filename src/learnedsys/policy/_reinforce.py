@@ -5,11 +5,12 @@ controller baseline and placement's per-group device policy."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from learnedsys._validation import check_float
+from learnedsys._validation import InvalidParameterError, check_float
 from learnedsys.policy._base import ActionSpace, BasePolicy, Proposal, as_vector
 
 __all__ = ["Reinforce"]
@@ -17,15 +18,18 @@ __all__ = ["Reinforce"]
 
 class Reinforce(BasePolicy):
     """Softmax policy gradient (REINFORCE, Williams 1992) with a moving-average reward baseline,
-    for a sequence of choices (one softmax per position) and optionally a vector context (logits
-    linear in it). One reward per sequence is credited to every position.
+    for a sequence of choices (one softmax per position: a factorised policy) and optionally a
+    vector context (logits linear in it). One reward per sequence is credited to every position.
 
     Args:
         lr: learning rate of the logits. Knob: larger learns faster, more noisily.
         baseline_decay: weight of the old baseline in the exponential moving average.
         temperature: divides the logits; higher explores more.
         normalize: divide the advantage by a running reward standard deviation.
-    Cost: O(sum(sizes) * (1 + d)) numpy per proposal and update.
+        init: a starting action (one int per position), favoured by ``init_bias`` in the logits:
+            a warm start (placement starts from the best structured placement).
+        init_bias: the logit bonus of ``init``'s options.
+    Cost: O(sum(sizes) * (1 + d)) numpy per proposal and update, vectorised over positions.
     """
 
     single = False
@@ -38,50 +42,68 @@ class Reinforce(BasePolicy):
         baseline_decay: float = 0.95,
         temperature: float = 1.0,
         normalize: bool = True,
+        init: Sequence[int] | np.ndarray | None = None,
+        init_bias: float = 2.0,
         seed: int | None = None,
     ) -> None:
         self.lr = check_float(lr, "lr", "Reinforce", low=0.0, closed="neither")
         self.baseline_decay = check_float(baseline_decay, "baseline_decay", "Reinforce", low=0.0, high=1.0)
         self.temperature = check_float(temperature, "temperature", "Reinforce", low=0.0, closed="neither")
         self.normalize = bool(normalize)
+        self.init = None if init is None else [int(a) for a in np.asarray(init).ravel()]
+        self.init_bias = check_float(init_bias, "init_bias", "Reinforce")
         super().__init__(space, seed=seed)
 
     def _params(self) -> str:
         return f"lr={self.lr}, baseline_decay={self.baseline_decay}, temperature={self.temperature}, seed={self.seed}"
 
     def _allocate(self) -> None:
-        self._logits = [np.zeros(s) for s in self.space.sizes]
-        self._w: list[np.ndarray] | None = None
+        sizes = np.asarray(self.space.sizes, dtype=np.int64)
+        self._sizes = sizes
+        k, d = len(sizes), int(sizes.max())
+        # one row per position, padded with -inf past the position's size
+        self._valid = np.arange(d)[None, :] < sizes[:, None]
+        self._lg = np.where(self._valid, 0.0, -np.inf)
+        if self.init is not None:
+            init = np.asarray(self.init, dtype=np.int64)
+            if init.shape != (k,) or (init < 0).any() or (init >= sizes).any():
+                raise InvalidParameterError(
+                    f"The 'init' parameter of Reinforce must be an action of the space {tuple(self.space.sizes)}. Got {self.init!r} instead."
+                )
+            self._lg[np.arange(k), init] += self.init_bias
+        self._w: np.ndarray | None = None  # (k, d, features) when a context is used
         self._baseline: float | None = None
         self._var = 1.0
         self._n = 0
 
-    def _probs(self, context: Any) -> list[np.ndarray]:
-        x = None if context is None else as_vector(context, "Reinforce")
-        if x is not None and self._w is None:
-            self._w = [np.zeros((s, len(x))) for s in self.space.sizes]
-        out = []
-        for i, lg in enumerate(self._logits):
-            z = lg if x is None or self._w is None else lg + self._w[i] @ x
-            z = z / self.temperature
-            e = np.exp(z - z.max())
-            out.append(e / e.sum())
+    def _probs(self, context: Any) -> np.ndarray:
+        z = self._lg
+        if context is not None:
+            x = as_vector(context, "Reinforce")
+            if self._w is None:
+                self._w = np.zeros((*self._lg.shape, len(x)))
+            z = z + self._w @ x
+        z = z / self.temperature
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        out: np.ndarray = e / e.sum(axis=1, keepdims=True)
         return out
 
     def propose(self, context: Any = None) -> Proposal:
         self._check_bound()
         probs = self._probs(context)
-        action = []
-        p = 1.0
-        for pr in probs:
-            a = int(self._np_rng.choice(len(pr), p=pr))
-            action.append(a)
-            p *= float(pr[a])
-        return Proposal(tuple(action), p, {"probs": probs})
+        k = int(probs.shape[0])
+        cdf = np.cumsum(probs, axis=1)
+        u = self._np_rng.random(k)[:, None] * cdf[:, -1:]
+        a = np.minimum((cdf <= u).sum(axis=1), self._sizes - 1)
+        logp = float(np.log(probs[np.arange(k), a]).sum())
+        # the exact probability when representable; the log in info either way
+        p = max(math.exp(logp), 5e-324)
+        return Proposal(tuple(int(v) for v in a), p, {"probs": probs, "log_propensity": logp})
 
     def probability(self, arm: int | tuple[int, ...], context: Any = None) -> float:
-        action = (arm,) if isinstance(arm, int) else arm
-        return float(np.prod([pr[a] for pr, a in zip(self._probs(context), action, strict=True)]))
+        action = np.asarray((arm,) if isinstance(arm, int) else arm, dtype=np.int64)
+        probs = self._probs(context)
+        return float(np.prod(probs[np.arange(probs.shape[0]), action]))
 
     def update(self, proposal: Proposal, reward: float, context: Any = None) -> None:
         self._check_bound()
@@ -95,34 +117,49 @@ class Reinforce(BasePolicy):
         self._baseline = d * self._baseline + (1 - d) * r
         if self.normalize:
             adv /= math.sqrt(self._var) + 1e-8
-        probs = proposal.info.get("probs") or self._probs(context)
-        x = None if context is None else as_vector(context, "Reinforce")
-        for i, (pr, a) in enumerate(zip(probs, proposal.action, strict=True)):
-            grad = -pr
-            grad = grad.copy()
-            grad[a] += 1.0
-            step = self.lr * adv / self.temperature
-            self._logits[i] += step * grad
-            if x is not None and self._w is not None:
-                self._w[i] += step * np.outer(grad, x)
+        probs = proposal.info.get("probs")
+        if probs is None or getattr(probs, "shape", None) != self._lg.shape:
+            probs = self._probs(context)
+        a = np.asarray(proposal.action, dtype=np.int64)
+        grad = -probs
+        grad[np.arange(a.size), a] += 1.0
+        grad[~self._valid] = 0.0
+        step = self.lr * adv / self.temperature
+        self._lg += step * grad
+        if context is not None and self._w is not None:
+            x = as_vector(context, "Reinforce")
+            self._w += step * grad[:, :, None] * x[None, None, :]
         self.version += 1
 
     def greedy(self, context: Any = None) -> tuple[int, ...]:
         self._check_bound()
-        return tuple(int(np.argmax(p)) for p in self._probs(context))
+        return tuple(int(v) for v in np.argmax(self._probs(context), axis=1))
 
     def _state(self) -> dict[str, Any]:
+        sizes = self.space.sizes
         return {
-            "logits": [lg.tolist() for lg in self._logits],
-            "w": None if self._w is None else [w.tolist() for w in self._w],
+            "logits": [self._lg[i, :s].tolist() for i, s in enumerate(sizes)],
+            "w": None if self._w is None else [self._w[i, :s].tolist() for i, s in enumerate(sizes)],
             "baseline": self._baseline,
             "var": self._var,
             "n": self._n,
         }
 
     def _load(self, state: dict[str, Any]) -> None:
-        self._logits = [np.asarray(lg, dtype=np.float64) for lg in state["logits"]]
-        self._w = None if state.get("w") is None else [np.asarray(w, dtype=np.float64) for w in state["w"]]
+        sizes = self.space.sizes
+        lg = np.where(self._valid, 0.0, -np.inf)
+        for i, row in enumerate(state["logits"]):
+            lg[i, : sizes[i]] = np.asarray(row, dtype=np.float64)
+        self._lg = lg
+        w = state.get("w")
+        if w is None:
+            self._w = None
+        else:
+            f = len(w[0][0]) if w and len(w[0]) else 0
+            arr = np.zeros((*lg.shape, f))
+            for i, rows in enumerate(w):
+                arr[i, : sizes[i]] = np.asarray(rows, dtype=np.float64).reshape(sizes[i], f)
+            self._w = arr
         self._baseline = state.get("baseline")
         self._var = float(state.get("var", 1.0))
         self._n = int(state.get("n", 0))
