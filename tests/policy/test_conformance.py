@@ -155,9 +155,8 @@ def test_one_user_policy_passes_the_kit_and_drives_decide_and_tune() -> None:
                sampler=ExploreThenCommit(explore=20, seed=0))
     assert res.best == {"n": 9, "m": "q"}
     # placement: the same class in rl's place, fed the same rewards
-    from tests.placement.test_placers import GPU4, towers_graph
-
     from learnedsys.placement import place
+    from tests.placement.test_placers import GPU4, towers_graph
 
     g = towers_graph(3, 3)
     p = place(g, GPU4, ExploreThenCommit(explore=20, seed=0), iterations=10, batch=4, seed=0)
