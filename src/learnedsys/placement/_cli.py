@@ -40,8 +40,8 @@ def add_parser(subparsers: Any) -> None:
                         "cluster device, comma-separated (e.g. cpu,cuda:0,cuda:1,cuda:2,cuda:3); the model is "
                         "built with device='cpu' when the factory made it on the meta device")
     p.add_argument("--json", type=Path, default=None, help="write the results and the placement here")
-    p.add_argument("--journal", type=Path, default=None,
-                   help="SQLite file journaling finished methods; a rerun resumes from it")
+    p.add_argument("--journal", default=None, metavar="PATH|URL",
+                   help="journal of finished methods (a SQLite file, sqlite:/// or postgresql:// URL); a rerun resumes from it")
     p.set_defaults(func=run)
 
 
@@ -59,13 +59,37 @@ def _load_factory(target: str) -> Any:
     return factory
 
 
-def _journal(path: Path | None) -> sqlite3.Connection | None:
-    if path is None:
+def _journal(where: str | None) -> Any:
+    """The journal of finished methods, in the storage grammar of every part (a path, sqlite:///
+    or postgresql://)."""
+    if where is None:
         return None
-    con = sqlite3.connect(path)
-    con.execute("CREATE TABLE IF NOT EXISTS placement (key TEXT PRIMARY KEY, result TEXT NOT NULL)")
+    from learnedsys import _storage
+
+    con = _storage.connect(where, purpose="a PostgreSQL placement journal", what="--journal")
+    cur = con.cursor()
+    cur.execute("CREATE TABLE IF NOT EXISTS placement (key TEXT PRIMARY KEY, result TEXT NOT NULL)")
     con.commit()
     return con
+
+
+def _journal_get(con: Any, key: str) -> Any:
+    cur = con.cursor()
+    cur.execute("SELECT result FROM placement WHERE key = " + ("%s" if _is_pg(con) else "?"), (key,))
+    return cur.fetchone()
+
+
+def _journal_put(con: Any, key: str, value: str) -> None:
+    cur = con.cursor()
+    if _is_pg(con):
+        cur.execute("INSERT INTO placement VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET result = EXCLUDED.result", (key, value))
+    else:
+        cur.execute("INSERT OR REPLACE INTO placement VALUES (?, ?)", (key, value))
+    con.commit()
+
+
+def _is_pg(con: Any) -> bool:
+    return not isinstance(con, sqlite3.Connection)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -119,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
     results: dict[str, Placement] = {}
     for m in methods:
         key = json.dumps([args.target, args.kwargs, cluster.name, m, args.seed, args.iterations, args.anneal_steps, args.kicks, args.inference])
-        row = con.execute("SELECT result FROM placement WHERE key = ?", (key,)).fetchone() if con else None
+        row = _journal_get(con, key) if con is not None else None
         if row is not None:
             results[m] = Placement.from_dict(json.loads(row[0]))
             print(f"  {m}: resumed from journal", file=sys.stderr)
@@ -128,8 +152,7 @@ def run(args: argparse.Namespace) -> int:
                   anneal_steps=args.anneal_steps, kicks=args.kicks, simulator=sim)
         results[m] = p
         if con is not None:
-            con.execute("INSERT OR REPLACE INTO placement VALUES (?, ?)", (key, json.dumps(p.to_dict(), default=float)))
-            con.commit()
+            _journal_put(con, key, json.dumps(p.to_dict(), default=float))
     base = results.get("single")
     print("| method | step time (ms) | vs single | feasible | search (s) |\n|---|---|---|---|---|")
     for m, p in results.items():
