@@ -4,11 +4,7 @@ is known, and several processes logging and learning at once."""
 from __future__ import annotations
 
 import multiprocessing
-import os
-import shutil
 import socket
-import subprocess
-import tempfile
 import time
 
 import decide_workers
@@ -159,55 +155,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def postgres_url():  # type: ignore[no-untyped-def]
-    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
-    if not initdb or not pg_ctl:
-        for d in sorted(os.listdir("/usr/lib/postgresql"), reverse=True) if os.path.isdir("/usr/lib/postgresql") else []:
-            b = f"/usr/lib/postgresql/{d}/bin"
-            initdb, pg_ctl = f"{b}/initdb", f"{b}/pg_ctl"
-            break
-    if not initdb or not os.path.exists(initdb):
-        pytest.skip("PostgreSQL binaries (initdb, pg_ctl) are not installed")
-    pytest.importorskip("psycopg")
-    tmp = tempfile.mkdtemp(prefix="lsys-pg-")
-    user = None
-    if os.geteuid() == 0:  # postgres refuses to run as root: use an unprivileged account if any
-        import pwd
-
-        for name in ("postgres", "nobody"):
-            try:
-                user = pwd.getpwnam(name)
-                break
-            except KeyError:
-                continue
-        if user is None:
-            pytest.skip("running as root without an unprivileged account for PostgreSQL")
-        os.chown(tmp, user.pw_uid, user.pw_gid)
-
-    def run(cmd: list[str]) -> None:
-        if user is not None:
-            cmd = ["su", "-s", "/bin/sh", user.pw_name, "-c", " ".join(cmd)]
-        subprocess.run(cmd, check=True, capture_output=True, timeout=120)
-
-    data = os.path.join(tmp, "data")
-    port = _free_port()
-    try:
-        run([initdb, "-D", data, "-A", "trust", "-U", "lsys"])
-        run([pg_ctl, "-D", data, "-o", f"'-p {port} -k {tmp} -h 127.0.0.1'", "-l", os.path.join(tmp, "log"), "-w", "start"])
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
-        pytest.skip(f"could not start PostgreSQL: {exc}")
-    try:
-        yield f"postgresql://lsys@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run(
-            ["su", "-s", "/bin/sh", user.pw_name, "-c", f"{pg_ctl} -D {data} -m immediate stop"] if user else [pg_ctl, "-D", data, "-m", "immediate", "stop"],
-            capture_output=True,
-            timeout=60,
-        )
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def test_postgres_log(postgres_url: str) -> None:

@@ -217,3 +217,25 @@ def test_any_policy_drives_tune_and_the_study_resumes(tmp_path: Path) -> None:
     assert len(again.completed) == 9
     with pytest.raises(InvalidParameterError, match="sampler"):
         tune(params, cost, trials=2, sampler=3)
+
+
+def test_a_study_on_postgresql(postgres_url: str) -> None:
+    import optuna
+
+    from learnedsys.tune import Param, tune
+
+    params = [Param("n", "int", 0, 9)]
+    res = tune(params, lambda v: (float(abs(v["n"] - 3)), [0.0], None), trials=10, seed=0, study=postgres_url)
+    assert res.best == {"n": 3}  # ten values, ten trials, none measured twice
+    again = tune(params, lambda v: (float(abs(v["n"] - 3)), [0.0], None), trials=12, seed=1, study=postgres_url)
+    assert len(again.completed) == 12  # resumed: ten kept, two more run
+    st = optuna.load_study(study_name="learnedsys-tune", storage=postgres_url.replace("postgresql://", "postgresql+psycopg://"))
+    assert len([t for t in st.trials if t.state == optuna.trial.TrialState.COMPLETE]) == 12
+
+
+def test_an_unreachable_postgresql_is_one_line(tmp_path: Path) -> None:
+    from learnedsys.tune import Param, tune
+
+    with pytest.raises(InvalidParameterError, match="cannot use the study file postgresql://") as info:
+        tune([Param("n", "int", 0, 3)], lambda v: (0.0, [0.0], None), trials=1, study="postgresql://nobody@127.0.0.1:1/x")
+    assert "\n" not in str(info.value)

@@ -225,6 +225,20 @@ def storage_url(study: str | os.PathLike[str]) -> str:
     return _storage.to_url(study, "study")
 
 
+def _sqlalchemy_url(url: str) -> str:
+    """SQLAlchemy reads a bare ``postgresql://`` as psycopg2; the package's PostgreSQL driver is
+    psycopg 3, so name its dialect unless psycopg2 is the one installed."""
+    for scheme in ("postgresql://", "postgres://"):
+        if url.startswith(scheme):
+            try:
+                import psycopg2  # noqa: F401
+
+                return url
+            except ImportError:
+                return "postgresql+psycopg://" + url[len(scheme):]
+    return url
+
+
 def open_study(
     study: str | os.PathLike[str] | None,
     *,
@@ -250,7 +264,7 @@ def open_study(
     else:
         where = os.fspath(study)
         try:
-            storage = optuna.storages.RDBStorage(storage_url(study))
+            storage = optuna.storages.RDBStorage(_sqlalchemy_url(storage_url(study)))
         except Exception as exc:  # sqlalchemy's errors: not a database, no server, bad URL
             raise InvalidParameterError(f"cannot use the study file {where}: {type(exc).__name__}: {_short(exc)}") from None
     sig = json.dumps(signature, sort_keys=True) if signature is not None else None
