@@ -24,13 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from learnedsys._lazy import require
+from learnedsys._validation import InfrastructureError
 
 __all__ = ["InfrastructureError", "connect", "has_token"]
-
-
-class InfrastructureError(RuntimeError):
-    """A service the work needs (a Ray cluster, a database server) cannot be used; the message
-    says what to check."""
 
 
 def has_token() -> bool:

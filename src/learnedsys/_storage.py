@@ -12,13 +12,14 @@ DB-API connection for the parts that write their own tables (the decision log, j
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 from typing import Any
 
 from learnedsys._lazy import require
-from learnedsys._validation import InvalidParameterError
+from learnedsys._validation import InfrastructureError, InvalidParameterError
 
-__all__ = ["connect", "is_postgres", "sqlite_path", "to_url"]
+__all__ = ["connect", "first_line", "is_postgres", "redact", "sqlite_path", "to_url"]
 
 _SCHEMES = ("sqlite:///", "postgresql://", "postgres://")
 
@@ -62,11 +63,33 @@ def connect(where: str | os.PathLike[str], *, purpose: str, what: str = "storage
     text = _text(where, what)
     if is_postgres(text):
         psycopg = require("psycopg", extra="postgres", purpose=purpose)
-        return psycopg.connect(text, autocommit=False)
+        try:
+            return psycopg.connect(text, autocommit=False, connect_timeout=10)
+        except psycopg.Error as exc:
+            raise InfrastructureError(
+                f"cannot connect to PostgreSQL at {redact(text)} for {purpose} ({first_line(exc)}); check that the server "
+                "runs and accepts TCP connections there, and the user, password and database in the URL"
+            ) from None
     path = sqlite_path(text, what)
     assert path is not None
-    conn = sqlite3.connect(path, timeout=60.0, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA busy_timeout=60000")
+    try:
+        conn = sqlite3.connect(path, timeout=60.0, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=60000")
+    except sqlite3.Error as exc:
+        raise InvalidParameterError(
+            f"cannot use {path!r} as the SQLite file of the {what} ({first_line(exc)}); check that its folder exists "
+            "and is writable and that the file is a SQLite database"
+        ) from None
     return conn
+
+
+def redact(url: str) -> str:
+    """The URL without its password (for messages)."""
+    return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", url)
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__

@@ -35,6 +35,11 @@ class InvalidParameterError(ValueError, TypeError):
     """
 
 
+class InfrastructureError(RuntimeError):
+    """A service the work needs (a database server, a Ray cluster) cannot be used; the message
+    is one line that says what to check. The command line exits 1 on it."""
+
+
 def describe(value: Any) -> str:
     """Short description of a value for error messages."""
     text = repr(value)

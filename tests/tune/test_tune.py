@@ -234,8 +234,9 @@ def test_a_study_on_postgresql(postgres_url: str) -> None:
 
 
 def test_an_unreachable_postgresql_is_one_line(tmp_path: Path) -> None:
+    from learnedsys._validation import InfrastructureError
     from learnedsys.tune import Param, tune
 
-    with pytest.raises(InvalidParameterError, match="cannot use the study file postgresql://") as info:
+    with pytest.raises(InfrastructureError, match="cannot connect to PostgreSQL at postgresql://nobody@127") as info:
         tune([Param("n", "int", 0, 3)], lambda v: (0.0, [0.0], None), trials=1, study="postgresql://nobody@127.0.0.1:1/x")
     assert "\n" not in str(info.value)

@@ -139,7 +139,16 @@ def run(args: argparse.Namespace) -> int:
         op_times = profile_op_times(model, inputs, graph, names)
         print(f"profiled {graph.n_nodes} operations on {', '.join(dict.fromkeys(names))}", file=sys.stderr)
     sim = Simulator(graph, cluster, training=not args.inference, op_times=op_times)
-    con = _journal(args.journal)
+    from learnedsys._validation import InfrastructureError, InvalidParameterError
+
+    try:
+        con = _journal(args.journal)
+    except InfrastructureError as exc:
+        print(f"learnedsys place: {exc}", file=sys.stderr)
+        return 1
+    except InvalidParameterError as exc:
+        print(f"learnedsys place: {exc}", file=sys.stderr)
+        return 2
     results: dict[str, Placement] = {}
     for m in methods:
         key = json.dumps([args.target, args.kwargs, cluster.name, m, args.seed, args.iterations, args.anneal_steps, args.kicks, args.inference])

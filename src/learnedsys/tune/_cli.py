@@ -41,8 +41,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from learnedsys._atomic import PathError, check_output_path
-    from learnedsys._ray import InfrastructureError
-    from learnedsys._validation import InvalidParameterError
+    from learnedsys._validation import InfrastructureError, InvalidParameterError
     from learnedsys.tune._tune import format_result, save_json, tune_command, write_plot
 
     cmd = list(args.command)
@@ -83,7 +82,7 @@ def _run(args: argparse.Namespace) -> int:
     except InvalidParameterError as exc:  # also a study file or URL that cannot be used
         print(f"learnedsys tune: {exc}", file=sys.stderr)
         return 2
-    except InfrastructureError as exc:  # a Ray cluster that cannot be used
+    except InfrastructureError as exc:  # a Ray cluster or a database server that cannot be used
         print(f"learnedsys tune: {exc}", file=sys.stderr)
         return 1
     print(format_result(result))

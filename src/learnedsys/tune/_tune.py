@@ -43,6 +43,7 @@ from learnedsys._atomic import atomic_write
 from learnedsys._lazy import pyplot, require
 from learnedsys._serialization import json_default
 from learnedsys._validation import (
+    InfrastructureError,
     InvalidParameterError,
     check_bool,
     check_choice,
@@ -266,6 +267,12 @@ def open_study(
         try:
             storage = optuna.storages.RDBStorage(_sqlalchemy_url(storage_url(study)))
         except Exception as exc:  # sqlalchemy's errors: not a database, no server, bad URL
+            if _storage.is_postgres(where):
+                raise InfrastructureError(
+                    f"cannot connect to PostgreSQL at {_storage.redact(where)} for the tune study "
+                    f"({_storage.first_line(exc)}); check that the server runs and accepts TCP connections there, "
+                    "and the user, password and database in the URL"
+                ) from None
             raise InvalidParameterError(f"cannot use the study file {where}: {type(exc).__name__}: {_short(exc)}") from None
     sig = json.dumps(signature, sort_keys=True) if signature is not None else None
     try:
