@@ -20,7 +20,7 @@ from learnedsys.bench.decide.compression import section as _compression
 from learnedsys.bench.decide.overhead import _overhead
 from learnedsys.bench.decide.sqlite import _sqlite
 
-PACKAGES = ("optuna", "vowpalwabbit", "apsw", "lz4", "zstandard")
+PACKAGES = ("optuna", "river", "vowpalwabbit", "apsw", "lz4", "zstandard")
 
 
 def _figures(ctx: BenchContext, res: SectionResult) -> None:

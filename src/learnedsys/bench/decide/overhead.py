@@ -95,6 +95,22 @@ def _loop_choice(u: list[float], log: str | None = None, policy: Any = None, flu
 _PENDING_LOGS: list[Any] = []
 
 
+def _loop_river(u: list[float]) -> int:
+    """river.bandit's epsilon-greedy (the in-Python bandit library a user would pick), the same
+    job: 4 arms, epsilon 0.05, one pull + update per decision."""
+    from river import bandit
+
+    policy = bandit.EpsilonGreedy(epsilon=0.05, seed=0)
+    arms = [0, 1, 2, 3]
+    pull, update = policy.pull, policy.update
+    hits = 0
+    for x in u:
+        a = pull(arms)
+        update(a, 1.0 if x < ARMS[a] else 0.0)
+        hits += a == 3
+    return hits
+
+
 def _loop_vw(u: list[float], preparsed: bool) -> int:
     import vowpalwabbit
 
@@ -168,6 +184,12 @@ def _overhead(ctx: BenchContext, res: SectionResult) -> None:
 
     variants.append(("learnedsys Choice, UCB1 policy", lambda: _loop_choice(u[: n // 5], policy=UCB1(seed=0)), n // 5))
     try:
+        import river  # noqa: F401
+
+        variants.append(("river.bandit.EpsilonGreedy (pull/update)", lambda: _loop_river(u[: n // 10]), n // 10))
+    except ImportError:
+        res.notes.append("river is not installed (pip install 'learnedsys[bench]'): its row is missing")
+    try:
         import vowpalwabbit  # noqa: F401
 
         m = n // 10
@@ -191,7 +213,7 @@ def _overhead(ctx: BenchContext, res: SectionResult) -> None:
     fast = {variants[i][0] for i in (0, 1, 2)} | {name for name, _, _ in variants if "UCB1" in name}
     for rnd in range(3 * rounds + 1):  # the sub-µs loops get 3x the rounds: load noise is their main error
         for name, fn, _ in variants:
-            slow = "Optuna" in name or "Vowpal" in name
+            slow = "Optuna" in name or "Vowpal" in name or "river" in name
             if (slow and rnd > 3) or (name not in fast and rnd > rounds):
                 continue  # three timed rounds are enough for the slow ones
             t0 = time.perf_counter()
