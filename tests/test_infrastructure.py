@@ -32,10 +32,10 @@ def test_decision_log_in_a_missing_folder_is_a_usage_error(tmp_path: Path) -> No
 
 def test_tune_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cmd = ["--", sys.executable, "-c", "pass", "--mode={a,b}"]
-    assert main(["tune", "--quiet", "--trials", "1", "--no-baseline", "--study", DOWN, *cmd]) == 1
+    assert main(["tune", "--quiet", "--trials", "1", "--no-baseline", "--storage", DOWN, *cmd]) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "cannot connect to PostgreSQL" in err and "secret" not in err
     assert main(["tune", "--quiet", "--trials", "1", "--address", "127.0.0.1:1", "--no-baseline",
-                 "--study", str(tmp_path / "s.sqlite"), *cmd]) == 1
+                 "--storage", str(tmp_path / "s.sqlite"), *cmd]) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "Ray cluster at '127.0.0.1:1'" in err

@@ -142,7 +142,7 @@ def test_tune_json_path_problems(tmp_path: Path, where: str, match: str) -> None
 
 def test_tune_cli_json_directory_fails_before_any_trial(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     study = tmp_path / "s.sqlite"
-    rc = main(["tune", "--quiet", "--study", str(study), "--json", str(tmp_path), "--", sys.executable, "-c", "pass", "{1..2}"])
+    rc = main(["tune", "--quiet", "--storage", str(study), "--json", str(tmp_path), "--", sys.executable, "-c", "pass", "{1..2}"])
     err = capsys.readouterr().err
     assert rc == 2 and "is a directory" in err and len(err.strip().splitlines()) == 1
     assert not study.exists()

@@ -56,7 +56,7 @@ def test_parse_and_render() -> None:
 def test_tune_finds_the_known_optimum(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out.json"
     rc = main([
-        "tune", "--trials", "30", "--json", str(out), "--metric", r"cost: (\S+)", "--study", str(tmp_path / "s.sqlite"),
+        "tune", "--trials", "30", "--json", str(out), "--metric", r"cost: (\S+)", "--storage", str(tmp_path / "s.sqlite"),
         "--quiet", "--", sys.executable, PROG, *SPACE,
     ])
     assert rc == 0
@@ -77,7 +77,7 @@ def test_wall_time_objective_parallel_maximize(tmp_path: Path) -> None:
     out = tmp_path / "w.json"
     rc = main([
         "tune", "--trials", "4", "--parallel", "2", "--repeats", "2", "--json", str(out), "--quiet",
-        "--no-baseline", "--study", str(tmp_path / "w.sqlite"), "--", sys.executable, PROG, "--mode={a,b}",
+        "--no-baseline", "--storage", str(tmp_path / "w.sqlite"), "--", sys.executable, PROG, "--mode={a,b}",
     ])
     assert rc == 0
     res = json.loads(out.read_text())
@@ -85,7 +85,7 @@ def test_wall_time_objective_parallel_maximize(tmp_path: Path) -> None:
     assert all(len(t["runs"]) == 2 and t["value"] > 0 for t in res["trials"])
     rc = main([
         "tune", "--trials", "6", "--maximize", "--metric", r"cost: (\S+)", "--json", str(out), "--quiet",
-        "--study", str(tmp_path / "m.sqlite"), "--", sys.executable, PROG, "--mode={a,b,c}",
+        "--storage", str(tmp_path / "m.sqlite"), "--", sys.executable, PROG, "--mode={a,b,c}",
     ])
     assert rc == 0 and json.loads(out.read_text())["best"] == {"mode": "a"}
 
@@ -93,20 +93,20 @@ def test_wall_time_objective_parallel_maximize(tmp_path: Path) -> None:
 def test_failures_are_recorded_not_fatal(tmp_path: Path) -> None:
     out = tmp_path / "f.json"
     rc = main([
-        "tune", "--trials", "3", "--json", str(out), "--quiet", "--study", str(tmp_path / "f.sqlite"),
+        "tune", "--trials", "3", "--json", str(out), "--quiet", "--storage", str(tmp_path / "f.sqlite"),
         "--metric", "nothing-matches", "--", sys.executable, PROG, "--mode={a,b,c}",
     ])
     res = json.loads(out.read_text())
     assert rc == 1 and all(t["state"] == "failed" and "matched nothing" in t["note"] for t in res["trials"])
     assert main(["tune", "--trials", "0", "--", "x", "--a={1..2}"]) == 2
-    assert main(["tune", "--trials", "2", "--quiet", "--study", str(tmp_path / "g.sqlite"), "--", "x", "--a=1"]) == 2
+    assert main(["tune", "--trials", "2", "--quiet", "--storage", str(tmp_path / "g.sqlite"), "--", "x", "--a=1"]) == 2
 
 
 def test_killed_study_resumes_with_every_finished_trial(tmp_path: Path) -> None:
     study = tmp_path / "kill.sqlite"
     args = [
         sys.executable, "-m", "learnedsys.cli", "tune", "--trials", "12", "--quiet", "--metric", r"cost: (\S+)",
-        "--study", str(study), "--json", str(tmp_path / "k.json"), "--",
+        "--storage", str(study), "--json", str(tmp_path / "k.json"), "--",
         sys.executable, PROG, "--sleep", "0.15", *SPACE,
     ]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -139,20 +139,20 @@ def test_killed_study_resumes_with_every_finished_trial(tmp_path: Path) -> None:
 
 def test_cli_errors_are_messages(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cmd = ["--", sys.executable, PROG, "--mode={a,b}"]
-    assert main(["tune", "--quiet", "--study", str(tmp_path / "no" / "s.sqlite"), *cmd]) == 2
+    assert main(["tune", "--quiet", "--storage", str(tmp_path / "no" / "s.sqlite"), *cmd]) == 2
     assert "does not exist" in capsys.readouterr().err
     bad = tmp_path / "bad.sqlite"
     bad.write_bytes(b"this is not a database" * 100)
-    assert main(["tune", "--quiet", "--trials", "1", "--study", str(bad), *cmd]) == 2
+    assert main(["tune", "--quiet", "--trials", "1", "--storage", str(bad), *cmd]) == 2
     assert "cannot use the study file" in capsys.readouterr().err
     good = tmp_path / "s.sqlite"
-    assert main(["tune", "--quiet", "--trials", "1", "--no-baseline", "--study", str(good), *cmd]) == 0
+    assert main(["tune", "--quiet", "--trials", "1", "--no-baseline", "--storage", str(good), *cmd]) == 0
     other = ["--", sys.executable, PROG, "--mode={a,c}"]
-    assert main(["tune", "--quiet", "--trials", "1", "--study", str(good), *other]) == 2
+    assert main(["tune", "--quiet", "--trials", "1", "--storage", str(good), *other]) == 2
     assert "another command" in capsys.readouterr().err
-    assert main(["tune", "--quiet", "--trials", "1", "--no-baseline", "--fresh", "--study", str(good), *other]) == 0
+    assert main(["tune", "--quiet", "--trials", "1", "--no-baseline", "--fresh", "--storage", str(good), *other]) == 0
     assert main(["tune", "--quiet", "--default", "mode", *cmd]) == 2
-    assert main(["tune", "--quiet", "--default", "nope=1", "--study", str(tmp_path / "d.sqlite"), *cmd]) == 2
+    assert main(["tune", "--quiet", "--default", "nope=1", "--storage", str(tmp_path / "d.sqlite"), *cmd]) == 2
     assert "not a placeholder" in capsys.readouterr().err
 
 

@@ -40,8 +40,8 @@ def add_parser(subparsers: Any) -> None:
                         "cluster device, comma-separated (e.g. cpu,cuda:0,cuda:1,cuda:2,cuda:3); the model is "
                         "built with device='cpu' when the factory made it on the meta device")
     p.add_argument("--json", type=Path, default=None, help="write the results and the placement here")
-    p.add_argument("--journal", default=None, metavar="PATH|URL",
-                   help="journal of finished methods (a SQLite file, sqlite:/// or postgresql:// URL); a rerun resumes from it")
+    p.add_argument("--storage", "--journal", dest="journal", default=None, metavar="PATH|URL",
+                   help="where finished methods are journaled (a SQLite file, sqlite:/// or postgresql:// URL); a rerun resumes from it")
     p.set_defaults(func=run)
 
 
@@ -66,7 +66,7 @@ def _journal(where: str | None) -> Any:
         return None
     from learnedsys import _storage
 
-    con = _storage.connect(where, purpose="a PostgreSQL placement journal", what="--journal")
+    con = _storage.connect(where, purpose="a PostgreSQL placement journal", what="--storage")
     cur = con.cursor()
     cur.execute("CREATE TABLE IF NOT EXISTS placement (key TEXT PRIMARY KEY, result TEXT NOT NULL)")
     con.commit()

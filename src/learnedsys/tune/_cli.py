@@ -24,9 +24,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--repeats", type=int, default=1, help="runs per trial; the median counts (default 1)")
     p.add_argument("--parallel", type=int, default=1, metavar="N", help="trials at once (default 1)")
     p.add_argument("--address", default=None, metavar="HOST:PORT", help="run the trials as Ray tasks on this cluster ('auto': the one `ray start` runs here; 'local': start one); needs learnedsys on every node")
-    p.add_argument("--study", default="learnedsys-tune.sqlite", metavar="PATH|URL", help="the Optuna study: a SQLite file or an RDB URL (sqlite:///..., postgresql://...); an existing one resumes (default learnedsys-tune.sqlite)")
-    p.add_argument("--study-name", default="learnedsys-tune", help="the study's name in that storage (default learnedsys-tune)")
-    p.add_argument("--fresh", action="store_true", help="discard the trials in --study and start over")
+    p.add_argument("--storage", default="learnedsys-tune.sqlite", metavar="PATH|URL", help="where the Optuna study lives: a SQLite file or an RDB URL (sqlite:///..., postgresql://...); an existing study resumes (default learnedsys-tune.sqlite)")
+    p.add_argument("--study", default="learnedsys-tune", metavar="NAME", help="the study's name in that storage (default learnedsys-tune)")
+    p.add_argument("--fresh", action="store_true", help="discard the study's trials and start over")
     p.add_argument("--sampler", choices=("tpe", "random"), default="tpe", help="search strategy (default tpe)")
     p.add_argument("--seed", type=int, default=0, help="seed of the search (default 0)")
     p.add_argument("--timeout", type=float, default=None, help="seconds before a run counts as failed")
@@ -63,8 +63,8 @@ def _run(args: argparse.Namespace) -> int:
         k, v = item.split("=", 1)
         defaults[k.lstrip("-")] = v
     plot = args.plot if args.plot is not None else (args.json.with_suffix(".png") if args.json is not None else None)
-    study_path = None if "://" in args.study else Path(args.study)
-    for path, what in ((study_path, "--study"), (args.json, "--json"), (plot, "--plot")):
+    study_path = None if "://" in args.storage else Path(args.storage)
+    for path, what in ((study_path, "--storage"), (args.json, "--json"), (plot, "--plot")):
         if path is None:
             continue
         try:  # before the trials: a bad path fails now, not after the search
@@ -75,7 +75,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         result = tune_command(
             cmd, trials=args.trials, metric=args.metric, maximize=args.maximize, repeats=args.repeats,
-            parallel=args.parallel, study=args.study, study_name=args.study_name, fresh=args.fresh, sampler=args.sampler, seed=args.seed,
+            parallel=args.parallel, study=args.storage, study_name=args.study, fresh=args.fresh, sampler=args.sampler, seed=args.seed,
             timeout=args.timeout, defaults=defaults, baseline=not args.no_baseline, progress=not args.quiet,
             address=args.address,
         )

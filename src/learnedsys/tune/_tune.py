@@ -283,7 +283,7 @@ def open_study(
             if sig is not None and old is not None and old != sig and not fresh:
                 raise InvalidParameterError(
                     f"the study {where!r} belongs to another command or search space; "
-                    "pass another --study file, or --fresh to start it over"
+                    "pass another --storage or --study, or --fresh to start it over"
                 )
             if fresh or (sig is not None and old != sig):
                 optuna.delete_study(study_name=name, storage=storage)
