@@ -101,7 +101,7 @@ def _loop_river(u: list[float]) -> int:
     from river import bandit
 
     policy = bandit.EpsilonGreedy(epsilon=0.05, seed=0)
-    arms = [0, 1, 2, 3]
+    arms: list[Any] = [0, 1, 2, 3]
     pull, update = policy.pull, policy.update
     hits = 0
     for x in u:
