@@ -12,7 +12,8 @@ import pytest
     "module",
     [
         "learnedsys", "learnedsys.index", "learnedsys.index._rmi", "learnedsys.index._dynamic",
-        "learnedsys.decide", "learnedsys.policy", "learnedsys.tune",
+        "learnedsys.decide", "learnedsys.policy", "learnedsys.tune", "learnedsys.bloom", "learnedsys.nas",
+        "learnedsys.placement",
     ],
 )
 def test_doctests(module: str) -> None:

@@ -16,8 +16,8 @@ import pytest
 
 from learnedsys._validation import InvalidParameterError
 from learnedsys.nas import (
-    Categorical,
     Int,
+    OneOf,
     Repeat,
     Space,
     StudyExistsError,
@@ -36,12 +36,12 @@ def test_inline_search_best_is_the_best_finished_trial(tiny_data):
 
 
 def test_failed_trials_are_recorded_and_the_search_goes_on(tiny_data):
-    bogus = Space("bogus", [Categorical("x", [1, 2])])  # no model builder: every trial raises
+    bogus = Space("bogus", [OneOf("x", [1, 2])])  # no model builder: every trial raises
     res = search(tiny_data, space=bogus, strategy="random", max_trials=2, backend="inline", epochs=1)
     assert res.trials == 2 and res.failed == 2 and res.best is None
     assert all(h["status"] == "error" for h in res.history)
-    exploding = Space("mlp", [Int("n_layers", 1, 1), Repeat("layer", "n_layers", [Categorical("width", [16])]),
-                              Categorical("lr", [1e30, 1e-3])])
+    exploding = Space("mlp", [Int("n_layers", 1, 1), Repeat("layer", "n_layers", [OneOf("width", [16])]),
+                              OneOf("lr", [1e30, 1e-3])])
     res = search(tiny_data, space=exploding, strategy="random", max_trials=2, backend="inline", epochs=1)
     statuses = sorted(h["status"] for h in res.history)
     assert statuses == ["nan", "ok"] and res.best["architecture"]["lr"] == 1e-3

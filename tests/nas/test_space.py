@@ -7,9 +7,9 @@ import pytest
 
 from learnedsys._validation import InvalidParameterError
 from learnedsys.nas import (
-    Categorical,
     Float,
     Int,
+    OneOf,
     Repeat,
     Space,
     cell_space,
@@ -28,8 +28,8 @@ def _brute_force(space: Space) -> set[tuple[int, ...]]:
 @pytest.mark.parametrize("space", [
     tabular_mlp_space(),
     mlp_space(max_layers=2),
-    Space("toy", [Categorical("op", ["conv", "pool"]), Categorical("kernel", [3, 5, 7], when={"op": ["conv"]}),
-                  Int("depth", 0, 2), Repeat("blk", "depth", [Categorical("w", [1, 2]), Categorical("k", [1, 3], when={"w": [2]})])]),
+    Space("toy", [OneOf("op", ["conv", "pool"]), OneOf("kernel", [3, 5, 7], when={"op": ["conv"]}),
+                  Int("depth", 0, 2), Repeat("blk", "depth", [OneOf("w", [1, 2]), OneOf("k", [1, 3], when={"w": [2]})])]),
 ])
 def test_enumerate_matches_brute_force(space):
     listed = list(space.enumerate())
@@ -45,8 +45,8 @@ def test_tabular_space_size_by_formula():
 
 
 def test_conditional_and_repeat_semantics():
-    s = Space("toy", [Categorical("op", ["conv", "pool"]), Categorical("kernel", [3, 5], when={"op": ["conv"]}),
-                      Int("n", 1, 3), Repeat("l", "n", [Categorical("w", [8, 16])])])
+    s = Space("toy", [OneOf("op", ["conv", "pool"]), OneOf("kernel", [3, 5], when={"op": ["conv"]}),
+                      Int("n", 1, 3), Repeat("l", "n", [OneOf("w", [8, 16])])])
     assert [sl.name for sl in s.slots] == ["op", "kernel", "n", "l0.w", "l1.w", "l2.w"]
     assert s.decode((1, 1, 0, 1, 1, 1)) == {"op": "pool", "n": 1, "l0.w": 16}
     assert s.active_mask((0, 1, 1, 0, 0, 0)) == (True, True, True, True, True, False)
@@ -80,9 +80,9 @@ def test_bad_parameters_name_the_parameter():
     with pytest.raises(InvalidParameterError, match="'low'/'high'"):
         Float("lr", 0.0, 1.0, log=True)
     with pytest.raises(InvalidParameterError, match="must name a slot defined before it"):
-        Space("x", [Repeat("l", "n", [Categorical("w", [1])])])
+        Space("x", [Repeat("l", "n", [OneOf("w", [1])])])
     with pytest.raises(InvalidParameterError, match="more than once"):
-        Space("x", [Categorical("a", [1]), Categorical("a", [2])])
+        Space("x", [OneOf("a", [1]), OneOf("a", [2])])
     s = mlp_space()
     with pytest.raises(InvalidParameterError, match=r"action\[0\] \(n_layers\) in \[0, 4\). Got 9 instead"):
         s.decode((9,) + (0,) * (len(s) - 1))

@@ -11,9 +11,9 @@ from learnedsys._validation import InvalidParameterError
 from learnedsys.nas import (
     ASHA,
     STRATEGIES,
-    Categorical,
     Int,
-    Reinforce,
+    OneOf,
+    ReinforceController,
     Repeat,
     Space,
     make_strategy,
@@ -23,8 +23,8 @@ from learnedsys.policy import Policy, Proposal
 
 
 def toy_space() -> Space:
-    return Space("toy", [Int("n", 1, 3), Repeat("l", "n", [Categorical("w", [0, 1, 2, 3])]),
-                         Categorical("act", ["a", "b", "c"]), Categorical("k", [1, 2, 3, 4], when={"act": ["a"]})])
+    return Space("toy", [Int("n", 1, 3), Repeat("l", "n", [OneOf("w", [0, 1, 2, 3])]),
+                         OneOf("act", ["a", "b", "c"]), OneOf("k", [1, 2, 3, 4], when={"act": ["a"]})])
 
 
 def toy_reward(space: Space, action: tuple[int, ...]) -> float:
@@ -84,7 +84,7 @@ class TestConformance:
 
 def test_reinforce_gradient_matches_finite_differences():
     space = toy_space()
-    s = Reinforce(space, seed=3, hidden=5, entropy=0.05)
+    s = ReinforceController(space, seed=3, hidden=5, entropy=0.05)
     action = s.propose().action
     adv = 0.7
 
@@ -111,7 +111,7 @@ def test_reinforce_gradient_matches_finite_differences():
 
 def test_reinforce_learns_the_toy_objective():
     space = toy_space()
-    s = Reinforce(space, seed=0)
+    s = ReinforceController(space, seed=0)
     before = np.mean([toy_reward(space, s._run(None)[0]) for _ in range(200)])
     for _ in range(300):
         p = s.propose()
@@ -120,7 +120,7 @@ def test_reinforce_learns_the_toy_objective():
     assert after > before + 0.15
     assert toy_reward(space, s.greedy()) >= 0.9
     st = json.loads(json.dumps(s.state()))
-    s2 = Reinforce(space, seed=99)
+    s2 = ReinforceController(space, seed=99)
     s2.load_state(st)
     assert s2.greedy() == s.greedy()
 

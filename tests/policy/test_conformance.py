@@ -40,11 +40,23 @@ CASES: list[tuple[str, Any, list[ActionSpace], dict[str, Any]]] = [
     ("Reinforce+context", lambda s, seed: Reinforce(s, lr=0.5, seed=seed), SEQUENCE, {"context": [1.0, -1.0]}),
     ("RandomPolicy", lambda s, seed: RandomPolicy(s, seed=seed), SEQUENCE, {"learns": False}),
     ("OptunaTPE", lambda s, seed: OptunaTPE(s, n_startup_trials=5, seed=seed), SEQUENCE, {"rounds": 60, "draws": 50}),
+    ("nas.RandomSearch", lambda s, seed: _nas("RandomSearch", seed), [ActionSpace((3, 2, 4))], {"learns": False}),
+    ("nas.RegularizedEvolution", lambda s, seed: _nas("RegularizedEvolution", seed, population=8, sample=3),
+     [ActionSpace((3, 2, 4))], {"rounds": 200}),
+    ("nas.ReinforceController", lambda s, seed: _nas("ReinforceController", seed), [ActionSpace((3, 2, 4))], {"rounds": 400}),
     ("placement.group_policy", lambda s, seed: _placement().group_policy(s, seed=seed, init=[0] * len(s.sizes)), SEQUENCE, {}),
     ("placement.HierarchicalPolicy",
      lambda s, seed: _placement().HierarchicalPolicy(np.eye(3), n_groups=2, n_devices=3, seed=seed, group_bias=1.0),
      [ActionSpace((2, 2, 2, 3, 3))], {"rounds": 600}),
 ]
+
+
+def _nas(cls: str, seed: int, **kw: Any) -> Any:
+    """A nas strategy over a space whose action space is (3, 2, 4)."""
+    from learnedsys import nas
+
+    space = nas.Space("toy", [nas.OneOf("a", ["x", "y", "z"]), nas.OneOf("b", [0, 1]), nas.Int("c", 1, 4)])
+    return getattr(nas, cls)(space, seed=seed, **kw)
 
 
 def _placement() -> Any:
@@ -138,7 +150,7 @@ class ExploreThenCommit(BasePolicy):
         return self._best[0] if self._best is not None else self.propose(context).action
 
 
-def test_one_user_policy_passes_the_kit_and_drives_decide_and_tune() -> None:
+def test_one_user_policy_passes_the_kit_and_drives_decide_tune_placement_and_nas() -> None:
     from learnedsys.decide import Choice
     from learnedsys.tune import Param, tune
 
@@ -162,3 +174,14 @@ def test_one_user_policy_passes_the_kit_and_drives_decide_and_tune() -> None:
     p = place(g, GPU4, ExploreThenCommit(explore=20, seed=0), iterations=10, batch=4, seed=0)
     assert p.method == "ExploreThenCommit" and p.feasible
     assert p.step_time <= place(g, GPU4, "single").step_time  # warm-started: never worse than its start
+    # nas: the same class as the search strategy, on a real (tiny) training task
+    from sklearn.datasets import load_digits
+
+    from learnedsys.nas import search, split_dataset
+
+    d = load_digits()
+    data = split_dataset(d.data[:300].reshape(-1, 1, 8, 8) / 16.0, d.target[:300], seed=0, name="tiny-digits")
+    res = search(data, space="mlp", strategy=ExploreThenCommit(explore=2, seed=0), max_trials=4, backend="inline",
+                 epochs=1, measure_latency=False, try_defaults=False)
+    assert res.strategy == "ExploreThenCommit" and res.trials == 4
+    assert res.best is not None and 0.0 < res.best["val_acc"] <= 1.0

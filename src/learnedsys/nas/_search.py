@@ -29,8 +29,8 @@ from learnedsys.nas._data import Dataset
 from learnedsys.nas._executor import SpaceSpec, make_pool, resolve_space
 from learnedsys.nas._space import Space
 from learnedsys.nas._storage import Journal
-from learnedsys.nas._strategies import make_strategy
-from learnedsys.policy import Proposal
+from learnedsys.nas._strategies import PolicyStrategy, make_strategy
+from learnedsys.policy import Policy, Proposal
 
 __all__ = ["SearchResult", "pareto_front", "search"]
 
@@ -109,7 +109,7 @@ def parse_budget(text: str | float | int) -> float:
     return value
 
 
-def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str = "evolution",
+def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str | Policy = "evolution",
            budget: float | str = 60.0, max_trials: int | None = None, workers: int = 1,
            backend: str = "local", address: str | None = None, storage: str | None = None,
            study: str = "nas", resume: bool = False, seed: int | None = 0, epochs: int = 20,
@@ -123,7 +123,9 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str = "
     Args:
         space: a built-in space name (``mlp``, ``cnn``, ``cell``), a :class:`Space` (inline
             backend only) or an importable function returning one.
-        strategy: ``evolution``, ``reinforce``, ``random`` or ``tpe``.
+        strategy: ``evolution``, ``reinforce``, ``random`` or ``tpe``, or any
+            :class:`~learnedsys.policy.Policy` (unbound: bound here to the space's action space;
+            it gets the same hand-built first trials, rewards and budget).
         budget: wall-clock seconds for this call (also ``"10m"``, ``"1h"``); trials still
             running when it ends are abandoned, unless no trial has succeeded yet: then the
             search waits for the running ones (and starts one if none started), so a budget
@@ -174,7 +176,10 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str = "
     eta = check_int(eta, "eta", owner, low=2)
     check_choice(objective, "objective", owner, OBJECTIVES)
     cost_weight = check_float(cost_weight, "cost_weight", owner, high=0.0)
-    check_choice(strategy, "strategy", owner, ("evolution", "reinforce", "random", "tpe"))
+    user_policy = strategy if isinstance(strategy, Policy) else None
+    if user_policy is None:
+        check_choice(strategy, "strategy", owner, ("evolution", "reinforce", "random", "tpe"))
+    strategy_name = str(strategy) if user_policy is None else type(user_policy).__name__
     if isinstance(space, Space) and backend != "inline":
         raise InvalidParameterError("A Space object cannot be sent to worker processes; pass a built-in space name or an importable function returning the Space (or use backend='inline').")
     sp = resolve_space(space)
@@ -183,7 +188,7 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str = "
     if cost_target is None:
         cost_target = 1.0 if objective == "latency" else 1e4
     space_name = space if isinstance(space, str) else sp.name
-    config = {"space": space_name, "strategy": strategy, "data": data.fingerprint, "objective": objective,
+    config = {"space": space_name, "strategy": strategy_name, "data": data.fingerprint, "objective": objective,
               "asha": [min_epochs, epochs, eta] if asha else None, "seed": seed, "epochs": epochs}
 
     started = time.monotonic()
@@ -192,7 +197,10 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str = "
     n_resumed = len(finished)
     # a resumed study reseeds the strategy so it does not replay the proposals it already made
     strat_seed = seed + 1_000_003 * n_resumed
-    strat = make_strategy(strategy, sp, seed=strat_seed, **(strategy_options or {}))
+    if user_policy is not None:
+        strat: Any = PolicyStrategy(sp, user_policy, seed=strat_seed)
+    else:
+        strat = make_strategy(str(strategy), sp, seed=strat_seed, **(strategy_options or {}))
     sched = ASHA(strat, min_epochs or max(1, epochs // 9), epochs, eta, min_fraction) if asha else None
     defaults = set(sp.default_actions())
     first_jobs: list[Job] = []
@@ -342,7 +350,7 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str = "
                         "val_loss": _clean(t.get("val_loss")), "reward": t["reward"], "epochs": t["epochs"],
                         "seconds": _clean(t.get("seconds")), "fraction": t.get("fraction", 1.0)})
     return SearchResult(best=best_out, trials=len(all_trials), resumed_trials=n_resumed, history=history,
-                        pareto=pareto_front(pts, cost_key), space=space_name, strategy=strategy,
+                        pareto=pareto_front(pts, cost_key), space=space_name, strategy=strategy_name,
                         seconds=time.monotonic() - started, failed=n_failed, config=config, top=top, timed_out=n_timeout,
                         hand_built=None if hand_best is None else {
                             "number": hand_best["number"], "val_acc": hand_best["val_acc"], "epochs": hand_best["epochs"],

@@ -7,8 +7,8 @@ active only when earlier slots hold given values (a kernel size only for a convo
 of layer 3 only when there are at least 3 layers). Inactive slots are encoded as 0, so one
 architecture has exactly one canonical encoding (:meth:`Space.canonical`).
 
->>> from learnedsys.nas import Space, Int, Categorical, Repeat
->>> s = Space("toy", [Int("depth", 1, 3), Repeat("layer", "depth", [Categorical("width", [8, 16])])])
+>>> from learnedsys.nas import Space, Int, OneOf, Repeat
+>>> s = Space("toy", [Int("depth", 1, 3), Repeat("layer", "depth", [OneOf("width", [8, 16])])])
 >>> s.action_space.sizes
 (3, 2, 2, 2)
 >>> s.decode((1, 1, 0, 1))
@@ -32,9 +32,9 @@ from learnedsys._validation import InvalidParameterError, check_int
 from learnedsys.policy import ActionSpace
 
 __all__ = [
-    "Categorical",
     "Float",
     "Int",
+    "OneOf",
     "Repeat",
     "Slot",
     "Space",
@@ -80,21 +80,21 @@ def _and(a: Condition | None, b: Condition | None) -> Condition | None:
     return lambda v: a(v) and b(v)
 
 
-class Categorical:
+class OneOf:
     """A choice among ``options`` (any JSON values). ``when={"op": ["conv"]}`` makes it conditional."""
 
     def __init__(self, name: str, options: Sequence[Any], when: dict[str, Sequence[Any]] | None = None):
         if not isinstance(name, str) or not name:
-            raise InvalidParameterError(f"The 'name' parameter of Categorical must be a non-empty str. Got {name!r} instead.")
+            raise InvalidParameterError(f"The 'name' parameter of OneOf must be a non-empty str. Got {name!r} instead.")
         if len(options) < 1:
-            raise InvalidParameterError(f"The 'options' parameter of Categorical {name!r} must hold at least 1 option. Got {list(options)!r} instead.")
+            raise InvalidParameterError(f"The 'options' parameter of OneOf {name!r} must hold at least 1 option. Got {list(options)!r} instead.")
         self.name, self.options, self.when = name, tuple(options), when
 
     def slots(self, prefix: str = "", cond: Condition | None = None) -> list[Slot]:
         return [Slot(prefix + self.name, self.options, _and(cond, _when(_prefixed(self.when, prefix))))]
 
 
-class Int(Categorical):
+class Int(OneOf):
     """An integer in ``[low, high]`` (every ``step``-th value), one option per value."""
 
     def __init__(self, name: str, low: int, high: int, step: int = 1, when: dict[str, Sequence[Any]] | None = None):
@@ -104,7 +104,7 @@ class Int(Categorical):
         super().__init__(name, list(range(low, high + 1, step)), when)
 
 
-class Float(Categorical):
+class Float(OneOf):
     """A real in ``[low, high]`` discretised to ``n`` grid points (geometric when ``log``)."""
 
     def __init__(self, name: str, low: float, high: float, n: int = 8, log: bool = False,
@@ -124,7 +124,7 @@ class Repeat:
     copies are named ``"{name}{i}.{child}"``.
     """
 
-    def __init__(self, name: str, count: str, block: Sequence[Categorical | Repeat], max: int | None = None):
+    def __init__(self, name: str, count: str, block: Sequence[OneOf | Repeat], max: int | None = None):
         self.name, self.count, self.block, self.max = name, count, list(block), max
 
     def slots(self, prefix: str, cond: Condition | None, known: dict[str, Slot]) -> list[Slot]:
@@ -154,7 +154,7 @@ def _prefixed(when: dict[str, Sequence[Any]] | None, prefix: str) -> dict[str, S
     return {(prefix + k if prefix else k): v for k, v in when.items()}
 
 
-def _expand(items: Sequence[Categorical | Repeat], prefix: str, cond: Condition | None,
+def _expand(items: Sequence[OneOf | Repeat], prefix: str, cond: Condition | None,
             known: dict[str, Slot]) -> list[Slot]:
     out: list[Slot] = []
     for it in items:
@@ -172,7 +172,7 @@ class Space:
     Args:
         family: which model builder turns a decoded architecture into a network
             (``"mlp"``, ``"cnn"``, ``"cell"``).
-        items: :class:`Categorical` / :class:`Int` / :class:`Float` / :class:`Repeat` items.
+        items: :class:`OneOf` / :class:`Int` / :class:`Float` / :class:`Repeat` items.
         name: the space's name (defaults to ``family``).
         defaults: hand-built architectures (decoded form; a float may be given approximately and
             maps to the nearest option) that a search tries first, the way a tuner tries the
@@ -182,7 +182,7 @@ class Space:
     Cost: encoding, decoding and checking an architecture are O(number of slots).
     """
 
-    def __init__(self, family: str, items: Sequence[Categorical | Repeat], name: str | None = None,
+    def __init__(self, family: str, items: Sequence[OneOf | Repeat], name: str | None = None,
                  defaults: Sequence[dict[str, Any]] = ()):
         self.family = family
         self.name = name or family
@@ -322,10 +322,10 @@ def mlp_space(max_layers: int = 4) -> Space:
     """Multi-layer perceptrons: depth, width per layer, activation, dropout, normalisation, lr."""
     return Space("mlp", [
         Int("n_layers", 1, max_layers),
-        Repeat("layer", "n_layers", [Categorical("width", [32, 64, 128, 256, 512])]),
-        Categorical("activation", _ACTS),
-        Categorical("dropout", [0.0, 0.1, 0.2, 0.4]),
-        Categorical("norm", ["none", "batch", "layer"]),
+        Repeat("layer", "n_layers", [OneOf("width", [32, 64, 128, 256, 512])]),
+        OneOf("activation", _ACTS),
+        OneOf("dropout", [0.0, 0.1, 0.2, 0.4]),
+        OneOf("norm", ["none", "batch", "layer"]),
         Float("lr", 1e-3, 1e-2, n=4, log=True),
     ], defaults=[{"n_layers": 2, "layer0.width": 256, "layer1.width": 256, "activation": "relu", "dropout": 0.1,
                   "norm": "batch", "lr": 2e-3}] if max_layers >= 2 else [])
@@ -336,15 +336,15 @@ def cnn_space(max_layers: int = 4) -> Space:
     return Space("cnn", [
         Int("n_layers", 1, max_layers),
         Repeat("layer", "n_layers", [
-            Categorical("channels", [16, 32, 64]),
-            Categorical("kernel", [3, 5]),
-            Categorical("pool", ["none", "max"]),
-            Categorical("skip", [False, True]),
+            OneOf("channels", [16, 32, 64]),
+            OneOf("kernel", [3, 5]),
+            OneOf("pool", ["none", "max"]),
+            OneOf("skip", [False, True]),
         ]),
-        Categorical("activation", ["relu", "gelu"]),
-        Categorical("batchnorm", [False, True]),
-        Categorical("head", [0, 64, 128]),
-        Categorical("dropout", [0.0, 0.2]),
+        OneOf("activation", ["relu", "gelu"]),
+        OneOf("batchnorm", [False, True]),
+        OneOf("head", [0, 64, 128]),
+        OneOf("dropout", [0.0, 0.2]),
         Float("lr", 1e-3, 1e-2, n=3, log=True),
     ], defaults=[{  # the usual small hand-built CNN: conv 32 + pool, conv 64 + pool, conv 64, dense 128
         "n_layers": 3, "layer0.channels": 32, "layer0.kernel": 3, "layer0.pool": "max", "layer0.skip": False,
@@ -375,17 +375,17 @@ def image_space() -> Space:
     :data:`HAND_BUILT_IMAGE`.
     """
     return Space("convnet", [
-        Categorical("stem_stride", [1, 2]),
-        Categorical("width", [16, 24, 32, 48]),
+        OneOf("stem_stride", [1, 2]),
+        OneOf("width", [16, 24, 32, 48]),
         Int("stages", 2, 3),
-        Categorical("depth", [1, 2]),
-        Categorical("kernel", [3, 5]),
-        Categorical("batchnorm", [True, False]),
-        Categorical("head", ["flatten", "avg"]),
-        Categorical("dense", [0, 128, 256]),
-        Categorical("dropout", [0.0, 0.25, 0.5]),
-        Categorical("shift", [0, 1, 2]),
-        Categorical("lr", [0.001, 0.002, 0.004, 0.008]),
+        OneOf("depth", [1, 2]),
+        OneOf("kernel", [3, 5]),
+        OneOf("batchnorm", [True, False]),
+        OneOf("head", ["flatten", "avg"]),
+        OneOf("dense", [0, 128, 256]),
+        OneOf("dropout", [0.0, 0.25, 0.5]),
+        OneOf("shift", [0, 1, 2]),
+        OneOf("lr", [0.001, 0.002, 0.004, 0.008]),
     ], name="image", defaults=[HAND_BUILT_IMAGE])
 
 
@@ -398,12 +398,12 @@ def cell_space(n_nodes: int = 4) -> Space:
     Node inputs are 0 (cell input) .. i (the previous nodes); the cell output sums the nodes no
     other node consumes. The cell is stacked ``n_cells`` times after a stem convolution.
     """
-    items: list[Categorical | Repeat] = []
+    items: list[OneOf | Repeat] = []
     for i in range(n_nodes):
         for side in ("a", "b"):
-            items.append(Categorical(f"node{i}.in_{side}", list(range(i + 1))))
-            items.append(Categorical(f"node{i}.op_{side}", CELL_OPS))
-    items += [Int("n_cells", 1, 3), Categorical("channels", [16, 32, 48]), Float("lr", 1e-3, 1e-2, n=3, log=True)]
+            items.append(OneOf(f"node{i}.in_{side}", list(range(i + 1))))
+            items.append(OneOf(f"node{i}.op_{side}", CELL_OPS))
+    items += [Int("n_cells", 1, 3), OneOf("channels", [16, 32, 48]), Float("lr", 1e-3, 1e-2, n=3, log=True)]
     return Space("cell", items)
 
 
@@ -411,11 +411,11 @@ def tabular_mlp_space() -> Space:
     """The small MLP space the shipped tabular benchmark trains exhaustively (1404 architectures)."""
     return Space("mlp", [
         Int("n_layers", 1, 3),
-        Repeat("layer", "n_layers", [Categorical("width", [8, 32, 128])]),
-        Categorical("activation", ["relu", "tanh", "sigmoid"]),
-        Categorical("dropout", [0.0, 0.3]),
-        Categorical("norm", ["none", "batch"]),
-        Categorical("lr", [0.0003, 0.003, 0.03]),
+        Repeat("layer", "n_layers", [OneOf("width", [8, 32, 128])]),
+        OneOf("activation", ["relu", "tanh", "sigmoid"]),
+        OneOf("dropout", [0.0, 0.3]),
+        OneOf("norm", ["none", "batch"]),
+        OneOf("lr", [0.0003, 0.003, 0.03]),
     ], name="tabular-mlp")
 
 

@@ -9,7 +9,7 @@ storage replays finished trials through it.
 - :class:`RandomSearch`: uniform per slot, without repeats.
 - :class:`RegularizedEvolution`: aging evolution (Real et al., AAAI 2019): tournament of
   ``sample`` among the ``population`` most recent, mutate the winner, the oldest dies.
-- :class:`Reinforce`: an LSTM controller samples the architecture token by token; REINFORCE with
+- :class:`ReinforceController`: an LSTM controller samples the architecture token by token; REINFORCE with
   an exponential-moving-average baseline (Zoph and Le, ICLR 2017). numpy, backprop through time
   by hand: ~0.3 ms per proposal, so hundreds of tabular runs take seconds.
 - :class:`TPE`: Optuna's tree-structured Parzen estimator (define-by-run, so conditional slots
@@ -29,7 +29,7 @@ from learnedsys._validation import InvalidParameterError, check_float, check_int
 from learnedsys.nas._space import Space
 from learnedsys.policy import Policy, Proposal
 
-__all__ = ["STRATEGIES", "TPE", "RandomSearch", "RegularizedEvolution", "Reinforce", "SearchStrategy", "make_strategy"]
+__all__ = ["STRATEGIES", "TPE", "PolicyStrategy", "RandomSearch", "RegularizedEvolution", "ReinforceController", "SearchStrategy", "make_strategy"]
 
 
 class SearchStrategy(Policy):
@@ -40,6 +40,10 @@ class SearchStrategy(Policy):
     """
 
     name = "base"
+    #: proposals avoid architectures already proposed (redrawn up to 20 times), so the reported
+    #: propensity is not the probability of the draw; logs of a search are unfit for off-policy
+    #: evaluation (learnedsys.testing skips the propensity check for them)
+    exact_propensity = False
 
     def __init__(self, space: Space, seed: int | None = 0) -> None:
         super().__init__(space.action_space)
@@ -49,6 +53,7 @@ class SearchStrategy(Policy):
         self.seen: set[tuple[int, ...]] = set()
         self.n_updates = 0
         self._queue: deque[tuple[int, ...]] = deque()
+        self._best: tuple[tuple[int, ...], float] | None = None
 
     def enqueue(self, action: Any) -> None:
         """Propose ``action`` next, before anything the strategy draws (like Optuna's
@@ -74,7 +79,13 @@ class SearchStrategy(Policy):
         self.seen.add(a)
         self.n_updates += 1
         r = float(reward)
+        if np.isfinite(r) and (self._best is None or r > self._best[1]):
+            self._best = (a, r)
         self._learn(Proposal(a, proposal.propensity, proposal.info), r if np.isfinite(r) else 0.0)
+
+    def greedy(self, context: Any = None) -> tuple[int, ...]:
+        """The best-rewarded architecture seen so far (a proposal before any reward)."""
+        return self._best[0] if self._best is not None else self.propose(context).action
 
     def _propose(self) -> Proposal:
         raise NotImplementedError
@@ -130,7 +141,7 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-class Reinforce(SearchStrategy):
+class ReinforceController(SearchStrategy):
     """A recurrent controller trained with REINFORCE (Zoph and Le 2017).
 
     An LSTM reads the previous token's embedding and emits a softmax over the current slot's
@@ -153,11 +164,11 @@ class Reinforce(SearchStrategy):
     def __init__(self, space: Space, seed: int | None = 0, hidden: int = 32, lr: float = 0.005,
                  baseline_decay: float = 0.9, entropy: float = 0.02, temperature: float = 1.0) -> None:
         super().__init__(space, seed)
-        self.hidden = check_int(hidden, "hidden", "Reinforce", low=1)
-        self.lr = check_float(lr, "lr", "Reinforce", low=0.0, closed="neither")
-        self.baseline_decay = check_float(baseline_decay, "baseline_decay", "Reinforce", low=0.0, high=1.0, closed="left")
-        self.entropy = check_float(entropy, "entropy", "Reinforce", low=0.0)
-        self.temperature = check_float(temperature, "temperature", "Reinforce", low=0.0, closed="neither")
+        self.hidden = check_int(hidden, "hidden", "ReinforceController", low=1)
+        self.lr = check_float(lr, "lr", "ReinforceController", low=0.0, closed="neither")
+        self.baseline_decay = check_float(baseline_decay, "baseline_decay", "ReinforceController", low=0.0, high=1.0, closed="left")
+        self.entropy = check_float(entropy, "entropy", "ReinforceController", low=0.0)
+        self.temperature = check_float(temperature, "temperature", "ReinforceController", low=0.0, closed="neither")
         H = self.hidden
         r = np.random.default_rng(self.seed)
         sizes = self.space.sizes
@@ -313,7 +324,7 @@ class Reinforce(SearchStrategy):
     def load_state(self, state: dict[str, Any]) -> None:
         for k, v in state["params"].items():
             if k not in self.params or np.shape(v) != self.params[k].shape:
-                raise InvalidParameterError(f"Reinforce.load_state: parameter {k!r} does not fit this space")
+                raise InvalidParameterError(f"ReinforceController.load_state: parameter {k!r} does not fit this space")
             self.params[k][...] = np.asarray(v, dtype=float)
         self.baseline = state["baseline"]
 
@@ -377,8 +388,38 @@ class TPE(SearchStrategy):
         self._study.add_trial(optuna.trial.create_trial(params=params, distributions=dists, value=reward))
 
 
+class PolicyStrategy(SearchStrategy):
+    """Any :class:`~learnedsys.policy.Policy` as a search strategy: proposals come from the
+    policy (bound to the space's action space if it is not yet), rewards go back to it; the
+    hand-built first trials and the bookkeeping of :class:`SearchStrategy` stay here."""
+
+    name = "policy"
+
+    def __init__(self, space: Space, policy: Policy, seed: int | None = 0) -> None:
+        super().__init__(space, seed)
+        from learnedsys.policy import BasePolicy
+
+        if isinstance(policy, BasePolicy) and not policy._bound:
+            policy.bind(space.action_space)
+        elif getattr(policy.space, "sizes", None) != space.action_space.sizes:
+            raise InvalidParameterError(
+                f"the policy's action space {getattr(policy.space, 'sizes', None)} does not match the space's "
+                f"{space.action_space.sizes}; pass an unbound policy (search binds it)"
+            )
+        self.policy = policy
+        self.exact_propensity = getattr(policy, "exact_propensity", True)
+
+    def _propose(self) -> Proposal:
+        p = self.policy.propose()
+        return Proposal(self.search_space.canonical(p.action), p.propensity, {"inner": p})
+
+    def _learn(self, proposal: Proposal, reward: float) -> None:
+        inner = proposal.info.get("inner") if proposal.info else None
+        self.policy.update(inner if inner is not None else Proposal(proposal.action, proposal.propensity), reward)
+
+
 STRATEGIES: dict[str, type[SearchStrategy]] = {
-    "random": RandomSearch, "evolution": RegularizedEvolution, "reinforce": Reinforce, "tpe": TPE,
+    "random": RandomSearch, "evolution": RegularizedEvolution, "reinforce": ReinforceController, "tpe": TPE,
 }
 
 

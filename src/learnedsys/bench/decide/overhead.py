@@ -101,11 +101,11 @@ def _loop_river(u: list[float]) -> int:
     from river import bandit
 
     policy = bandit.EpsilonGreedy(epsilon=0.05, seed=0)
-    arms: list[Any] = [0, 1, 2, 3]
+    arms: list[int | str] = [0, 1, 2, 3]
     pull, update = policy.pull, policy.update
     hits = 0
     for x in u:
-        a = pull(arms)
+        a: Any = pull(arms)
         update(a, 1.0 if x < ARMS[a] else 0.0)
         hits += a == 3
     return hits
