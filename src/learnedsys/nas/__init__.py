@@ -32,6 +32,7 @@ from learnedsys._lazy import lazy_exports
 if TYPE_CHECKING:
     from learnedsys.nas._asha import ASHA, Job
     from learnedsys.nas._data import Dataset, load_arrays, load_dataset, split_dataset
+    from learnedsys.nas._estimator import NASClassifier
     from learnedsys.nas._export import NASModel, fit_final, load_model
     from learnedsys.nas._search import SearchResult, pareto_front, parse_budget, search
     from learnedsys.nas._space import (
@@ -69,6 +70,7 @@ __all__ = [
     "Int",
     "Job",
     "Journal",
+    "NASClassifier",
     "NASModel",
     "OneOf",
     "RandomSearch",
@@ -100,6 +102,7 @@ __all__ = [
 ]
 
 _WHERE = {
+    "NASClassifier": "learnedsys.nas._estimator",
     "ASHA": "learnedsys.nas._asha",
     "Job": "learnedsys.nas._asha",
     "Dataset": "learnedsys.nas._data",

@@ -57,7 +57,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--seed", type=int, default=0, help="seed for the split, the strategy and training (default 0)")
     s.add_argument("--out", type=Path, help="directory for the best model (architecture.json + model.lsys)")
     s.add_argument("--json", type=Path, help="write best, trials, resumed_trials, history, pareto as JSON")
-    s.add_argument("--no-progress", action="store_true", help="no live progress line on stderr")
+    s.add_argument("--quiet", "--no-progress", dest="no_progress", action="store_true", help="no live progress line on stderr")
     s.set_defaults(func=_search)
 
     pr = sub.add_parser("predict", help="predict with a model written by 'nas search --out'")
@@ -116,7 +116,7 @@ def _search(args: argparse.Namespace) -> int:
 
     started = time.monotonic()
     from learnedsys._atomic import PathError
-    from learnedsys._validation import InvalidParameterError
+    from learnedsys._validation import InfrastructureError, InvalidParameterError
     from learnedsys.nas import fit_final, get_space, load_dataset, parse_budget, search
 
     try:
@@ -146,6 +146,9 @@ def _search(args: argparse.Namespace) -> int:
                      workers=args.workers, backend=args.backend, address=args.address, storage=args.storage,
                      study=args.study, resume=args.resume, seed=args.seed, epochs=epochs, asha=args.asha,
                      objective=args.objective, progress=not args.no_progress, try_defaults=not args.no_defaults)
+    except InfrastructureError as exc:  # a Ray cluster or a database server that cannot be used
+        print(f"learnedsys nas: {exc}", file=sys.stderr)
+        return 1
     except (InvalidParameterError, PathError, FileNotFoundError) as exc:
         return _fail(str(exc))
     out: dict[str, Any] = res.to_json()
@@ -182,6 +185,7 @@ def _search_image(args: argparse.Namespace, data: Any, budget: float, started: f
     counted from ``started`` (the command's start, data loading included)."""
     import time
 
+    from learnedsys._validation import InfrastructureError
     from learnedsys.nas import fit_final, search
     from learnedsys.nas._executor import make_pool
     from learnedsys.nas._plan import SearchPlan, epoch_seconds
@@ -202,7 +206,11 @@ def _search_image(args: argparse.Namespace, data: Any, budget: float, started: f
           f"{budget:.0f} s in all: about {plan.search_s:.0f} s of search (top rung {plan.epochs} epochs), the rest for "
           f"{k} final member(s); one epoch of the hand-built CNN takes about {plan.epoch_s:.1f} s here", file=sys.stderr)
     options = {"batch_size": 64, "measure_latency": False, "patience": plan.patience}
-    pool = make_pool(args.backend, "image", data, options, args.workers, args.address)
+    try:
+        pool = make_pool(args.backend, "image", data, options, args.workers, args.address)
+    except InfrastructureError as exc:  # a Ray cluster that cannot be used
+        print(f"learnedsys nas: {exc}", file=sys.stderr)
+        return 1
     out: dict[str, Any] = {}
     try:
         pool.warm()

@@ -194,12 +194,12 @@ class RayPool:
         self.capacity = workers
         self._started_ray = False
         if not ray.is_initialized():
-            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
-            if address:
-                kwargs["address"] = address
+            if address:  # one way to a cluster for every part: token auth, a reachability and install check
+                from learnedsys._ray import connect
+
+                connect(address, purpose="nas search's Ray workers")
             else:
-                kwargs["num_cpus"] = workers
-            ray.init(**kwargs)
+                ray.init(include_dashboard=False, log_to_driver=False, num_cpus=workers)
             self._started_ray = True
 
         @ray.remote(num_cpus=1)
