@@ -45,8 +45,9 @@ its semantics are in :mod:`learnedsys.placement._simulator`.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from learnedsys._lazy import lazy_exports
 
 # Submodules are imported at first use (numba and scipy stay out of `learnedsys --help`).
 _EXPORTS = {
@@ -84,19 +85,6 @@ if TYPE_CHECKING:
     from learnedsys.placement._simulator import SimResult, Simulator, simulate
 
 
-def __getattr__(name: str) -> Any:
-    mod = _EXPORTS.get(name)
-    if mod is None:
-        raise AttributeError(f"module 'learnedsys.placement' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"learnedsys.placement.{mod}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
-
-
 __all__ = [
     "HEURISTICS",
     "METHODS",
@@ -118,3 +106,5 @@ __all__ = [
     "run_placed",
     "simulate",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, {k: f"learnedsys.placement.{v}" for k, v in _EXPORTS.items()})
