@@ -19,7 +19,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "and write JSON records and a Markdown report with plots.",
     )
     p.add_argument("sections", nargs="*", metavar="SECTION", help=f"sections to run, of {', '.join(SECTIONS)} (default: all)")
-    p.add_argument("--quick", action="store_true", help="small data and few repeats: the whole run in about 2 minutes")
+    p.add_argument("--quick", action="store_true", help="small data and few repeats: the whole run in about 3 minutes on 2 cores (after numba's first compile)")
     p.add_argument("--json", type=Path, metavar="PATH", help="write one record per dataset x structure")
     p.add_argument("--report", type=Path, metavar="DIR", help="write report.md and plots into DIR")
     p.add_argument("--seed", type=int, default=0, help="seed for data and workloads (default 0)")

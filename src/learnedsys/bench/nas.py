@@ -388,7 +388,7 @@ def _figure(ctx: BenchContext, res: SectionResult, curves: dict[str, Any]) -> No
 def _images(ctx: BenchContext, res: SectionResult) -> None:
     """Issue 20: search + predict against fair baselines on the four synthetic image tasks."""
     quick = ctx.quick
-    n, budget = (800, 30.0) if quick else (5000, 240.0)
+    n, budget = (600, 12.0) if quick else (5000, 240.0)
     seeds = [ctx.seed] if quick else [0, 1, 2]
     rows: list[dict[str, Any]] = []
     for task in TASKS:
@@ -408,7 +408,7 @@ def _images(ctx: BenchContext, res: SectionResult) -> None:
         f"Images: 'learnedsys nas search --budget {budget:.0f} --workers 2' (search and final ensemble in the budget) "
         "then 'nas predict'; the hand-built CNN is 'nas search --hand-built' with the same budget (the search's recipe: "
         "AdamW one-cycle, batch norm, 2-pixel shifts, a 2-member ensemble); k-NN, logistic regression and an RBF SVM "
-        "on standardised pixels. " + ("Quick run: small data and a 30 s budget, far from the goal's size." if quick else
+        "on standardised pixels. " + ("Quick run: small data and a 12 s budget, far from the goal's size." if quick else
                                      "Seeds 0-2; see benchmarks/nas/RESULTS.md section 8."))
 
 
