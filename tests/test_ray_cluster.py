@@ -6,6 +6,7 @@ Skipped, loudly, only when Ray is not installed (``make test`` installs it)."""
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -29,6 +30,18 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _reset_ray_auth() -> None:
+    """Make Ray in this process re-read the auth mode and token from the environment."""
+    try:
+        from ray._private.authentication import authentication_token_setup as setup
+        from ray._raylet import Config
+
+        Config.initialize("")
+        setup.AuthenticationTokenLoader.instance().reset_cache()
+    except (ImportError, AttributeError):
+        pass
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if ray.is_initialized():
@@ -36,10 +49,16 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp = tmp_path_factory.mktemp("ray")
     port = _free_port()
     exe = Path(sys.executable).with_name("ray")
+    # token authentication on, with a token of this test's own (Ray >= 2.59's default for local
+    # clusters): the driver must find it, as a user's would in RAY_AUTH_TOKEN
+    token = secrets.token_hex(32)
+    old_token, old_mode = os.environ.get("RAY_AUTH_TOKEN"), os.environ.get("RAY_AUTH_MODE")
+    os.environ["RAY_AUTH_TOKEN"] = token
     proc = subprocess.Popen(
         [str(exe), "start", "--head", "--block", f"--port={port}", f"--temp-dir={tmp}", "--num-cpus=2",
          "--include-dashboard=false", "--disable-usage-stats", "--node-ip-address=127.0.0.1"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        env={**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token},
     )
     address = f"127.0.0.1:{port}"
     try:
@@ -57,6 +76,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         if ray.is_initialized():
             ray.shutdown()
+        for name, value in (("RAY_AUTH_TOKEN", old_token), ("RAY_AUTH_MODE", old_mode)):
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        _reset_ray_auth()  # later tests in this process start their own local Ray
         os.killpg(proc.pid, signal.SIGTERM)  # --block: the head stops the processes it started
         try:
             proc.wait(30)

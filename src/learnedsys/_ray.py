@@ -7,8 +7,8 @@ connects to the cluster at ``address`` (``"HOST:PORT"`` of ``ray start --head``,
 - **Authentication**: Ray >= 2.59 starts clusters with token authentication; a driver must then
   send the cluster's token. It is read, as Ray reads it, from ``RAY_AUTH_TOKEN``,
   ``RAY_AUTH_TOKEN_PATH`` or ``~/.ray/auth_token`` (``ray get-auth-token`` prints it on the head);
-  when one of them is present and ``RAY_AUTH_MODE`` is unset, this module sets
-  ``RAY_AUTH_MODE=token`` before connecting.
+  when one of them is present and ``RAY_AUTH_MODE`` is unset (or ``token``), this module sets
+  ``RAY_AUTH_MODE=token`` and has Ray re-read the token before connecting.
 - **Worker nodes** need learnedsys and its extras (and torch for nas) installed, at the same
   versions as the driver: ``pip install torch==2.13.0 'learnedsys[all]'`` on every node.
   :func:`connect` checks it with one task on the cluster and names the fix when a worker cannot
@@ -48,6 +48,7 @@ def _enable_token_auth() -> None:
         from ray._private.authentication import authentication_token_setup as setup
 
         setup._enable_token_auth()
+        setup.AuthenticationTokenLoader.instance().reset_cache()  # read the token the environment names now
     except (ImportError, AttributeError):  # another Ray: the environment variable must do
         pass
 
@@ -84,8 +85,8 @@ def connect(address: str | None = None, *, purpose: str = "Ray", check_workers: 
                 f"cannot connect to the Ray cluster at {address!r} for {purpose} ({problem}); check that "
                 "`ray start --head` runs there and that the address and port are right"
             )
-        if "RAY_AUTH_MODE" not in os.environ and has_token():
-            _enable_token_auth()
+        if os.environ.get("RAY_AUTH_MODE", "token").lower() == "token" and has_token():
+            _enable_token_auth()  # also re-reads the token: another Ray of this process may have cached one
         kwargs = {"address": address, "log_to_driver": False}
     try:
         ray.init(**kwargs)
