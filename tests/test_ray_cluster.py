@@ -20,14 +20,9 @@ import pytest
 ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'learnedsys[ray]' to run the cluster tests")
 
 from learnedsys._ray import InfrastructureError, connect  # noqa: E402
+from tests.conftest import _free_port  # noqa: E402
 
 pytestmark = pytest.mark.xdist_group("ray")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _reset_ray_auth() -> None:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from learnedsys._lazy import require
+from learnedsys._storage import first_line
 from learnedsys._validation import InfrastructureError
 
 __all__ = ["InfrastructureError", "connect", "has_token"]
@@ -66,11 +67,6 @@ def _unreachable(address: str, timeout: float = 5.0) -> str | None:
         return f"{host}:{port} does not accept connections: {exc.strerror or exc}"
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
-
-
 def connect(address: str | None = None, *, purpose: str = "Ray", check_workers: bool = True) -> Any:
     """The ``ray`` module, initialised: a local Ray (``address=None``) or the cluster at
     ``address``. Raises InfrastructureError (one line) when the cluster cannot be used."""
@@ -98,7 +94,7 @@ def connect(address: str | None = None, *, purpose: str = "Ray", check_workers: 
             "from `ray get-auth-token` on the head)"
             if address else "check the free memory and /tmp space, or start a cluster with `ray start --head` and pass its address"
         )
-        raise InfrastructureError(f"cannot connect to {where} for {purpose} ({_first_line(exc)}); {hint}") from None
+        raise InfrastructureError(f"cannot connect to {where} for {purpose} ({first_line(exc)}); {hint}") from None
     if address and check_workers:
         probe = ray.remote(num_cpus=0)(_probe)
         try:
@@ -106,7 +102,7 @@ def connect(address: str | None = None, *, purpose: str = "Ray", check_workers: 
         except Exception as exc:
             ray.shutdown()
             raise InfrastructureError(
-                f"the Ray cluster at {address!r} cannot run learnedsys tasks ({_first_line(exc)}); install the same "
+                f"the Ray cluster at {address!r} cannot run learnedsys tasks ({first_line(exc)}); install the same "
                 "learnedsys, its extras and torch on every node: pip install torch==2.13.0 'learnedsys[all]'"
             ) from None
         import learnedsys

@@ -19,7 +19,7 @@ from typing import Any
 from learnedsys._lazy import require
 from learnedsys._validation import InfrastructureError, InvalidParameterError
 
-__all__ = ["connect", "first_line", "is_postgres", "redact", "sqlite_path", "to_url"]
+__all__ = ["connect", "first_line", "is_postgres", "redact", "sqlalchemy_url", "sqlite_path", "to_url"]
 
 _SCHEMES = ("sqlite:///", "postgresql://", "postgres://")
 
@@ -83,6 +83,21 @@ def connect(where: str | os.PathLike[str], *, purpose: str, what: str = "storage
             "and is writable and that the file is a SQLite database"
         ) from None
     return conn
+
+
+def sqlalchemy_url(url: str) -> str:
+    """``url`` for SQLAlchemy (Optuna's RDB storage), which reads a bare ``postgresql://`` as
+    psycopg2: the package's PostgreSQL driver is psycopg 3, so its dialect is named unless
+    psycopg2 is the one installed."""
+    for scheme in ("postgresql://", "postgres://"):
+        if url.startswith(scheme):
+            try:
+                import psycopg2  # noqa: F401
+
+                return url
+            except ImportError:
+                return "postgresql+psycopg://" + url[len(scheme):]
+    return url
 
 
 def redact(url: str) -> str:

@@ -4,7 +4,6 @@ is known, and several processes logging and learning at once."""
 from __future__ import annotations
 
 import multiprocessing
-import socket
 import time
 
 import decide_workers
@@ -149,12 +148,6 @@ def test_several_workers_improve_one_shared_policy() -> None:
         # the worker's policy started knowing nothing (local_updates=False: uniform, 0.25) and
         # changed only through the learner's snapshots
         assert late >= 0.8, results
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_postgres_log(postgres_url: str) -> None:

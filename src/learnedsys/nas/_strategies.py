@@ -397,16 +397,9 @@ class PolicyStrategy(SearchStrategy):
 
     def __init__(self, space: Space, policy: Policy, seed: int | None = 0) -> None:
         super().__init__(space, seed)
-        from learnedsys.policy import BasePolicy
+        from learnedsys.policy._base import bind_to
 
-        if isinstance(policy, BasePolicy) and not policy._bound:
-            policy.bind(space.action_space)
-        elif getattr(policy.space, "sizes", None) != space.action_space.sizes:
-            raise InvalidParameterError(
-                f"the policy's action space {getattr(policy.space, 'sizes', None)} does not match the space's "
-                f"{space.action_space.sizes}; pass an unbound policy (search binds it)"
-            )
-        self.policy = policy
+        self.policy = bind_to(policy, space.action_space, "the space's", "search")
         self.exact_propensity = getattr(policy, "exact_propensity", True)
 
     def _propose(self) -> Proposal:

@@ -10,15 +10,14 @@ fit in memory scores as a large runtime (``Simulator.cost``).
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Any
 
 import numpy as np
 
-from learnedsys._validation import InvalidParameterError
 from learnedsys.placement._simulator import Simulator
-from learnedsys.policy import ActionSpace, BasePolicy, Policy, Proposal, Reinforce
+from learnedsys.policy import ActionSpace, Policy, Proposal, Reinforce
+from learnedsys.policy._base import bind_to, propensity_of
 
 __all__ = ["GroupPolicy", "HierarchicalPolicy", "group_policy", "hierarchical", "local_search", "reinforce"]
 
@@ -149,7 +148,7 @@ class HierarchicalPolicy(Policy):
         groups = _sample(self._rng, gp)
         place = self.placer.propose()
         logp = float(np.log(gp[np.arange(groups.size), groups]).sum()) + float(place.info["log_propensity"])
-        return Proposal(tuple(int(x) for x in groups) + place.action, max(math.exp(logp), 5e-324), {"log_propensity": logp})
+        return Proposal(tuple(int(x) for x in groups) + place.action, propensity_of(logp), {"log_propensity": logp})
 
     def greedy(self, context: Any = None) -> tuple[int, ...]:
         groups = np.argmax(self.features @ self.W, axis=1)
@@ -233,13 +232,8 @@ def reinforce(
     init_g = None if init is None else _majority(groups, k, init, d)
     if policy is None:
         policy = group_policy(ActionSpace((d,) * k), lr=lr, seed=seed, init=init_g, init_bias=_bias(k, d, moves))
-    elif isinstance(policy, BasePolicy) and not policy._bound:
-        policy.bind(ActionSpace((d,) * k))
-    elif getattr(policy.space, "sizes", None) != (d,) * k:
-        raise InvalidParameterError(
-            f"the policy's action space {getattr(policy.space, 'sizes', None)} does not match the {k} groups on {d} devices; "
-            "pass an unbound policy (place binds it)"
-        )
+    else:
+        bind_to(policy, ActionSpace((d,) * k), f"the {k} groups on {d} devices", "place")
     ref = None if init is None else best_cost
     start = time.perf_counter()
     history = []

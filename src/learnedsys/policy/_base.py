@@ -1,29 +1,8 @@
-"""The policy interface shared by :mod:`learnedsys.decide`, :mod:`learnedsys.placement` and
-:mod:`learnedsys.nas`.
-
-A policy proposes an action, possibly given a context, and later learns from the reward that
-action earned. The control loop stays with the caller (ask/tell, as in Optuna's ``Study.ask`` /
-``Study.tell``)::
-
-    policy = SomePolicy(space, seed=0)
-    for _ in range(budget):
-        proposal = policy.propose(context)
-        reward = evaluate(proposal.action)
-        policy.update(proposal, reward)
-
-An *action* is a tuple of ints: one int for a single choice among ``space.sizes[0]`` options, or one
-int per position for a sequence of choices (device per operation group, token per architecture
-slot). ``Proposal.propensity`` is the probability with which the policy drew the action, which
-off-policy evaluation needs; ``Proposal.info`` carries whatever the policy must remember to learn
-from it (log-probabilities, features).
-
-A new policy is one short class: implement :meth:`Policy.propose` and :meth:`Policy.update`;
-:meth:`Policy.state` / :meth:`Policy.load_state` make snapshots (JSON-compatible dicts of lists and
-numbers) that other processes load.
-"""
+"""The policy interface (see :mod:`learnedsys.policy`), the bookkeeping base class and shared helpers."""
 
 from __future__ import annotations
 
+import math
 import random
 import zlib
 from abc import ABC, abstractmethod
@@ -34,7 +13,7 @@ import numpy as np
 
 from learnedsys._validation import InvalidParameterError, check_seed
 
-__all__ = ["ActionSpace", "BasePolicy", "Policy", "Proposal", "as_vector"]
+__all__ = ["ActionSpace", "BasePolicy", "Policy", "Proposal", "as_vector", "bind_to", "propensity_of"]
 
 
 @dataclass(frozen=True)
@@ -253,3 +232,22 @@ class BasePolicy(Policy):
 
     def _params(self) -> str:
         return f"seed={self.seed}"
+
+
+def propensity_of(log_propensity: float) -> float:
+    """``exp(log_propensity)``, the exact probability when a float can hold it, else the smallest
+    positive float (a product over thousands of positions underflows; keep the log beside it)."""
+    return max(math.exp(log_propensity), 5e-324)
+
+
+def bind_to(policy: Policy, space: ActionSpace, what: str, who: str) -> Policy:
+    """Bind an unbound :class:`BasePolicy` to ``space``; a bound policy (or another Policy) must
+    already be over ``space``. ``what`` names the space in the error, ``who`` the caller that binds."""
+    if isinstance(policy, BasePolicy) and not policy._bound:
+        policy.bind(space)
+    elif getattr(policy.space, "sizes", None) != space.sizes:
+        raise InvalidParameterError(
+            f"the policy's action space {getattr(policy.space, 'sizes', None)} does not match {what} {space.sizes}; "
+            f"pass an unbound policy ({who} binds it)"
+        )
+    return policy

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from learnedsys._validation import InvalidParameterError, check_float
-from learnedsys.policy._base import ActionSpace, BasePolicy, Proposal, as_vector
+from learnedsys.policy._base import ActionSpace, BasePolicy, Proposal, as_vector, propensity_of
 
 __all__ = ["Reinforce"]
 
@@ -97,7 +97,7 @@ class Reinforce(BasePolicy):
         a = np.minimum((cdf <= u).sum(axis=1), self._sizes - 1)
         logp = float(np.log(probs[np.arange(k), a]).sum())
         # the exact probability when representable; the log in info either way
-        p = max(math.exp(logp), 5e-324)
+        p = propensity_of(logp)
         return Proposal(tuple(int(v) for v in a), p, {"probs": probs, "log_propensity": logp})
 
     def probability(self, arm: int | tuple[int, ...], context: Any = None) -> float:

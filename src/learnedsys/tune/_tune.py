@@ -226,20 +226,6 @@ def storage_url(study: str | os.PathLike[str]) -> str:
     return _storage.to_url(study, "study")
 
 
-def _sqlalchemy_url(url: str) -> str:
-    """SQLAlchemy reads a bare ``postgresql://`` as psycopg2; the package's PostgreSQL driver is
-    psycopg 3, so name its dialect unless psycopg2 is the one installed."""
-    for scheme in ("postgresql://", "postgres://"):
-        if url.startswith(scheme):
-            try:
-                import psycopg2  # noqa: F401
-
-                return url
-            except ImportError:
-                return "postgresql+psycopg://" + url[len(scheme):]
-    return url
-
-
 def open_study(
     study: str | os.PathLike[str] | None,
     *,
@@ -265,7 +251,7 @@ def open_study(
     else:
         where = os.fspath(study)
         try:
-            storage = optuna.storages.RDBStorage(_sqlalchemy_url(storage_url(study)))
+            storage = optuna.storages.RDBStorage(_storage.sqlalchemy_url(storage_url(study)))
         except Exception as exc:  # sqlalchemy's errors: not a database, no server, bad URL
             if _storage.is_postgres(where):
                 raise InfrastructureError(
@@ -273,7 +259,7 @@ def open_study(
                     f"({_storage.first_line(exc)}); check that the server runs and accepts TCP connections there, "
                     "and the user, password and database in the URL"
                 ) from None
-            raise InvalidParameterError(f"cannot use the study file {where}: {type(exc).__name__}: {_short(exc)}") from None
+            raise InvalidParameterError(f"cannot use the study file {where}: {_storage.first_line(exc)}") from None
     sig = json.dumps(signature, sort_keys=True) if signature is not None else None
     try:
         names = {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
@@ -295,12 +281,8 @@ def open_study(
     except InvalidParameterError:
         raise
     except Exception as exc:
-        raise InvalidParameterError(f"cannot use the study file {where}: {type(exc).__name__}: {_short(exc)}") from None
+        raise InvalidParameterError(f"cannot use the study file {where}: {_storage.first_line(exc)}") from None
     return st
-
-
-def _short(exc: BaseException) -> str:
-    return str(exc).splitlines()[0][:200] if str(exc) else ""
 
 
 def _rows(ostudy: Any) -> list[dict[str, Any]]:
@@ -365,20 +347,6 @@ class _Grid:
         return tuple(out)
 
 
-def _bind_policy(policy: Any, grid: _Grid) -> Any:
-    from learnedsys.policy import ActionSpace, BasePolicy
-
-    space = ActionSpace(grid.sizes())
-    if isinstance(policy, BasePolicy) and not policy._bound:
-        policy.bind(space)
-    elif getattr(policy.space, "sizes", None) != space.sizes:
-        raise InvalidParameterError(
-            f"the policy's action space {getattr(policy.space, 'sizes', None)} does not match the parameters' {space.sizes}; "
-            "pass an unbound policy (tune binds it)"
-        )
-    return policy
-
-
 def tune(
     params: Sequence[Param],
     objective: Callable[[dict[str, Any]], tuple[float | None, list[float], str | None]],
@@ -424,7 +392,8 @@ def tune(
     measured, the trial measures an untried neighbour instead (one parameter changed), so no
     trial of the budget is spent twice.
     """
-    from learnedsys.policy import Policy, Proposal
+    from learnedsys.policy import ActionSpace, Policy, Proposal
+    from learnedsys.policy._base import bind_to
 
     optuna = require("optuna", extra="tune", purpose="learnedsys tune")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -456,7 +425,7 @@ def tune(
     sign = 1.0 if direction == "maximize" else -1.0
     grid = _Grid(params) if policy is not None else None
     if policy is not None and grid is not None:
-        _bind_policy(policy, grid)
+        bind_to(policy, ActionSpace(grid.sizes()), "the parameters'", "tune")
         for t in kept:  # what the study already holds teaches the policy first
             if t["state"] == "complete":
                 policy.update(Proposal(grid.encode(t["params"]), 1.0), sign * float(t["value"]))
