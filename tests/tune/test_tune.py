@@ -7,6 +7,7 @@ import json
 import math
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -33,6 +34,17 @@ def _complete(study: Path) -> list[tuple[int, str, float]]:
     st = optuna.load_study(study_name="learnedsys-tune", storage=f"sqlite:///{study}")
     done = [t for t in st.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
     return [(t.number, json.dumps(t.params, sort_keys=True), t.value) for t in done]
+
+
+def _complete_readonly(study: Path) -> list[tuple[int, float]]:
+    """(number, value) of the finished trials, read without writing: opening the study with
+    Optuna's API while the tuner creates its tables would race with it for the schema."""
+    with sqlite3.connect(f"file:{study}?mode=ro", uri=True, timeout=1.0) as conn:
+        rows = conn.execute(
+            "SELECT t.number, v.value FROM trials t JOIN trial_values v ON v.trial_id = t.trial_id "
+            "WHERE t.state = 'COMPLETE' ORDER BY t.number"
+        ).fetchall()
+    return [(int(n), float(v)) for n, v in rows]
 
 
 def test_parse_and_render() -> None:
@@ -116,16 +128,16 @@ def test_killed_study_resumes_with_every_finished_trial(tmp_path: Path) -> None:
         time.sleep(0.2)
         if study.exists():
             try:
-                finished = _complete(study)
-            except Exception:  # the tuner is still creating the study's tables
+                finished = _complete_readonly(study)
+            except sqlite3.Error:  # the tuner is still creating the study's tables
                 continue
             if len(finished) >= 4:
                 break
     os.killpg(proc.pid, signal.SIGKILL)  # the tuner and the trial it was running
     proc.wait(30)
     assert 4 <= len(finished) < 12
-    before = _complete(study)
-    assert before[: len(finished)] == finished
+    before = _complete(study)  # the tuner is dead: Optuna's own API may open the study now
+    assert [(n, v) for n, _, v in before][: len(finished)] == finished
     rc = subprocess.run(args, capture_output=True, text=True, timeout=300)
     assert rc.returncode == 0, rc.stderr
     res = json.loads((tmp_path / "k.json").read_text())
