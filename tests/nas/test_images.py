@@ -202,3 +202,30 @@ def test_training_by_the_clock_ends_on_time(tiny_data) -> None:
     t0 = time.perf_counter()
     fit_model(sp, sp.default_actions()[0], tiny_data, epochs=10_000, seed=0, include_val=True, seconds=0.4, stats=stats)
     assert time.perf_counter() - t0 < 0.4 + 1.5 and 1 <= stats["epochs_run"] < 10_000
+
+
+def test_chance_floor_is_the_majority_share_plus_three_standard_errors() -> None:
+    from learnedsys.nas._plan import chance_floor
+
+    y = np.array([0] * 400 + [1] * 200 + [2] * 200)
+    p = 400 / 800
+    assert chance_floor(y) == pytest.approx(p + 3 * (p * (1 - p) / 800) ** 0.5)
+    six = np.arange(800) % 6  # patches32: 6 balanced classes, 800 validation samples
+    assert 0.180 < chance_floor(six) < 0.21 and chance_floor(six, z=0.0) == 134 / 800  # the majority class, not 1/6
+    assert chance_floor(np.zeros(5, int)) == 1.0 and chance_floor(np.array([], int)) == 0.0
+
+
+def test_cli_falls_back_to_the_hand_built_cnn_when_the_search_learnt_nothing(tmp_path: Path, capsys) -> None:
+    r = np.random.default_rng(5)
+    npz = tmp_path / "noise.npz"  # labels independent of the pixels: nothing can be learnt
+    np.savez(npz, X=r.random((240, 8, 8)).astype(np.float32), y=np.arange(240) % 3)
+    js = tmp_path / "r.json"
+    rc = main(["nas", "search", "--data", str(npz), "--budget", "30", "--max-trials", "3", "--epochs", "1",
+               "--final-epochs", "1", "--backend", "inline", "--no-defaults", "--no-progress", "--json", str(js)])
+    cap = capsys.readouterr()
+    res = json.loads(js.read_text())
+    assert rc == 0 and not res["best"]["hand_built"]  # the search's own best, a searched architecture
+    assert all(h["status"] == "ok" and h["error"] is None for h in res["history"])  # one-batch trainings run
+    assert res["fallback"]["reason"] == "chance" and res["best"]["val_acc"] < res["fallback"]["floor"]
+    assert {tuple(m["action"]) for m in res["ensemble"]} == {tuple(image_space().default_actions()[0])}
+    assert "within 3 standard errors of chance" in cap.out

@@ -188,7 +188,7 @@ def _search_image(args: argparse.Namespace, data: Any, budget: float, started: f
     from learnedsys._validation import InfrastructureError
     from learnedsys.nas import fit_final, search
     from learnedsys.nas._executor import make_pool
-    from learnedsys.nas._plan import SearchPlan, epoch_seconds
+    from learnedsys.nas._plan import SearchPlan, chance_floor, epoch_seconds
     from learnedsys.nas._space import image_space
 
     sp = image_space()
@@ -238,8 +238,17 @@ def _search_image(args: argparse.Namespace, data: Any, budget: float, started: f
             top = [t["action"] for t in res.top if t["epochs"] == res.best["epochs"]][:k] or [res.best["action"]]
             members = [tuple(top[i % len(top)]) for i in range(k)]
             hb = res.hand_built
+            floor = chance_floor(data.y_val)
             if res.best["hand_built"]:
                 winner = "the hand-built CNN (no searched architecture beat it on validation)"
+            elif res.best["val_acc"] < floor:
+                # nothing learnt the task in the search's epochs: a winner at chance is noise, and
+                # the hand-built CNN given the rest of the budget is the better bet (issue 20)
+                members = [hand] * k
+                winner = (f"the hand-built CNN: the search's best validation accuracy {res.best['val_acc']:.4f} is "
+                          f"below {floor:.4f}, within 3 standard errors of chance, so the final phase trains the "
+                          f"hand-built CNN longer")
+                out["fallback"] = {"reason": "chance", "floor": floor, "best_val_acc": res.best["val_acc"]}
             else:
                 vs = f"; the hand-built CNN had {hb['val_acc']:.4f}" if hb else ""
                 winner = f"a searched architecture{vs}"

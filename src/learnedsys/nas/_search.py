@@ -239,7 +239,8 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str | P
                         "reward": _clean(tr["reward"]),
                         "seconds": _clean(tr.get("seconds")), "t": None if elapsed is None else round(elapsed, 3),
                         "resumed": elapsed is None,
-                        "best_val_acc": None if best is None else _clean(best["val_acc"])})
+                        "best_val_acc": None if best is None else _clean(best["val_acc"]),
+                        "error": (tr.get("error") or None) if tr["status"] != "ok" else None})
 
     for tr in finished:
         tr["reward"] = _reward(tr, objective, cost_weight, cost_target)

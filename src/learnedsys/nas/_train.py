@@ -153,7 +153,9 @@ def fit_model(space: Space, action: Sequence[int], data: Dataset, *, epochs: int
     if schedule == "cosine" and not timed:
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
     elif schedule == "onecycle" and not timed:
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total + 1, pct_start=0.25)
+        # at least 8 steps: fewer leave OneCycleLR a warm-up phase of length <= 0 (ZeroDivisionError on
+        # one-batch trainings of tiny data at the lowest rung)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(total + 1, 8), pct_start=0.25)
     t_start = time.perf_counter()
     done = False
     shift = int(arch.get("shift", 0)) if Xt.ndim == 4 else 0
