@@ -458,7 +458,7 @@ def run(ctx: BenchContext) -> SectionResult:
             if not quick or not curves:  # the quick run sweeps one dataset
                 curves[dname] = _space_time(keys, b, m_sweep, ctx)
             with contextlib.suppress(Exception):  # the RMI's internals are the lead's to change
-                cdf_sample[dname] = _cdf_sample(b.objects[RMI_NAME], keys)
+                cdf_sample[dname] = _cdf_sample(b.objects.get(RMI_A, b.objects[RMI_NAME]), keys)  # mode A's RMI
             del b
             bar.update()
     reps_c = min(ctx.repeats, 3)
@@ -710,13 +710,18 @@ def _space_time(keys: np.ndarray, b: _Built, m: int, ctx: BenchContext) -> dict[
     return out
 
 
-def _cdf_sample(index: Any, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _cdf_sample(index: Any, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, str]:
+    """2000 keys against their positions, the root's prediction scaled to positions (None when
+    the index has one leaf: then no root model routes anything) and a label of the configuration."""
     from learnedsys.index import _kernels as K
 
     pick = np.linspace(0, keys.shape[0] - 1, 2000).astype(np.int64)
     x = keys[pick]
+    if index.n_leaves_ <= 1:
+        return x.astype(np.float64), pick.astype(np.float64), None, "one leaf: no root model, a search over all keys"
     root = K.root_eval_many(index._root_kind, index.root_params_, x.astype(np.float64))
-    return x.astype(np.float64), pick.astype(np.float64), root * (keys.shape[0] / index.n_leaves_)
+    label = f"{index.root_} root, {index.n_leaves_:,} leaves"
+    return x.astype(np.float64), pick.astype(np.float64), root * (keys.shape[0] / index.n_leaves_), label
 
 
 def _grid(k: int) -> tuple[int, int]:
@@ -811,10 +816,11 @@ def _plots(result: SectionResult, curves: dict[str, dict[str, list[tuple[int, fl
     if cdf:
         rows, cols = _grid(len(cdf))
         fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 3.0 * rows), squeeze=False)
-        for ax, (d, (x, y, pred)) in zip(axes.flat, cdf.items(), strict=False):
+        for ax, (d, (x, y, pred, label)) in zip(axes.flat, cdf.items(), strict=False):
             ax.plot(x, y, lw=2, label="keys (position)")
-            ax.plot(x, pred, lw=1, ls="--", label="RMI root model")
-            ax.set_title(d, fontsize=9)
+            if pred is not None:
+                ax.plot(x, pred, lw=1, ls="--", label="RMI root model")
+            ax.set_title(f"{d}\n{label}", fontsize=8)
             ax.set_xlabel("key", fontsize=7)
             ax.set_ylabel("position", fontsize=7)
             if x.size and x.max() > 1e4 * max(1.0, float(np.median(x))) and x.min() >= 0:
@@ -823,7 +829,7 @@ def _plots(result: SectionResult, curves: dict[str, dict[str, list[tuple[int, fl
         for ax in list(axes.flat)[len(cdf) :]:
             ax.axis("off")
         axes[0, 0].legend(fontsize=7)
-        fig.suptitle("Learned CDF: the RMI's root model against the keys' positions", fontsize=9)
+        fig.suptitle("Learned CDF: the root model of mode A's RMI against the keys' positions", fontsize=9)
         fig.tight_layout()
         fig.savefig(outdir / "index_cdf.png", dpi=110)
         plt.close(fig)

@@ -11,6 +11,7 @@ shared machine hit all of them alike.
 
 from __future__ import annotations
 
+import textwrap
 import time
 
 from learnedsys._lazy import pyplot
@@ -23,6 +24,16 @@ from learnedsys.bench.decide.sqlite import _sqlite
 PACKAGES = ("optuna", "river", "vowpalwabbit", "apsw", "lz4", "zstandard")
 
 
+def _wrap(label: str, width: int = 36) -> str:
+    """A bar label on lines of at most ``width`` characters, so that no label is cut off."""
+    return textwrap.fill(label, width)
+
+
+def _num(x: float) -> str:
+    """A bar's value, short: 3 significant digits below 1000, whole numbers above."""
+    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.3g}"
+
+
 def _figures(ctx: BenchContext, res: SectionResult) -> None:
     """Bar charts of the overhead and of the compression costs (PNG, matplotlib Agg)."""
     if ctx.report_dir is None:
@@ -33,9 +44,13 @@ def _figures(ctx: BenchContext, res: SectionResult) -> None:
     if over:
         fig, ax = plt.subplots(figsize=(8, 4.5))
         names = [r["what"].replace("learnedsys ", "").replace("plain Python epsilon-greedy, ", "plain: ") for r in over]
+        fig.set_size_inches(8, 1.2 + 0.42 * len(over))
         ax.barh(range(len(over)), [r["us"] for r in over], color=["tab:gray" if "plain" in n else ("tab:blue" if "Choice" in n else "tab:orange") for n in names])
-        ax.set_yticks(range(len(over)), names, fontsize=7)
+        for i, r in enumerate(over):
+            ax.annotate(_num(r["us"]), (r["us"], i), xytext=(3, 0), textcoords="offset points", va="center", fontsize=7)
+        ax.set_yticks(range(len(over)), [_wrap(n) for n in names], fontsize=7)
         ax.set_xscale("log")
+        ax.set_xlim(right=max(r["us"] for r in over) * 4)  # room for the largest bar's value
         ax.invert_yaxis()
         ax.set_xlabel("µs per choose + feedback (log scale)")
         ax.set_title("decide: overhead per decision")
@@ -50,9 +65,14 @@ def _figures(ctx: BenchContext, res: SectionResult) -> None:
         parts = [[r for r in comp if r["cpu_price_mb_s"] == pr] for pr in prices]
         h = 0.8 / len(parts)
         for off, (part, pr) in enumerate(zip(parts, prices, strict=True)):
-            ax.barh([i + h * off for i in range(len(part))], [r["vs_oracle"] * 100 for r in part], height=h, label=f"CPU at {pr:.0f} MB/s")
-        ax.set_yticks(range(len(parts[0])), [r["policy"].replace(", online", "")[:60] for r in parts[0]], fontsize=7)
+            ys, xs = [i + h * off for i in range(len(part))], [r["vs_oracle"] * 100 for r in part]
+            ax.barh(ys, xs, height=h, label=f"CPU at {pr:.0f} MB/s")
+            for y, x in zip(ys, xs, strict=True):
+                ax.annotate(f"{_num(x)}%", (x, y), xytext=(3, 0), textcoords="offset points", va="center", fontsize=6)
+        fig.set_size_inches(8, 1.5 + 0.55 * len(parts[0]))
+        ax.set_yticks(range(len(parts[0])), [_wrap(r["policy"].replace(", online", "")) for r in parts[0]], fontsize=7)
         ax.set_xscale("symlog", linthresh=10)
+        ax.set_xlim(right=max(r["vs_oracle"] * 100 for r in comp) * 3)
         ax.invert_yaxis()
         ax.set_xlabel("% above the per-block oracle's cost")
         ax.set_title("decide: per-block compression choice")
