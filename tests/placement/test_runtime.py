@@ -90,3 +90,23 @@ def test_local_cluster_is_measured():
     if c.n_devices >= 2:
         assert 1e7 < c.bandwidth[0, 1] < 1e12 and 0 <= c.latency[0, 1] < 1e-3
     assert Cluster.local().to_dict() == c.to_dict()  # measured once per process
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16", "int64", "bool"])
+def test_caller_copies_are_plain_and_exact(dtype):
+    # the caller's side copies through numpy (one thread, no OpenMP pool left spinning on the
+    # workers' cores); bits equal torch's copy, strided buffers and dtypes numpy lacks included
+    from learnedsys.placement._runtime import _host_copy
+
+    dt = getattr(torch, dtype)
+    src = (torch.randn(64, 600) * 5).to(dt)
+    dst = torch.empty_strided((64, 600), (1, 64), dtype=dt)  # column-major, as a buffer can be
+    _host_copy(torch, dst, src)
+    assert torch.equal(dst, src)
+    grad = torch.randn(3, 4, requires_grad=True)
+    out = torch.empty(3, 4)
+    _host_copy(torch, out, grad)
+    assert torch.equal(out, grad.detach())
+    cast = torch.empty(3, 4, dtype=torch.float64)  # a cast falls back to torch's copy_
+    _host_copy(torch, cast, grad)
+    assert torch.equal(cast, grad.detach().double())

@@ -74,6 +74,33 @@ class _WorkerPlan:
     incoming_consumers: dict[int, list[int]] = field(default_factory=dict)
 
 
+_BITS = {1: "uint8", 2: "int16", 4: "int32", 8: "int64", 16: "complex128"}
+
+
+def _host_array(torch: Any, t: Any) -> np.ndarray:
+    """A numpy view of the CPU tensor ``t`` (same memory; a dtype numpy lacks, such as bfloat16,
+    as integers of its width)."""
+    t = t.detach()
+    try:
+        return t.numpy()
+    except TypeError:
+        return t.view(getattr(torch, _BITS[t.element_size()])).numpy()
+
+
+def _host_copy(torch: Any, dst: Any, src: Any) -> None:
+    """``dst.copy_(src)`` for the caller's side of the runtime, on this thread alone.
+
+    torch runs a copy of more than 32K elements on its OpenMP pool, and after a parallel region
+    libgomp's threads spin before they sleep (``OMP_WAIT_POLICY`` unset): after one 512 KB copy,
+    4 and 7 ms of CPU on the caller's two threads. The caller may run on every core, so that spin
+    took the workers' cores at every step (``on core`` 0.66-0.74 on an idle machine; the caller's
+    threads used about 18 ms of CPU per towers step). A numpy copy is a memcpy on this thread."""
+    if src.device.type != "cpu" or src.dtype != dst.dtype or src.shape != dst.shape:
+        dst.copy_(src)  # a device copy, or a cast / broadcast: torch's rules
+        return
+    np.copyto(_host_array(torch, dst), _host_array(torch, src))
+
+
 def _spin_wait(ready: Any, ctrl: np.ndarray, deadline: float, what: str, polite: bool) -> None:
     """Poll ``ready()`` until it is true (yielding the CPU every ``_SPIN`` polls when ``polite``);
     raise on abort or when ``deadline`` (perf_counter seconds) passes."""
@@ -452,7 +479,7 @@ class PlacedRuntime:
                 if time.perf_counter() > deadline:
                     raise TimeoutError(f"timed out waiting for input slot {slot}")
                 time.sleep(1e-5)
-            self._bufs[t.tid][slot].copy_(flat[self.user_inputs.index(t.value)])
+            _host_copy(torch, self._bufs[t.tid][slot], flat[self.user_inputs.index(t.value)])
         for t in self.transfers:  # publish the inputs together
             if t.src == _MAIN:
                 self._written[t.tid, slot] = stamp
@@ -461,7 +488,12 @@ class PlacedRuntime:
     def _collect(self, s: int) -> Any:
         torch = self._torch
         slot = s % self.slots
-        by_name = {t.value: self._bufs[t.tid][slot].clone() for t in self.transfers if t.dst == _MAIN}
+        by_name = {}
+        for t in self.transfers:
+            if t.dst == _MAIN:
+                buf = self._bufs[t.tid][slot]
+                by_name[t.value] = out = torch.empty_like(buf)
+                _host_copy(torch, out, buf)
         for t in self.transfers:
             if t.dst == _MAIN:
                 self._read[t.tid, slot] = s + 1
