@@ -190,6 +190,7 @@ def _lazy_entry(owner: Any, q0: Any) -> Any:
         index = owner()
         if index is not None:
             index._entry = entry
+            index._pk = (entry, *index._pk[1:])
         return entry(kind, model, keys, q, op)
 
     return first
@@ -257,6 +258,9 @@ class RMI(Estimator):
     _int_lo: int = 1  # an empty range: no Python int takes the per-key path
     _int_hi: int = 0
     _fast_types: frozenset[type] = frozenset()
+    # lower_bound's per-key state (entry, root kind, model, keys, int range, fast types): unfitted,
+    # an empty int range and no fast type, so every query takes the general path (NotFittedError)
+    _pk: tuple[Any, ...] = (None, 0, None, None, 1, 0, frozenset())
     _model: Any = None
     _sample_cache: Any = None
 
@@ -729,6 +733,8 @@ class RMI(Estimator):
         # compiled at the first per-key call, not at every fit; a weak reference, so the index
         # and its keys are freed as soon as the user drops them
         self._entry = _lazy_entry(weakref.ref(self), q0)
+        # everything lower_bound's per-key path reads, in one attribute (one read, not six)
+        self._pk = (self._entry, self._root_kind, self._model, self.keys_, self._int_lo, self._int_hi, self._fast_types)
 
     def _scalar(self, q: Any, op: int) -> Any:
         """One Python int or float or numpy scalar, or None when the general path must answer."""
@@ -779,9 +785,10 @@ class RMI(Estimator):
         Takes a scalar (returns an int) or an array of numbers comparable with the keys (returns
         int64 positions of the same shape). Cost per query: O(log2 of the leaf's error window).
         """
-        t = type(queries)  # the per-key path first: its cost is a few attribute reads
-        if (t is int and self._int_lo <= queries <= self._int_hi) or (t in self._fast_types and queries == queries):
-            return self._entry(self._root_kind, self._model, self.keys_, queries, 0)
+        t = type(queries)  # the per-key path first: one attribute read and one type check
+        entry, kind, model, keys, lo, hi, fast = self._pk
+        if (t is int and lo <= queries <= hi) or (t in fast and queries == queries):
+            return entry(kind, model, keys, queries, 0)
         return self._bound(queries, 0)
 
     def lower_bound_serial(self, queries: Any) -> np.ndarray:
