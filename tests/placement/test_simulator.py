@@ -135,6 +135,14 @@ def reference_simulate(g: OpGraph, dev: np.ndarray, cl: Cluster, training: bool)
     for j in range(n):
         for k in range(tg.out_ptr[j], tg.out_ptr[j + 1]):
             succ[j].append((int(tg.out_dst[k]), float(tg.out_bytes[k])))
+    # a received value costs its first consumer on the receiving device recv_overhead
+    for j in range(n):
+        firsts = {}
+        for v, _ in succ[j]:
+            if full[v] != full[j]:
+                firsts[int(full[v])] = min(firsts.get(int(full[v]), v), v)
+        for dv, v in firsts.items():
+            dur[v] += cl.devices[dv].recv_overhead
     pending = {j: int(tg.n_pred[j]) for j in range(n)}
     queues = {d: [] for d in range(cl.n_devices)}
     busy = dict.fromkeys(range(cl.n_devices), False)
@@ -164,7 +172,17 @@ def reference_simulate(g: OpGraph, dev: np.ndarray, cl: Cluster, training: bool)
     while events:
         t, _, kind, x = heapq.heappop(events)
         end = max(end, t)
-        if kind == "op":
+        if kind == "op":  # the operation's work is done: its sends hold the device
+            j = x
+            d = int(full[j])
+            dests: dict[int, float] = {}
+            for v, b in succ[j]:
+                if full[v] != d:
+                    dests[int(full[v])] = max(dests.get(int(full[v]), 0.0), b)
+            dv_ = cl.devices[d]
+            send = sum(dv_.send_overhead + b / dv_.send_bandwidth for b in dests.values())
+            heapq.heappush(events, (t + send, next(counter), "sent", j))
+        elif kind == "sent":
             j = x
             d = int(full[j])
             busy[d] = False
@@ -221,6 +239,80 @@ def test_matches_reference_simulator_on_random_graphs(training):
         dev = rng.integers(0, 3, g.n_nodes)
         got = simulate(g, dev, cl, training=training).makespan
         assert got == pytest.approx(reference_simulate(g, dev, cl, training), rel=1e-12)
+
+
+def test_matches_reference_simulator_with_send_and_receive_costs():
+    rng = np.random.default_rng(7)
+    cl = Cluster.from_dict({
+        "devices": [{"name": f"d{i}", "flops": f, "memory": 1e15, "overhead": 1e-3, "send_overhead": so, "send_bandwidth": sb, "recv_overhead": ro}
+                    for i, (f, so, sb, ro) in enumerate([(1e12, 1e-2, 2e9, 3e-3), (2e12, 0.0, 5e9, 1e-2), (5e11, 2e-2, float("inf"), 0.0)])],
+        "links": {"bandwidth": 1e9, "latency": 1e-2},
+    })
+    assert cl.charges_transfers
+    for training in (False, True):
+        for _ in range(20):
+            g = random_graph(rng, int(rng.integers(2, 25)))
+            dev = rng.integers(0, 3, g.n_nodes)
+            got = simulate(g, dev, cl, training=training).makespan
+            assert got == pytest.approx(reference_simulate(g, dev, cl, training), rel=1e-12)
+
+
+def test_send_and_receive_costs_by_hand():
+    # 1 TFLOP/s, links 1 GB/s + 0.25 s; a send costs its device 0.125 s + bytes / 4 GB/s, a
+    # receive costs the consumer's device 0.0625 s: binary fractions, exact
+    dev = {"flops": 1e12, "memory": 1e15, "send_overhead": 0.125, "send_bandwidth": 4e9, "recv_overhead": 0.0625}
+    cl = Cluster.from_dict({"devices": [{"name": f"d{i}", **dev} for i in range(3)], "links": {"bandwidth": 1e9, "latency": 0.25}})
+    g = make_graph([1e12, 2e12], [(0, 1)], out_bytes=[1e9, 0])
+    # op 0 (1 s), its copy (0.125 + 0.25), the link (1 + 0.25), the receive (0.0625), op 1 (2 s)
+    assert simulate(g, np.array([0, 1]), cl, training=False).step_time == 1 + 0.375 + 1.25 + 0.0625 + 2
+    assert simulate(g, np.array([0, 0]), cl, training=False).step_time == 3.0  # no transfer, no charge
+    # one value to two consumers on device 1 and one on device 2: two sends of 1e9 bytes (one per
+    # destination device), one receive per device, charged to the first consumer there (op 1)
+    g3 = make_graph([1e12, 2e12, 1e12, 1e12], [(0, 1), (0, 2), (0, 3)], out_bytes=[1e9, 0, 0, 0])
+    # sends end at 1 + 2 x 0.375 = 1.75; both links deliver at 3.0; device 1 runs op 1 (2.0625 s)
+    # then op 2 (1 s): 6.0625; device 2 runs op 3 (1.0625 s): 4.0625
+    assert simulate(g3, np.array([0, 1, 1, 2]), cl, training=False).step_time == 6.0625
+    # the K80 preset charges nothing (its DMA engines move data): unchanged semantics
+    assert not Cluster.preset("k80x4").charges_transfers
+    # the same graph without the device charges: the link alone
+    free = Cluster.homogeneous(3, flops=1e12, memory=1e15, bandwidth=1e9, latency=0.25)
+    assert simulate(g, np.array([0, 1]), free, training=False).step_time == 1 + 1.25 + 2
+
+
+def test_presets_step_times_unchanged():
+    # makespans of random placements of a small NMT graph before the send / receive charges existed
+    # (learnedsys commit eeeba41): the presets' figures must not move
+    from learnedsys.placement import capture, models
+
+    g = capture(*models.nmt(layers=2, batch=16, seq=4, hidden=128, vocab=500))
+    rng = np.random.default_rng(3)
+    before = {
+        ("k80x4", True): [0.006007050153808039, 0.0059073370253869915, 0.0060306004190712],
+        ("k80x4", False): [0.0027144663578947356, 0.0026633581860061916, 0.00267893181126935],
+        ("p100x4-nvlink", True): [0.0034230421407925454, 0.0034132073189743653, 0.0034832313868531518],
+        ("p100x4-nvlink", False): [0.0015073877422843833, 0.0014547700453146856, 0.0015570793204662016],
+    }
+    for (name, training), want in before.items():
+        cl = Cluster.preset(name)
+        assert not cl.charges_transfers
+        assert "send_overhead" not in cl.to_dict()["devices"][0]
+        sim = Simulator(g, cl, training=training)
+        got = [sim(rng.integers(0, cl.n_devices, g.n_nodes)).makespan for _ in range(3)]
+        assert got == want
+
+
+def test_send_costs_round_trip_and_validation():
+    spec = {"devices": [{"name": "a", "flops": 1e9, "memory": 1e9, "send_overhead": 2e-6, "send_bandwidth": 6e9, "recv_overhead": 3e-6},
+                        {"name": "b", "flops": 1e9, "memory": 1e9}]}
+    c = Cluster.from_dict(spec)
+    a, b = c.devices
+    assert (a.send_overhead, a.send_bandwidth, a.recv_overhead) == (2e-6, 6e9, 3e-6) and a.charges_transfers
+    assert (b.send_overhead, b.send_bandwidth, b.recv_overhead) == (0.0, float("inf"), 0.0) and not b.charges_transfers
+    assert Cluster.from_dict(c.to_dict()).devices == c.devices
+    with pytest.raises(InvalidParameterError, match=r"'devices\[0\]\.send_overhead' field of a cluster must be a finite number >= 0"):
+        Cluster.from_dict({"devices": [{"flops": 1e9, "memory": 1e9, "send_overhead": -1}]})
+    with pytest.raises(InvalidParameterError, match=r"'devices\[0\]\.send_bandwidth' field of a cluster must be a number > 0"):
+        Cluster.from_dict({"devices": [{"flops": 1e9, "memory": 1e9, "send_bandwidth": 0}]})
 
 
 def test_single_device_equals_total_work():

@@ -9,6 +9,13 @@ A cluster comes from a dict / JSON file or from a preset::
 An operation of ``f`` FLOPs touching ``m`` bytes takes ``max(f / flops, m / mem_bandwidth) +
 overhead`` seconds on a device (a roofline). A transfer of ``b`` bytes over a link takes
 ``b / bandwidth + latency``; each directed link carries one transfer at a time.
+
+Where the devices themselves do the sending (CPU cores exchanging tensors through shared memory,
+as :class:`PlacedRuntime` does), a transfer also occupies its ends: ``send_overhead + b /
+send_bandwidth`` seconds of the sending device (its copy into the shared buffer, after the
+operation that produced the value) and ``recv_overhead`` seconds of the receiving device (finding
+the arrival and handing it to its consumers). They default to free (``0``, ``inf``, ``0``): DMA
+engines move a GPU's data, and the presets' figures are those of links alone.
 """
 
 from __future__ import annotations
@@ -29,7 +36,10 @@ __all__ = ["PRESETS", "Cluster", "Device"]
 @dataclass(frozen=True)
 class Device:
     """One device. ``flops`` in FLOP/s (sustained), ``memory`` and ``mem_bandwidth`` in bytes and
-    bytes/s, ``overhead`` the fixed cost of one operation (kernel launch) in seconds."""
+    bytes/s, ``overhead`` the fixed cost of one operation (kernel launch) in seconds.
+    ``send_overhead`` (seconds per transfer) and ``send_bandwidth`` (bytes/s) give the time this
+    device spends sending a value to another device, ``recv_overhead`` the time per value it
+    receives (all free by default: a DMA engine or the link does the work)."""
 
     name: str
     flops: float
@@ -37,6 +47,14 @@ class Device:
     mem_bandwidth: float = float("inf")
     overhead: float = 0.0
     kind: str = "gpu"
+    send_overhead: float = 0.0
+    send_bandwidth: float = float("inf")
+    recv_overhead: float = 0.0
+
+    @property
+    def charges_transfers(self) -> bool:
+        """Whether sending or receiving takes this device's time."""
+        return self.send_overhead > 0 or self.send_bandwidth < float("inf") or self.recv_overhead > 0
 
 
 def _short(v: Any) -> str:
@@ -166,6 +184,11 @@ class Cluster:
         idx = [i for i, dv in enumerate(self.devices) if dv.kind != "cpu"]
         return idx or list(range(self.n_devices))
 
+    @property
+    def charges_transfers(self) -> bool:
+        """Whether a transfer takes time of the devices at its ends (see :class:`Device`)."""
+        return any(dv.charges_transfers for dv in self.devices)
+
     def fastest(self) -> int:
         return int(np.argmax(self.flops))
 
@@ -183,7 +206,8 @@ class Cluster:
     @classmethod
     def from_dict(cls, spec: dict[str, Any]) -> Cluster:
         """Build from ``{"name", "devices": [{name, flops, memory, mem_bandwidth?, overhead?,
-        kind?}], "links": {"bandwidth", "latency", "pairs": [{src, dst, bandwidth, latency}]}}``.
+        kind?, send_overhead?, send_bandwidth?, recv_overhead?}], "links": {"bandwidth", "latency",
+        "pairs": [{src, dst, bandwidth, latency}]}}``.
         ``src``/``dst`` are device indices (``0..len(devices) - 1``) or names.
 
         Every value is checked: a wrong type, a negative or non-finite number where a finite
@@ -213,7 +237,10 @@ class Cluster:
             memory = _number(dv["memory"], f"devices[{i}].memory", low=0.0, closed="neither")
             mbw = _number(dv.get("mem_bandwidth", float("inf")), f"devices[{i}].mem_bandwidth", low=0.0, closed="neither")
             over = _number(dv.get("overhead", 0.0), f"devices[{i}].overhead", low=0.0, finite=True)
-            devices.append(Device(name, flops, memory, mbw, over, kind))
+            s_over = _number(dv.get("send_overhead", 0.0), f"devices[{i}].send_overhead", low=0.0, finite=True)
+            s_bw = _number(dv.get("send_bandwidth", float("inf")), f"devices[{i}].send_bandwidth", low=0.0, closed="neither")
+            r_over = _number(dv.get("recv_overhead", 0.0), f"devices[{i}].recv_overhead", low=0.0, finite=True)
+            devices.append(Device(name, flops, memory, mbw, over, kind, s_over, s_bw, r_over))
         names = [dv.name for dv in devices]
         if len(set(names)) != len(names):
             dup = next(n for n in names if names.count(n) > 1)
@@ -292,14 +319,13 @@ class Cluster:
             for t in range(d):
                 if s != t:
                     pairs.append({"src": s, "dst": t, "bandwidth": float(self.bandwidth[s, t]), "latency": float(self.latency[s, t])})
-        return {
-            "name": self.name,
-            "devices": [
-                {"name": dv.name, "kind": dv.kind, "flops": dv.flops, "memory": dv.memory, "mem_bandwidth": dv.mem_bandwidth, "overhead": dv.overhead}
-                for dv in self.devices
-            ],
-            "links": {"pairs": pairs},
-        }
+        devices = []
+        for dv in self.devices:
+            spec = {"name": dv.name, "kind": dv.kind, "flops": dv.flops, "memory": dv.memory, "mem_bandwidth": dv.mem_bandwidth, "overhead": dv.overhead}
+            if dv.charges_transfers:  # written only where set: the presets' dicts stay as they were
+                spec.update(send_overhead=dv.send_overhead, send_bandwidth=dv.send_bandwidth, recv_overhead=dv.recv_overhead)
+            devices.append(spec)
+        return {"name": self.name, "devices": devices, "links": {"pairs": pairs}}
 
     def __repr__(self) -> str:
         return f"Cluster({self.name!r}, {self.n_devices} devices: {', '.join(dv.name for dv in self.devices)})"

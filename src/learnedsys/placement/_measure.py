@@ -13,6 +13,8 @@ rounds). Next to it, the simulator's step time with op times
 
 * ``profiled``: :func:`profile_op_times` (single thread, pinned), plus the runtime's own cost per
   fx operation measured by ``Cluster.local()`` (``overhead``); nothing fitted;
+  (every source also charges what ``Cluster.local()`` measured a transfer to cost its ends: the
+  sender's copy into shared memory and the receiver's bookkeeping, see :class:`Device`)
 * ``calibrated``: the same, with the per-operation cost fitted on the model's single-device
   placement alone (its real step time minus the profiled operation times, over the number of fx
   operations), evaluated on the other placements;
@@ -277,7 +279,8 @@ def run(args: Any, log: Any = print) -> tuple[list[dict[str, Any]], dict[str, An
         "command": args.command,
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores ({len(os.sched_getaffinity(0))} usable), Linux {platform.release()}",
         "cluster": (f"{cluster.name}: {cluster.n_devices} cores, {d0.flops / 1e9:.1f} GFLOP/s and {d0.mem_bandwidth / 1e9:.1f} GB/s per core (1 thread), "
-                    f"{d0.overhead * 1e6:.1f} us per op, links {cluster.bandwidth[0, -1] / 1e9:.1f} GB/s + {cluster.latency[0, -1] * 1e6:.1f} us"),
+                    f"{d0.overhead * 1e6:.1f} us per op, a send {d0.send_overhead * 1e6:.1f} us + {d0.send_bandwidth / 1e9:.1f} GB/s on the sender, "
+                    f"a receive {d0.recv_overhead * 1e6:.1f} us, links {cluster.bandwidth[0, -1] / 1e9:.1f} GB/s + {cluster.latency[0, -1] * 1e6:.1f} us"),
         "versions": f"Python {platform.python_version()}, learnedsys {__version__}, torch {torch.__version__}, numpy {np.__version__}, numba {numba.__version__}",
         "cluster_spec": cluster.to_dict(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),

@@ -49,7 +49,7 @@ from learnedsys._lazy import require
 from learnedsys._validation import InvalidParameterError, check_float, check_int
 from learnedsys.placement._capture import export_program, graph_from_program
 
-__all__ = ["PlacedRuntime", "export_program", "graph_from_program", "local_cluster_spec", "pingpong", "run_placed"]
+__all__ = ["PlacedRuntime", "export_program", "graph_from_program", "local_cluster_spec", "pingpong", "run_placed", "transfer_probe"]
 
 _MAIN = -1  # the calling process, as a transfer endpoint (user inputs and outputs)
 _SPIN = 200  # polls between yields of the CPU while waiting
@@ -607,7 +607,7 @@ def run_placed(model: Any, placement: Any, example_inputs: Any, **kwargs: Any) -
 
 
 # ---------------------------------------------------------------------- link measurement
-def _pong(buf_a: Any, buf_b: Any, flags: np.ndarray, core: int, rounds: int) -> None:
+def _pong(buf_a: Any, priv: Any, flags: np.ndarray, reads: np.ndarray, core: int, rounds: int) -> None:
     import torch
 
     os.sched_setaffinity(0, {core})
@@ -617,28 +617,39 @@ def _pong(buf_a: Any, buf_b: Any, flags: np.ndarray, core: int, rounds: int) -> 
         while flags[0] < r:
             if time.perf_counter() > deadline:
                 os._exit(1)
-        buf_b.copy_(buf_a)
+        t0 = time.perf_counter()
+        priv.copy_(buf_a)  # one pass over the value, as its consumer reads it in place
+        reads[r - 1] = time.perf_counter() - t0
         flags[1] = r
     os._exit(0)
 
 
-def pingpong(nbytes: int, cores: tuple[int, int] = (0, 1), rounds: int = 50) -> float:
-    """Median one-way seconds to send ``nbytes`` between two processes on ``cores`` the way
-    :class:`PlacedRuntime` does (a copy into shared memory, a flag, a polling reader)."""
+def transfer_probe(nbytes: int, cores: tuple[int, int] = (0, 1), rounds: int = 50) -> dict[str, float]:
+    """Median seconds of what sending ``nbytes`` between two processes on ``cores`` costs the way
+    :class:`PlacedRuntime` sends (the sender copies into shared memory and raises a flag; the
+    receiver polls the flag and reads the buffer in place), per round of a ping-pong:
+
+    * ``send``: the sender's copy into the shared buffer (which the receiver read last round);
+    * ``read_remote``: the receiver's pass over the value just written by the other core;
+    * ``read_local``: the same pass over a value in the receiver's own cache;
+    * ``flag``: one way of the flag, ``(round trip - send - read_remote) / 2``;
+    * ``one_way``: half the round trip (what :func:`pingpong` returns).
+    """
     torch = require("torch", extra="torch", purpose="measuring links")
     import multiprocessing as mp
 
+    rounds = check_int(rounds, "rounds", "transfer_probe", low=2)
     n = max(1, nbytes // 4)
     a = torch.zeros(n).share_memory_()
-    b = torch.zeros(n).share_memory_()
+    priv = torch.zeros(n)
     src = torch.ones(n)
-    flags_t = torch.zeros(2, dtype=torch.int64).share_memory_()
-    flags = flags_t.numpy()
+    flags = torch.zeros(2, dtype=torch.int64).share_memory_().numpy()
+    reads = torch.zeros(rounds, dtype=torch.float64).share_memory_().numpy()
     old = os.sched_getaffinity(0)
     old_threads = torch.get_num_threads()
-    proc = mp.get_context("fork").Process(target=_pong, args=(a, b, flags, cores[1], rounds), daemon=True)
+    proc = mp.get_context("fork").Process(target=_pong, args=(a, priv, flags, reads, cores[1], rounds), daemon=True)
     proc.start()
-    times = []
+    sends, trips = [], []
     try:
         os.sched_setaffinity(0, {cores[0]})
         torch.set_num_threads(1)
@@ -646,11 +657,19 @@ def pingpong(nbytes: int, cores: tuple[int, int] = (0, 1), rounds: int = 50) -> 
         for r in range(1, rounds + 1):
             t0 = time.perf_counter()
             a.copy_(src)
+            t1 = time.perf_counter()
             flags[0] = r
             while flags[1] < r:
                 if time.perf_counter() > deadline:
                     raise TimeoutError("ping-pong partner did not answer")
-            times.append((time.perf_counter() - t0) / 2)
+            sends.append(t1 - t0)
+            trips.append(time.perf_counter() - t0)
+        local = []
+        for _ in range(rounds):  # the same pass over a value in this core's cache
+            priv.copy_(src)
+            t0 = time.perf_counter()
+            src.copy_(priv)
+            local.append(time.perf_counter() - t0)
     finally:
         os.sched_setaffinity(0, old)
         torch.set_num_threads(old_threads)
@@ -658,7 +677,17 @@ def pingpong(nbytes: int, cores: tuple[int, int] = (0, 1), rounds: int = 50) -> 
         if proc.is_alive():
             proc.kill()
             proc.join(1.0)
-    return float(np.median(times[min(5, rounds - 1) :]))
+    skip = min(5, rounds - 1)  # the first rounds fault the pages in
+    send, trip, read = (float(np.median(np.asarray(x)[skip:])) for x in (sends, trips, reads))
+    return {"send": send, "read_remote": read, "read_local": float(np.median(local[skip:])),
+            "flag": max(0.0, (trip - send - read) / 2), "one_way": trip / 2}
+
+
+def pingpong(nbytes: int, cores: tuple[int, int] = (0, 1), rounds: int = 50) -> float:
+    """Median one-way seconds to send ``nbytes`` between two processes on ``cores`` the way
+    :class:`PlacedRuntime` does (a copy into shared memory, a flag, a polling reader that reads
+    the value once): half of :func:`transfer_probe`'s round trip."""
+    return transfer_probe(nbytes, cores, rounds)["one_way"]
 
 
 def _time_min(fn: Any, repeats: int) -> float:
@@ -668,6 +697,50 @@ def _time_min(fn: Any, repeats: int) -> float:
         fn()
         best = min(best, time.perf_counter() - t0)
     return best
+
+
+def _transfer_overheads(torch: Any, n: int = 200) -> tuple[float, float]:
+    """Seconds per transfer that a worker spends sending a one-element value and finding it
+    arrived (the code paths of :meth:`PlacedRuntime._worker_step`, best of 7 over ``n``)."""
+    bufs = [torch.zeros(1).share_memory_() for _ in range(n)]
+    val = torch.ones(1)
+    written = torch.zeros((n, 2), dtype=torch.int64).share_memory_().numpy()
+    read = np.zeros((n, 2), dtype=np.int64)
+    arrivals = np.zeros((2, 2), dtype=np.int64)
+
+    def send() -> None:
+        for t in range(n):
+            if read[t, 0] < -1:  # the slot check
+                raise AssertionError
+            bufs[t].copy_(val)
+            written[t, 0] += 1
+            arrivals[0, 1] += 1
+
+    consumers = [[t] for t in range(n)]
+
+    def receive() -> None:
+        waiting = np.arange(n, dtype=np.int64)
+        stamp = int(written[0, 0]) + 1
+        seen = arrivals[0, 1]
+        env: dict[int, Any] = {}
+        pending = [1] * n
+        ready: deque[int] = deque()
+        for i in range(n):
+            written[i, 0] = stamp
+            arrivals[0, 1] += 1
+            if arrivals[0, 1] != seen:  # something new: scan the flags of what it waits for
+                seen = arrivals[0, 1]
+                arrived = written[waiting, 0] == stamp
+                if arrived.any():
+                    for t in waiting[arrived].tolist():
+                        env[t] = bufs[t]
+                        for j in consumers[t]:
+                            pending[j] -= 1
+                            if pending[j] == 0:
+                                ready.append(j)
+                    waiting = waiting[~arrived]
+
+    return _time_min(send, 7) / n, _time_min(receive, 7) / n
 
 
 _LOCAL: dict[tuple[int, ...], dict[str, Any]] = {}
@@ -682,7 +755,16 @@ def local_cluster_spec(cores: list[int] | None = None, *, refresh: bool = False)
     * ``overhead``: per operation, what a worker spends around an operation's call (its ready
       queue, argument lookup, bookkeeping), timed on a chain of 200 tiny operations minus the
       calls themselves (best of 7): what an operation costs beyond its own time.
-    * links: :func:`pingpong` between the first two cores, 8 bytes (latency) and 4 MiB (bandwidth).
+    * ``send_overhead``: per transfer, what a worker spends sending a one-element value (its slot
+      check, the copy into the shared buffer, the flags), timed over 200 transfers (best of 7).
+    * ``send_bandwidth``: bytes/s of the sender's copy into a shared buffer that the other core
+      read last (:func:`transfer_probe`, 512 KiB against 8 bytes).
+    * ``recv_overhead``: per transfer, what a worker spends finding an arrival among the transfers
+      it waits for and handing it to its consumers, timed over 200 arrivals (best of 7).
+    * links: ``latency`` the flag's one-way time (8-byte :func:`transfer_probe`); ``bandwidth``
+      the rate of the receiver's extra time reading 512 KiB written by the other core over reading
+      them from its own cache (at most 10x ``mem_bandwidth`` when there is no measurable extra).
+      The sender's copy is not on the link: it is the sender's time, as the runtime spends it.
     * ``memory``: physical memory divided among the devices.
     """
     torch = require("torch", extra="torch", purpose="measuring this machine")
@@ -734,18 +816,23 @@ def local_cluster_spec(cores: list[int] | None = None, *, refresh: bool = False)
                     add(x, x)
 
             overhead = max(0.0, (_time_min(loop, 7) - _time_min(calls, 7)) / 200)
+            send_overhead, recv_overhead = _transfer_overheads(torch)
     finally:
         torch.set_num_threads(old_threads)
         os.sched_setaffinity(0, old_aff)
+    big = 512 << 10
     if len(cores) >= 2:
-        lat = pingpong(8, (cores[0], cores[1]))
-        t_big = pingpong(4 << 20, (cores[0], cores[1]), rounds=20)
-        bw = (4 << 20) / max(t_big - lat, 1e-9)
+        small = transfer_probe(8, (cores[0], cores[1]))
+        large = transfer_probe(big, (cores[0], cores[1]), rounds=30)
+        lat = small["flag"]
+        send_bw = big / max(large["send"] - small["send"], big / (10 * mem_bw))
+        bw = big / max(large["read_remote"] - large["read_local"], big / (10 * mem_bw))
     else:
-        lat, bw = 0.0, mem_bw / 2
+        lat, bw, send_bw = 0.0, mem_bw / 2, mem_bw / 2
     mem_total = float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
     devices = [
-        {"name": f"core{c}", "kind": "cpu", "flops": flops, "memory": mem_total / len(cores), "mem_bandwidth": mem_bw, "overhead": overhead}
+        {"name": f"core{c}", "kind": "cpu", "flops": flops, "memory": mem_total / len(cores), "mem_bandwidth": mem_bw, "overhead": overhead,
+         "send_overhead": send_overhead, "send_bandwidth": send_bw, "recv_overhead": recv_overhead}
         for c in cores
     ]
     spec = {"name": f"local-{len(cores)}core", "devices": devices, "links": {"bandwidth": bw, "latency": lat}}

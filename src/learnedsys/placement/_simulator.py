@@ -8,6 +8,11 @@ Semantics (what the exact-answer tests check):
 * When an operation finishes, its output is sent once to every *other* device that holds one of
   its consumers (transfers only on device changes), over the directed link (src, dst): one
   transfer at a time per link, FIFO; a transfer of ``b`` bytes takes ``b / bandwidth + latency``.
+* Devices that send and receive themselves (:class:`Device` ``send_overhead``, ``send_bandwidth``,
+  ``recv_overhead``; free unless set, as in the presets): an operation whose output goes to other
+  devices holds its device ``send_overhead + b / send_bandwidth`` longer per destination device
+  (the copies run after the operation, and its transfers leave when they are all done); the first
+  consumer (lowest index) of a received value holds its device ``recv_overhead`` longer.
 * Memory: parameters take ``param_bytes * (2 + optimizer_slots)`` (weights, gradients, optimizer
   state) on their device for the whole step. An operation allocates its output when it starts;
   the output (and every copy received over a link) is freed when its last consumer on that device
@@ -76,6 +81,34 @@ def _heap_pop(ht, hs, hc, size):  # type: ignore[no-untyped-def]
         hc[m], hc[i] = hc[i], hc[m]
         i = m
     return t, c, size
+
+
+@njit(cache=True)
+def _end_costs(dev, out_ptr, out_dst, out_bytes, send_over, send_bw, recv_over, n_dev):  # type: ignore[no-untyped-def]
+    """Seconds each node holds its device beyond its own work: sending its output to the other
+    devices of its consumers (one copy per destination device, of the largest edge's bytes, as the
+    kernel's transfers) and, on the first consumer of a received value, receiving it."""
+    n = dev.shape[0]
+    extra = np.zeros(n)
+    dest_bytes = np.full(n_dev, -1.0)
+    first = np.full(n_dev, -1, np.int64)
+    for u in range(n):
+        du = dev[u]
+        for k in range(out_ptr[u], out_ptr[u + 1]):
+            v = out_dst[k]
+            dv = dev[v]
+            if dv != du:
+                if out_bytes[k] > dest_bytes[dv]:
+                    dest_bytes[dv] = out_bytes[k]
+                if first[dv] < 0 or v < first[dv]:
+                    first[dv] = v
+        for dv in range(n_dev):
+            if first[dv] >= 0:
+                extra[u] += send_over[du] + dest_bytes[dv] / send_bw[du]
+                extra[first[dv]] += recv_over[dv]
+                first[dv] = -1
+                dest_bytes[dv] = -1.0
+    return extra
 
 
 @njit(cache=True)
@@ -328,6 +361,14 @@ class Simulator:
         self.op_times = op_times
         self.mem_factor = (2.0 + self.optimizer_slots) if training else 1.0
         self.memory = cluster.memory
+        # what a transfer costs the devices at its ends (None: free, the kernel's input unchanged)
+        self._ends: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        if cluster.charges_transfers:
+            self._ends = (
+                np.array([dv.send_overhead for dv in cluster.devices]),
+                np.array([dv.send_bandwidth for dv in cluster.devices]),
+                np.array([dv.recv_overhead for dv in cluster.devices]),
+            )
         self.n_calls = 0
 
     def check_placement(self, placement: Any) -> np.ndarray:
@@ -356,6 +397,8 @@ class Simulator:
         tg = self.tg
         full = dev[tg.owner]
         dur = self.op_times[tg.owner, full] * tg.work_scale
+        if self._ends is not None:
+            dur = dur + _end_costs(full, tg.out_ptr, tg.out_dst, tg.out_bytes, *self._ends, self.cluster.n_devices)
         makespan, peak, done = _sim_kernel(
             dur, full, tg.out_ptr, tg.out_dst, tg.out_bytes, tg.in_ptr, tg.in_src, tg.n_pred,
             tg.alloc, self.cluster.bandwidth, self.cluster.latency, self.static_memory(dev), self.cluster.n_devices,
