@@ -38,12 +38,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from learnedsys import _storage
+from learnedsys import _study
 from learnedsys._atomic import atomic_write
 from learnedsys._lazy import pyplot, require
 from learnedsys._serialization import json_default
+from learnedsys._study import ATTR as _ATTR
 from learnedsys._validation import (
-    InfrastructureError,
     InvalidParameterError,
     check_bool,
     check_choice,
@@ -217,13 +217,10 @@ class TuneResult:
         }
 
 
-_ATTR = "learnedsys:"  # prefix of learnedsys's own study and trial attributes
-
-
 def storage_url(study: str | os.PathLike[str]) -> str:
     """The RDB URL of a study: a URL (``sqlite:///...``, ``postgresql://...``) as given, a file
     path as ``sqlite:///<absolute path>`` (the storage grammar of every part)."""
-    return _storage.to_url(study, "study")
+    return _study.storage_url(study, "study")
 
 
 def open_study(
@@ -243,46 +240,13 @@ def open_study(
     storage=storage_url(path))``, ``optuna-dashboard sqlite:///path`` and ``trials_dataframe()``
     work on it. Raises InvalidParameterError when the storage cannot be used.
     """
-    optuna = require("optuna", extra="tune", purpose="learnedsys tune")
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    if study is None:
-        storage: Any = optuna.storages.InMemoryStorage()
-        where = "memory"
-    else:
-        where = os.fspath(study)
-        try:
-            storage = optuna.storages.RDBStorage(_storage.sqlalchemy_url(storage_url(study)))
-        except Exception as exc:  # sqlalchemy's errors: not a database, no server, bad URL
-            if _storage.is_postgres(where):
-                raise InfrastructureError(
-                    f"cannot connect to PostgreSQL at {_storage.redact(where)} for the tune study "
-                    f"({_storage.first_line(exc)}); check that the server runs and accepts TCP connections there, "
-                    "and the user, password and database in the URL"
-                ) from None
-            raise InvalidParameterError(f"cannot use the study file {where}: {_storage.first_line(exc)}") from None
-    sig = json.dumps(signature, sort_keys=True) if signature is not None else None
-    try:
-        names = {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
-        if name in names:
-            st = optuna.load_study(study_name=name, storage=storage, sampler=sampler)
-            old = st.user_attrs.get(_ATTR + "signature")
-            if sig is not None and old is not None and old != sig and not fresh:
-                raise InvalidParameterError(
-                    f"the study {where!r} belongs to another command or search space; "
-                    "pass another --storage or --study, or --fresh to start it over"
-                )
-            if fresh or (sig is not None and old != sig):
-                optuna.delete_study(study_name=name, storage=storage)
-                names.discard(name)
-        if name not in names:
-            st = optuna.create_study(study_name=name, storage=storage, direction=direction, sampler=sampler)
-            if sig is not None:
-                st.set_user_attr(_ATTR + "signature", sig)
-    except InvalidParameterError:
-        raise
-    except Exception as exc:
-        raise InvalidParameterError(f"cannot use the study file {where}: {_storage.first_line(exc)}") from None
-    return st
+    where = "memory" if study is None else os.fspath(study)
+    return _study.open_study(
+        study, name=name, direction=direction, key="signature",
+        value=json.dumps(signature, sort_keys=True) if signature is not None else None,
+        mismatch=lambda old, new: None if old == new else f"the study {where!r} belongs to another command or search space",
+        fresh=fresh, sampler=sampler, purpose="the tune study", what="study",
+    )
 
 
 def _rows(ostudy: Any) -> list[dict[str, Any]]:
