@@ -18,9 +18,9 @@ for step in "$@"; do
         $LS nas search --data digits --space mlp --strategy random --budget 90 --workers $w --backend $b \
           --no-progress --json "$OUT/tp-$b-$w.json" 2> "$OUT/tp-$b-$w.log"
       done; done ;;
-    kill)  # kill -9 mid-search, then --resume: every finished trial must be kept
+    kill)  # kill -9 mid-search, then the same command again (it resumes): every finished trial must be kept
       rm -f "$OUT/kill.db" "$OUT/kill.txt"
-      $LS nas search --data digits --space mlp --budget 120 --workers 2 --storage "sqlite:///$OUT/kill.db" \
+      $LS nas search --data digits --space mlp --budget 120 --workers 2 --storage "$OUT/kill.db" \
         --study k --no-progress 2> "$OUT/kill1.log" & pid=$!
       sleep 45
       kids=$(pgrep -P $pid | tr '\n' ' ')
@@ -28,10 +28,10 @@ for step in "$@"; do
       alive=""; for k in $kids; do kill -0 $k 2>/dev/null && alive="$alive $k"; done
       echo "children of the killed search still alive 5 s later: ${alive:-none}" > "$OUT/kill-orphans.txt"
       for k in $alive; do kill -9 $k 2>/dev/null; done
-      sqlite3_count() { .venv/bin/python -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print(c.execute(\"select count(*) from nas_trials where status in ('ok','nan','error')\").fetchone()[0])" "$1"; }
+      sqlite3_count() { .venv/bin/python -c "import optuna,sys; optuna.logging.set_verbosity(optuna.logging.WARNING); s=optuna.load_study(study_name='k', storage='sqlite:///'+sys.argv[1]); print(sum(t.user_attrs.get('learnedsys:status') in ('ok','nan','error') for t in s.trials))" "$1"; }
       echo "finished before kill: $(sqlite3_count "$OUT/kill.db")" >> "$OUT/kill.txt"
-      $LS nas search --data digits --space mlp --budget 30 --workers 2 --storage "sqlite:///$OUT/kill.db" \
-        --study k --resume --no-progress --json "$OUT/kill-resume.json" 2> "$OUT/kill2.log"
+      $LS nas search --data digits --space mlp --budget 30 --workers 2 --storage "$OUT/kill.db" \
+        --study k --no-progress --json "$OUT/kill-resume.json" 2> "$OUT/kill2.log"
       echo "finished after resume: $(sqlite3_count "$OUT/kill.db")" >> "$OUT/kill.txt" ;;
   esac
 done

@@ -50,11 +50,54 @@ def test_corrupted_model_is_an_error_not_a_crash(tiny_npz, tmp_path, capsys):
     assert "holds no model.lsys" in capsys.readouterr().err
 
 
+def test_a_search_is_an_optuna_study(tiny_npz, tmp_path, capsys):
+    import optuna
+
+    db, js = tmp_path / "nas.sqlite", tmp_path / "r.json"
+    base = ["nas", "search", "--data", str(tiny_npz), "--space", "mlp", "--max-trials", "2", "--epochs", "1",
+            "--backend", "inline", "--no-progress", "--ensemble", "1", "--storage", str(db), "--study", "digits"]
+    assert main([*base, "--json", str(js)]) == 0
+    res = json.loads(js.read_text())
+    st = optuna.load_study(study_name="digits", storage=f"sqlite:///{db}")
+    assert [t.state.name for t in st.trials] == ["COMPLETE", "COMPLETE"] and st.direction.name == "MAXIMIZE"
+    assert [t.value for t in st.trials] == [h["val_acc"] for h in res["history"]]
+    assert [t.user_attrs["learnedsys:action"] for t in st.trials] == [h["action"] for h in res["history"]]
+    assert st.user_attrs["learnedsys:config"] == res["config"]
+    # an existing study resumes by default; --resume (the old flag) is a hidden no-op; --fresh starts over
+    assert main([*base, "--max-trials", "1", "--json", str(js)]) == 0
+    assert json.loads(js.read_text())["resumed_trials"] == 2
+    assert main([*base, "--max-trials", "1", "--resume", "--json", str(js)]) == 0
+    assert json.loads(js.read_text())["resumed_trials"] == 3
+    assert main([*base, "--max-trials", "1", "--fresh", "--json", str(js)]) == 0
+    assert json.loads(js.read_text())["resumed_trials"] == 0 and len(optuna.load_study(
+        study_name="digits", storage=f"sqlite:///{db}").trials) == 1
+    assert main([*base, "--strategy", "random", "--json", str(js)]) == 2
+    assert "its strategy was 'evolution', now 'random'" in capsys.readouterr().err
+    sub = subprocess.run([sys.executable, "-m", "learnedsys.cli", "nas", "search", "--help"], capture_output=True, text=True)
+    assert "--fresh" in sub.stdout and "--resume" not in sub.stdout
+
+
+def test_trials_dataframe_shows_the_finished_trials(tiny_npz, tmp_path):
+    pytest.importorskip("pandas")  # Optuna's trials_dataframe needs it
+    import optuna
+
+    db, js = tmp_path / "nas.sqlite", tmp_path / "r.json"
+    assert main(["nas", "search", "--data", str(tiny_npz), "--space", "mlp", "--max-trials", "2", "--epochs", "1",
+                 "--backend", "inline", "--no-progress", "--ensemble", "1", "--storage", str(db), "--study", "d",
+                 "--json", str(js)]) == 0
+    history = json.loads(js.read_text())["history"]
+    df = optuna.load_study(study_name="d", storage=f"sqlite:///{db}").trials_dataframe()
+    assert list(df["state"]) == ["COMPLETE", "COMPLETE"]
+    assert list(df["value"]) == [h["val_acc"] for h in history]
+    assert list(df["user_attrs_learnedsys:status"]) == ["ok", "ok"]
+
+
 @pytest.mark.parametrize("args, message", [
     (["--data", "nope.npz"], "no such file"),
     (["--data", "digits", "--budget", "soon"], "The 'budget' parameter must be a positive number"),
     (["--data", "digits", "--resume"], "--resume needs --storage"),
     (["--data", "digits", "--workers", "0"], "--workers must be an int >= 1"),
+    (["--data", "digits", "--storage", "no/such/folder/s.db"], "does not exist"),
 ])
 def test_bad_arguments(args, message, capsys):
     assert main(["nas", "search", *args]) == 2

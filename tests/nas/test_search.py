@@ -20,7 +20,6 @@ from learnedsys.nas import (
     OneOf,
     Repeat,
     Space,
-    StudyExistsError,
     pareto_front,
     parse_budget,
     search,
@@ -47,22 +46,34 @@ def test_failed_trials_are_recorded_and_the_search_goes_on(tiny_data):
     assert statuses == ["nan", "ok"] and res.best["architecture"]["lr"] == 1e-3
 
 
-def test_sqlite_journal_resume_keeps_every_trial(tiny_data, tmp_path):
-    url = f"sqlite:///{tmp_path / 'j.db'}"
+def _study(path, name):
+    import optuna
+
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{path}")
+
+
+def test_an_existing_study_resumes_and_fresh_starts_over(tiny_data, tmp_path):
+    path = tmp_path / "j.db"  # a plain file path, as tune takes it
     first = search(tiny_data, space="mlp", strategy="reinforce", max_trials=3, backend="inline", epochs=1,
-                   storage=url, study="s")
-    with pytest.raises(StudyExistsError, match="pass --resume"):
-        search(tiny_data, space="mlp", strategy="reinforce", max_trials=1, backend="inline", epochs=1, storage=url, study="s")
-    with pytest.raises(InvalidParameterError, match="its strategy was 'reinforce', now 'random'"):
-        search(tiny_data, space="mlp", strategy="random", max_trials=1, backend="inline", epochs=1, storage=url,
-               study="s", resume=True)
+                   storage=path, study="s")
+    with pytest.raises(InvalidParameterError, match=r"its strategy was 'reinforce', now 'random'; .* --fresh"):
+        search(tiny_data, space="mlp", strategy="random", max_trials=1, backend="inline", epochs=1, storage=path,
+               study="s")
     second = search(tiny_data, space="mlp", strategy="reinforce", max_trials=2, backend="inline", epochs=1,
-                    storage=url, study="s", resume=True)
+                    storage=f"sqlite:///{path}", study="s")  # the same study by URL
     assert second.resumed_trials == 3 and second.trials == 5
     assert [h["number"] for h in second.history] == [0, 1, 2, 3, 4]
     assert [h["val_acc"] for h in second.history[:3]] == [h["val_acc"] for h in first.history]
-    rows = sqlite3.connect(tmp_path / "j.db").execute("SELECT number, status FROM nas_trials ORDER BY number").fetchall()
-    assert rows == [(i, "ok") for i in range(5)]
+    st = _study(path, "s")
+    assert [(t.number, t.state.name, t.user_attrs["learnedsys:status"]) for t in st.trials] == [(i, "COMPLETE", "ok") for i in range(5)]
+    assert [t.value for t in st.trials] == [h["val_acc"] for h in second.history]
+    with pytest.warns(DeprecationWarning, match="resume"):  # the old flag: accepted, and the default anyway
+        third = search(tiny_data, space="mlp", strategy="reinforce", max_trials=1, backend="inline", epochs=1,
+                       storage=path, study="s", resume=True)
+    assert third.resumed_trials == 5
+    again = search(tiny_data, space="mlp", strategy="random", max_trials=1, backend="inline", epochs=1, storage=path,
+                   study="s", fresh=True)
+    assert again.resumed_trials == 0 and again.trials == 1 and len(_study(path, "s").trials) == 1
 
 
 def test_asha_search_trains_promoted_trials_longer(tiny_data):
@@ -116,15 +127,21 @@ def test_ray_backend_reproduces_inline_results(tiny_data):
 
 
 def _finished(db) -> dict[int, float]:
+    """number -> val_acc of the finished trials, read without writing: opening the study with
+    Optuna's API while the search creates its tables would race with it for the schema."""
     if not os.path.exists(db):
         return {}
     try:
-        con = sqlite3.connect(db, timeout=5)
-        rows = con.execute("SELECT number, val_acc FROM nas_trials WHERE status IN ('ok', 'nan', 'error')").fetchall()
-        con.close()
-    except sqlite3.OperationalError:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as con:
+            rows = con.execute(
+                "SELECT t.number, v.value FROM trials t "
+                "JOIN trial_user_attributes a ON a.trial_id = t.trial_id AND a.key = 'learnedsys:status' "
+                "LEFT JOIN trial_values v ON v.trial_id = t.trial_id "
+                "WHERE t.state IN ('COMPLETE', 'FAIL') AND a.value_json IN ('\"ok\"', '\"nan\"', '\"error\"')"
+            ).fetchall()
+    except sqlite3.Error:  # the search is still creating the study's tables
         return {}
-    return dict(rows)
+    return {int(n): math.nan if v is None else float(v) for n, v in rows}
 
 
 def _children(pid: int) -> list[int]:
@@ -152,7 +169,7 @@ def _alive(pid: int) -> bool:
 def test_kill_9_then_resume_keeps_every_finished_trial(tiny_npz, tmp_path):
     db = tmp_path / "k.db"
     base = [sys.executable, "-m", "learnedsys.cli", "nas", "search", "--data", str(tiny_npz), "--space", "mlp",
-            "--epochs", "2", "--storage", f"sqlite:///{db}", "--study", "k", "--no-progress", "--ensemble", "1"]
+            "--epochs", "2", "--storage", str(db), "--study", "k", "--no-progress", "--ensemble", "1"]
     # the search that gets killed runs the real way: one long-lived worker process
     proc = subprocess.Popen([*base, "--budget", "300", "--workers", "1"], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, start_new_session=True)
@@ -175,7 +192,7 @@ def test_kill_9_then_resume_keeps_every_finished_trial(tiny_npz, tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)  # the worker process we started, if still there
     before = _finished(db)
     out = tmp_path / "r.json"
-    r = subprocess.run([*base, "--backend", "inline", "--resume", "--max-trials", "2", "--budget", "120", "--json", str(out),
+    r = subprocess.run([*base, "--backend", "inline", "--max-trials", "2", "--budget", "120", "--json", str(out),
                         "--out", str(tmp_path / "model")], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     res = json.loads(out.read_text())
@@ -184,7 +201,7 @@ def test_kill_9_then_resume_keeps_every_finished_trial(tiny_npz, tmp_path):
     after = _finished(db)
     for num, acc in before.items():
         assert num in after and (after[num] == acc or (math.isnan(acc) and math.isnan(after[num])))
-    statuses = dict(sqlite3.connect(db).execute("SELECT number, status FROM nas_trials").fetchall())
+    statuses = {t.number: t.user_attrs["learnedsys:status"] for t in _study(db, "k").trials}
     assert set(statuses.values()) <= {"ok", "nan", "error", "lost"}
 
 
@@ -199,7 +216,7 @@ def test_search_tries_the_hand_built_default_first_and_not_again_on_resume(tiny_
     assert tuple(first.history[0]["action"]) == default
     assert tuple(first.history[1]["action"]) != default
     again = search(tiny_data, space="mlp", strategy="random", max_trials=2, backend="inline", epochs=1,
-                   storage=url, study="d", resume=True)
+                   storage=url, study="d")
     assert [tuple(h["action"]) for h in again.history].count(default) == 1
     off = search(tiny_data, space="mlp", strategy="random", max_trials=3, backend="inline", epochs=1,
                  try_defaults=False, seed=5)
@@ -224,18 +241,48 @@ def test_ties_in_accuracy_are_broken_by_validation_loss(tiny_data):
     assert all(0.0 <= h["val_loss"] < 10 for h in ok)
 
 
-def test_journal_of_an_older_version_without_val_loss_resumes(tiny_data, tmp_path):
+def test_a_journal_of_an_older_version_is_refused_with_the_fix(tiny_data, tmp_path):
     path = tmp_path / "old.db"
-    url = f"sqlite:///{path}"
-    search(tiny_data, space="mlp", strategy="random", max_trials=2, backend="inline", epochs=1, storage=url, study="o")
-    con = sqlite3.connect(path)
-    con.execute("ALTER TABLE nas_trials DROP COLUMN val_loss")  # the schema before val_loss existed
+    con = sqlite3.connect(path)  # the tables learnedsys wrote before nas studies were Optuna studies
+    con.execute("CREATE TABLE nas_studies (study_id INTEGER PRIMARY KEY, name TEXT, config TEXT, created REAL)")
+    con.execute("CREATE TABLE nas_trials (trial_id INTEGER PRIMARY KEY, study_id INTEGER, number INTEGER)")
     con.commit()
     con.close()
-    res = search(tiny_data, space="mlp", strategy="random", max_trials=1, backend="inline", epochs=1, storage=url,
-                 study="o", resume=True)
+    before = path.read_bytes()
+    with pytest.raises(InvalidParameterError, match=r"older learnedsys .* pass a new --storage file"):
+        search(tiny_data, space="mlp", strategy="random", max_trials=1, backend="inline", epochs=1, storage=path, study="o")
+    tables = {r[0] for r in sqlite3.connect(path).execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert tables == {"nas_studies", "nas_trials"} and path.read_bytes() == before  # nothing written
+
+
+def test_trials_without_a_validation_loss_resume(tiny_data, tmp_path):
+    path = tmp_path / "o.db"
+    search(tiny_data, space="mlp", strategy="random", max_trials=2, backend="inline", epochs=1, storage=path, study="o")
+    con = sqlite3.connect(path)
+    con.execute("DELETE FROM trial_user_attributes WHERE key = 'learnedsys:val_loss'")  # e.g. written by hand
+    con.commit()
+    con.close()
+    res = search(tiny_data, space="mlp", strategy="random", max_trials=1, backend="inline", epochs=1, storage=path,
+                 study="o")
     assert res.resumed_trials == 2 and res.trials == 3
     assert [h["val_loss"] is None for h in res.history] == [True, True, False]
+
+
+def test_a_killed_search_leaves_running_trials_that_resume_as_lost(tiny_data, tmp_path):
+    from learnedsys.nas._storage import Journal
+
+    path = tmp_path / "l.db"
+    search(tiny_data, space="mlp", strategy="random", max_trials=1, backend="inline", epochs=1, storage=path, study="l")
+    j = Journal(path, "l")
+    config = _study(path, "l").user_attrs["learnedsys:config"]
+    assert len(j.open(config)) == 1
+    assert j.start((0, 1), 1, 0) == 1  # then the process dies: the trial stays RUNNING
+    assert _study(path, "l").trials[1].state.name == "RUNNING"
+    res = search(tiny_data, space="mlp", strategy="random", max_trials=1, backend="inline", epochs=1, storage=path,
+                 study="l")
+    assert res.resumed_trials == 1 and [h["number"] for h in res.history] == [0, 2]
+    lost = _study(path, "l").trials[1]
+    assert lost.state.name == "FAIL" and lost.user_attrs["learnedsys:status"] == "lost"
 
 
 def test_a_budget_shorter_than_one_trial_still_gives_a_model(tiny_data, capsys):

@@ -6,7 +6,9 @@ tuple of ints, so every strategy (:class:`RandomSearch`, :class:`RegularizedEvol
 :class:`ReinforceController`, :class:`TPE`) is a :class:`learnedsys.policy.Policy` over its
 :class:`~learnedsys.policy.ActionSpace`; :class:`ASHA` adds successive halving to any of them.
 :func:`search` trains child models with PyTorch (one thread per trial) on a pool of long-lived
-worker processes or Ray actors, journals every trial in SQLite/PostgreSQL and resumes after a kill.
+worker processes or Ray actors and keeps every trial in an Optuna study (a SQLite file or
+PostgreSQL, ``storage=``; ``optuna.load_study`` and ``optuna-dashboard`` open it), which resumes
+after a kill.
 :class:`TabularBenchmark` compares strategies in seconds on a shipped table of 1404 trained MLPs.
 
 A tour (architecture encodings and a strategy, no training):
@@ -49,7 +51,6 @@ if TYPE_CHECKING:
         mlp_space,
         tabular_mlp_space,
     )
-    from learnedsys.nas._storage import Journal, StudyExistsError
     from learnedsys.nas._strategies import (
         STRATEGIES,
         TPE,
@@ -69,7 +70,6 @@ __all__ = [
     "Float",
     "Int",
     "Job",
-    "Journal",
     "NASClassifier",
     "NASModel",
     "OneOf",
@@ -81,7 +81,6 @@ __all__ = [
     "SearchStrategy",
     "Slot",
     "Space",
-    "StudyExistsError",
     "TabularBenchmark",
     "cell_space",
     "cnn_space",
@@ -128,8 +127,6 @@ _WHERE = {
     "image_space": "learnedsys.nas._space",
     "mlp_space": "learnedsys.nas._space",
     "tabular_mlp_space": "learnedsys.nas._space",
-    "Journal": "learnedsys.nas._storage",
-    "StudyExistsError": "learnedsys.nas._storage",
     "STRATEGIES": "learnedsys.nas._strategies",
     "TPE": "learnedsys.nas._strategies",
     "RandomSearch": "learnedsys.nas._strategies",

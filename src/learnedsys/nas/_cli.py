@@ -31,9 +31,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--workers", type=int, default=1, help="trials in parallel (default 1)")
     s.add_argument("--backend", default="local", choices=["local", "ray", "inline"], help="local worker processes (default), ray, or inline")
     s.add_argument("--address", help="Ray cluster address (default: start a local Ray)")
-    s.add_argument("--storage", help="journal URL: sqlite:///PATH or postgresql://... (default: none)")
-    s.add_argument("--study", default="nas", help="study name in --storage (default 'nas')")
-    s.add_argument("--resume", action="store_true", help="continue the study in --storage, keeping its finished trials")
+    s.add_argument("--storage", metavar="PATH|URL",
+                   help="where the Optuna study of the trials lives: a SQLite file or an RDB URL (sqlite:///..., "
+                   "postgresql://...); an existing study resumes with its finished trials (default: none, in memory)")
+    s.add_argument("--study", default="nas", metavar="NAME", help="the study's name in --storage (default nas)")
+    s.add_argument("--fresh", action="store_true", help="discard the study's trials and start over")
+    s.add_argument("--resume", action="store_true", help=argparse.SUPPRESS)  # the default now; kept for old scripts
     s.add_argument("--epochs", type=int, help="epochs per trial, the top rung's with ASHA (default: image: what fits the "
                    "budget; mlp 20, cnn 12, cell 8)")
     s.add_argument("--hand-built", action="store_true",
@@ -56,7 +59,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    "retraining would take more than half the budget; 1 = the best alone)")
     s.add_argument("--seed", type=int, default=0, help="seed for the split, the strategy and training (default 0)")
     s.add_argument("--out", type=Path, help="directory for the best model (architecture.json + model.lsys)")
-    s.add_argument("--json", type=Path, help="write best, trials, resumed_trials, history, pareto as JSON")
+    s.add_argument("--json", type=Path, metavar="PATH", help="write best, trials, resumed_trials, history, pareto as JSON")
     s.add_argument("--quiet", "--no-progress", dest="no_progress", action="store_true", help="no live progress line on stderr")
     s.set_defaults(func=_search)
 
@@ -74,7 +77,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     tb.add_argument("--evals", type=int, default=150, help="evaluations per run (default 150)")
     tb.add_argument("--asha", action="store_true", help="run the strategies under successive halving")
     tb.add_argument("--seed", type=int, default=0)
-    tb.add_argument("--json", type=Path, help="write mean and 95%% band per evaluation")
+    tb.add_argument("--json", type=Path, metavar="PATH", help="write mean and 95%% band per evaluation")
     tb.set_defaults(func=_tabular)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
@@ -102,6 +105,9 @@ def _check_outputs(args: argparse.Namespace) -> None:
 
     if getattr(args, "json", None) is not None:
         check_output_path(args.json, "--json")
+    storage = getattr(args, "storage", None)
+    if storage and "://" not in storage:  # a SQLite file: its folder must exist
+        check_output_path(Path(storage), "--storage")
     out = getattr(args, "out", None)
     if out is not None:
         if args.nas_command == "search":
@@ -131,7 +137,7 @@ def _search(args: argparse.Namespace) -> int:
         if args.epochs is not None and args.epochs < 1:
             return _fail(f"--epochs must be an int >= 1. Got {args.epochs} instead.")
         if args.resume and not args.storage:
-            return _fail("--resume needs --storage (the journal to resume from)")
+            return _fail("--resume needs --storage (the study to resume; an existing study there resumes by default)")
         data = load_dataset(args.data, target=args.target, seed=args.seed)
         space = args.space if args.space != "auto" else ("image" if data.is_image else "mlp")
         if args.hand_built and space != "image":
@@ -144,7 +150,7 @@ def _search(args: argparse.Namespace) -> int:
               f"{budget:.0f} s", file=sys.stderr)
         res = search(data, space=space, strategy=args.strategy, budget=budget, max_trials=args.max_trials,
                      workers=args.workers, backend=args.backend, address=args.address, storage=args.storage,
-                     study=args.study, resume=args.resume, seed=args.seed, epochs=epochs, asha=args.asha,
+                     study=args.study, fresh=args.fresh, seed=args.seed, epochs=epochs, asha=args.asha,
                      objective=args.objective, progress=not args.no_progress, try_defaults=not args.no_defaults)
     except InfrastructureError as exc:  # a Ray cluster or a database server that cannot be used
         print(f"learnedsys nas: {exc}", file=sys.stderr)
@@ -221,7 +227,7 @@ def _search_image(args: argparse.Namespace, data: Any, budget: float, started: f
         else:
             res = search(data, space="image", strategy=args.strategy, budget=max(1.0, plan.search_s - (time.monotonic() - started)),
                          max_trials=args.max_trials, workers=args.workers, backend=args.backend, address=args.address,
-                         storage=args.storage, study=args.study, resume=args.resume, seed=args.seed, epochs=plan.epochs,
+                         storage=args.storage, study=args.study, fresh=args.fresh, seed=args.seed, epochs=plan.epochs,
                          asha=True, min_epochs=plan.min_epochs, min_fraction=plan.min_fraction, patience=plan.patience,
                          objective=args.objective, progress=not args.no_progress, try_defaults=not args.no_defaults,
                          measure_latency=False, pool=pool)

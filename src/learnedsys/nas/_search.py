@@ -10,8 +10,10 @@
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +21,7 @@ import numpy as np
 
 from learnedsys._validation import (
     InvalidParameterError,
+    check_bool,
     check_choice,
     check_float,
     check_int,
@@ -111,8 +114,8 @@ def parse_budget(text: str | float | int) -> float:
 
 def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str | Policy = "evolution",
            budget: float | str = 60.0, max_trials: int | None = None, workers: int = 1,
-           backend: str = "local", address: str | None = None, storage: str | None = None,
-           study: str = "nas", resume: bool = False, seed: int | None = 0, epochs: int = 20,
+           backend: str = "local", address: str | None = None, storage: str | os.PathLike[str] | None = None,
+           study: str = "nas", fresh: bool = False, resume: bool | None = None, seed: int | None = 0, epochs: int = 20,
            asha: bool = False, min_epochs: int | None = None, eta: int = 3,
            objective: str = "accuracy", cost_weight: float = -0.07, cost_target: float | None = None,
            measure_latency: bool = True, progress: bool = False,
@@ -137,11 +140,14 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str | P
             :func:`search` needs the usual ``if __name__ == "__main__":`` guard), ``ray``, or
             ``inline`` (this process).
         address: Ray cluster address (``ray`` backend; default: start a local Ray).
-        storage: ``sqlite:///PATH`` or ``postgresql://...`` to journal trials; None keeps them
-            in memory.
-        study: the study's name in ``storage``.
-        resume: continue the study in ``storage``: its finished trials are kept, counted in
-            ``resumed_trials`` and replayed into the strategy.
+        storage: where the trials are kept, an Optuna study in RDB storage: a SQLite file path,
+            ``sqlite:///PATH`` or ``postgresql://...`` (``optuna.load_study`` and
+            ``optuna-dashboard`` open it); None keeps them in memory.
+        study: the study's name in ``storage``. An existing study resumes: its finished trials
+            are kept, counted in ``resumed_trials`` and replayed into the strategy (its space,
+            strategy, data, objective and asha must be the same).
+        fresh: delete an existing study of that name and start over.
+        resume: deprecated and ignored (an existing study resumes unless ``fresh``).
         seed: seeds the strategy and every trial's training.
         epochs: training epochs per trial (the top rung with ``asha``).
         asha: successive halving from ``min_epochs`` (default ``epochs // 9``, at least 1) up to
@@ -167,6 +173,10 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str | P
         a :class:`SearchResult`. Cost: the trials; the loop itself is O(trials) bookkeeping.
     """
     owner = "search"
+    if resume is not None:
+        warnings.warn("search(resume=...) is deprecated and ignored: an existing study resumes unless fresh=True",
+                      DeprecationWarning, stacklevel=2)
+    check_bool(fresh, "fresh", owner)
     budget_s = parse_budget(budget)
     max_trials = check_int(max_trials, "max_trials", owner, low=1, none_ok=True)
     workers = check_int(workers, "workers", owner, low=1)
@@ -192,8 +202,8 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str | P
               "asha": [min_epochs, epochs, eta] if asha else None, "seed": seed, "epochs": epochs}
 
     started = time.monotonic()
-    journal = Journal(storage or "sqlite:///:memory:", study)
-    finished = journal.open(config, resume)
+    journal = Journal(storage or None, study)
+    finished = journal.open(config, fresh=fresh)
     n_resumed = len(finished)
     # a resumed study reseeds the strategy so it does not replay the proposals it already made
     strat_seed = seed + 1_000_003 * n_resumed
@@ -258,7 +268,6 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str | P
         pool = make_pool(backend, sp if isinstance(space, Space) else space, data, options, workers, address)
     bar = _Progress(budget_s) if progress else None
     must_finish: set[int] = set()
-    number = journal.next_number()
     running: dict[int, tuple[Job, float]] = {}
     n_new = 0
     waited = False
@@ -269,15 +278,17 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str | P
             if n_new == 0 and best is None:
                 stop_new = False  # a budget shorter than one trial still trains one
             while not stop_new and pool.pending < pool.capacity:
-                if first_jobs:
+                first = bool(first_jobs)
+                if first:
                     job = first_jobs.pop(0)
-                    must_finish.add(number)
                 elif sched is not None:
                     job = sched.next_job()
                 else:
                     p = strat.propose()
                     job = Job(p.action, epochs, 0, p)
-                journal.start(number, job.action, job.epochs, job.rung)
+                number = journal.start(job.action, job.epochs, job.rung, job.fraction)
+                if first:
+                    must_finish.add(number)
                 extra: dict[str, Any] = {}
                 if job.fraction < 1.0:
                     extra["fraction"] = job.fraction
@@ -286,7 +297,6 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str | P
                     extra["deadline"] = time.time() + budget_s - (time.monotonic() - started)
                 pool.submit(number, job.action, job.epochs, seed, extra or None)
                 running[number] = (job, time.monotonic())
-                number += 1
                 n_new += 1
                 stop_new = max_trials is not None and n_new >= max_trials
             if pool.pending == 0:
