@@ -37,6 +37,8 @@ def test_place_command_writes_json_and_resumes(tmp_path):
     assert payload["results"]["default"]["step_time"] <= payload["results"]["m-etf"]["step_time"]
     r2 = subprocess.run(cmd, capture_output=True, text=True, check=True)
     assert r2.stderr.count("resumed from journal") == 3
+    r3 = subprocess.run([*cmd, "--fresh"], capture_output=True, text=True, check=True)
+    assert "resumed from journal" not in r3.stderr  # --fresh runs them again, as for tune and nas
 
 
 def test_place_command_bad_inputs():

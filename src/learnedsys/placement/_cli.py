@@ -39,9 +39,10 @@ def add_parser(subparsers: Any) -> None:
                    help="calibrate the simulator by timing every operation on real devices: one torch device per "
                         "cluster device, comma-separated (e.g. cpu,cuda:0,cuda:1,cuda:2,cuda:3); the model is "
                         "built with device='cpu' when the factory made it on the meta device")
-    p.add_argument("--json", type=Path, default=None, help="write the results and the placement here")
+    p.add_argument("--json", type=Path, default=None, metavar="PATH", help="write the results and the placement here")
     p.add_argument("--storage", "--journal", dest="journal", default=None, metavar="PATH|URL",
                    help="where finished methods are journaled (a SQLite file, sqlite:/// or postgresql:// URL); a rerun resumes from it")
+    p.add_argument("--fresh", action="store_true", help="run every method again, replacing what --storage holds for them")
     p.set_defaults(func=run)
 
 
@@ -152,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
     results: dict[str, Placement] = {}
     for m in methods:
         key = json.dumps([args.target, args.kwargs, cluster.name, m, args.seed, args.iterations, args.anneal_steps, args.kicks, args.inference])
-        row = _journal_get(con, key) if con is not None else None
+        row = _journal_get(con, key) if con is not None and not args.fresh else None
         if row is not None:
             results[m] = Placement.from_dict(json.loads(row[0]))
             print(f"  {m}: resumed from journal", file=sys.stderr)
