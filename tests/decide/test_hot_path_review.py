@@ -387,7 +387,7 @@ class _Oracle:
     def check(self, full: bool) -> None:
         c = self.c
         assert c.pending == len(self.pending) <= self.max_pending
-        assert c._bound() == self.max_pending + self.resolved  # the count itself, on every path
+        assert c._pending.bound() == self.max_pending + self.resolved  # the count itself, on every path
         if full:
             assert [d.done for d in self.every] == [d.id not in self.pending for d in self.every]
             pol = c.policy

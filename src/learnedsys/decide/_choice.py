@@ -11,7 +11,8 @@ A :class:`Choice` wraps an option space, a policy and (optionally) the heuristic
 Cost: for a context-free single choice with the default policy, ``choose`` + ``feedback`` run as
 two closures with the policy's draw and update inlined on closure cells, and a ring of pending
 decisions (under 1 µs together; see ``learnedsys bench decide``); logging adds one deque append
-per call, the write happens on a background thread.
+per call, the write happens on a background thread. The registry of pending decisions and those
+closures live in :mod:`learnedsys.decide._hotpath`, the log's rows in :mod:`learnedsys.decide._log`.
 
 ``choice.choose`` / ``choice.feedback`` are looked up per Choice state: a reference kept in a
 local variable (``ch = choice.choose``) is the fastest way to call them, but take it again after
@@ -43,7 +44,8 @@ from learnedsys._validation import (
     check_seed,
     describe,
 )
-from learnedsys.decide._log import _DECISION, _REWARD, DecisionLog, open_log
+from learnedsys.decide._hotpath import Pending, fused_epsilon_greedy, plain
+from learnedsys.decide._log import DecisionLog, Writers, open_log, recorder
 from learnedsys.decide._policies import DecidePolicy, EpsilonGreedy, LinUCB, Reinforce, make_policy
 from learnedsys.decide._space import Categorical, OptionSpace, Structured, as_space
 from learnedsys.policy import Policy, Proposal
@@ -52,7 +54,6 @@ from learnedsys.policy._base import as_vector
 __all__ = ["Choice", "Decision", "Episode", "default_policy"]
 
 _MODES = ("learn", "shadow")
-_RING = 1024  # slots of the ring of pending decisions (the newest ids; older ones spill to a dict)
 _KIND = "learnedsys.decide.Choice"
 _KIND_VERSION = 1
 
@@ -71,6 +72,11 @@ class Decision(tuple):
     ``served`` says whether the policy's choice (``"policy"``) or the default (``"default"``)
     was served. (A tuple underneath, because a tuple is the cheapest object CPython builds;
     equality and hashing are by identity.)
+
+    The action is kept in one shape, the policy's arm (``_arm``): the option's index (an int) for
+    a single choice, the tuple of indices for a structured one, as the policies' ``_learn``, the
+    learner's feedback and :meth:`Choice.observe` take it; :attr:`action` is its tuple form. A
+    policy without a fast path may ask for its own proposal back at the update (``_proposal``).
     """
 
     __slots__ = ()
@@ -83,6 +89,7 @@ class Decision(tuple):
     _choice = _field(6)
     served = "policy"
     _t = 0.0
+    _proposal: Proposal | None = None
     __hash__ = object.__hash__
     __eq__ = object.__eq__
     __ne__ = object.__ne__
@@ -93,15 +100,13 @@ class Decision(tuple):
     @property
     def action(self) -> tuple[int, ...]:
         """The action as a tuple of ints (one per position)."""
-        a = self._arm
-        if isinstance(a, tuple) and len(a) == 2 and isinstance(a[1], Proposal):
-            a = a[0]
+        a = self[4]
         return a if isinstance(a, tuple) else (a,)
 
     @property
     def done(self) -> bool:
         """Whether the decision has received its reward (or expired)."""
-        return self._choice._find(self.id) is not self
+        return self._choice._pending.find(self.id) is not self
 
     @property
     def _done(self) -> bool:
@@ -115,13 +120,15 @@ class Decision(tuple):
 
 
 class _GuardedDecision(Decision):
-    """A decision made with a default, a hand-over, a reward wait or a learner in play."""
+    """A decision made by the general path: a default, a hand-over, a reward wait, a learner or a
+    policy without a fast path in play (or an outcome of :meth:`Choice.observe`, for the log)."""
 
     __slots__ = ()
     served = _field(7)
     _t = _field(8)
+    _proposal = _field(9)
 
-    # built as _GuardedDecision((value, id, propensity, version, arm, context, choice, served, t))
+    # built as _GuardedDecision((value, id, propensity, version, arm, context, choice, served, t, proposal))
 
 
 def default_policy(space: OptionSpace, context: Any = None, seed: int | None = None) -> DecidePolicy:
@@ -180,17 +187,6 @@ def _option_index(space: OptionSpace, value: Any, name: str) -> int:
     else:
         expected = f"one of the options, a point of {space!r}"
     raise InvalidParameterError(f"The {name!r} parameter of Choice.observe must be {expected}. Got {describe(value)} instead.")
-
-
-def _counter(n: int = 0) -> Any:
-    """``add(k=0)``: adds ``k`` to a count kept in a closure cell and returns it."""
-
-    def add(k: int = 0) -> int:
-        nonlocal n
-        n += k
-        return n
-
-    return add
 
 
 class _Stats:
@@ -320,28 +316,15 @@ class Choice:
             self._learn = pol._learn
             self._values = space.values()
         self._ids = itertools.count()
-        # the registry of pending decisions: a ring indexed by id & mask (the last ``size`` ids),
-        # and the older ones still pending, pushed out of the ring, in a dict (oldest first)
-        size = 1
-        while size * 2 <= min(self.max_pending, _RING):
-            size *= 2
-        self._ring: list[Decision | None] = [None] * size
-        self._mask = size - 1
-        self._spilled: dict[int, Decision] = {}
-        # the exact count of pending decisions: ids count the decisions made (one id each, from
-        # 0), and the bound is max_pending plus the decisions resolved (rewarded, expired or
-        # abandoned), so decision i leaves i + 1 - (bound - max_pending) pending: more than
-        # max_pending exactly when i >= bound, and then the oldest expires (_overflow). The bound
-        # lives in a closure cell, ``_bound(k)`` adds k resolved and returns it (the plain hot
-        # path, once built, keeps it in its own cell and replaces ``_bound``: see _make_plain)
-        self._bound = _counter(self.max_pending)
+        self._pending = Pending(self.max_pending, self._expired)
         self._plain: tuple[Any, Any] | None = None
         self._observed = itertools.count(1)  # ids of observed outcomes in the log: -1, -2, ...
         self._calls = 0
         self._coin = np.random.default_rng(None if self.seed is None else self.seed + 1).random
-        self._logq = None if self.log is None else self.log._queue
+        self._record: Writers | None = None  # the log's writers
         if self.log is not None:
             self.log.start()
+            self._record = recorder(self.log, self.name, self.run)
         self._sync = None
         if self.learner is not None:
             from learnedsys.decide._distributed import _WorkerSync
@@ -372,77 +355,15 @@ class Choice:
             d.pop("feedback", None)
 
     def _make_plain(self) -> tuple[Any, Any]:
-        """choose/feedback closures over local state (no attribute lookups per call).
-
-        For the default policy (:class:`EpsilonGreedy`) the policy's own runner is used instead:
-        its draw and update inlined, its state in closure cells (:meth:`_make_fused`). Either way
-        the bound on pending decisions (see :meth:`_setup`) moves into the closures' cell
-        (``self._bound`` becomes theirs): one comparison per ``choose``, one add per ``feedback``.
-        """
-        learn, values, ring, mask, ids = self._learn, self._values, self._ring, self._mask, self._ids
-        policy, name, run = self.policy, self.name, self.run
-        q = self._logq
-        now = time.time
-        me = self
-        slow_feedback = Choice.feedback
-        cls = Decision
-        big = 1e308  # ints beyond a float's range: the general path (a clear error)
-        if isinstance(policy, EpsilonGreedy) and q is None:
-            return self._make_fused(policy)
-
-        draw = self._draw
-        bound = self._bound()
-
-        def add(k: int = 0) -> int:
-            nonlocal bound
-            bound += k
-            return bound
-
-        def choose(context: Any = None) -> Decision:
-            arm, p = draw(context)
-            i = next(ids)
-            value = values[arm]
-            d = cls((value, i, p, policy.version, arm, context, me))  # type: ignore[union-attr]
-            j = i & mask
-            old = ring[j]
-            ring[j] = d
-            if old is not None:
-                me._spill(old)
-            if i >= bound:  # more than max_pending pending: the oldest expires
-                me._overflow(i)
-            if q is not None:
-                q.append((_DECISION, name, run, i, now(), context, [arm], value, p, d[3], "policy"))
-            return d
-
-        def feedback(decision: Decision | int, reward: float) -> None:
-            nonlocal bound
-            # a pending Decision of this path, in its ring slot, and a finite number: else the
-            # general method (ids, spilled decisions, errors)
-            if type(decision) is not cls:
-                return slow_feedback(me, decision, reward)
-            tr = type(reward)
-            if (tr is not float and (tr is not int or not -big < reward < big)) or reward - reward != 0.0:
-                return slow_feedback(me, decision, reward)
-            i = decision[1]
-            if ring[i & mask] is not decision:
-                return slow_feedback(me, decision, reward)
-            ring[i & mask] = None
-            bound += 1
-            learn(decision[4], reward, decision[5])
-            if q is not None:
-                q.append((_REWARD, name, run, i, reward, now(), False))
-            return None
-
-        self._bound = add
-        return choose, feedback
-
-    def _make_fused(self, pol: EpsilonGreedy) -> tuple[Any, Any]:
-        """The default policy's own runner: its draw and update inlined into choose/feedback,
-        its scalar state in closure cells (see :meth:`EpsilonGreedy._kernels`)."""
-        choose, feedback, self._bound = pol._runner(
-            self._values, self._ring, self._mask, self._ids, self, Choice.feedback, Decision, self._bound()
-        )
-        return choose, feedback
+        """choose/feedback closures over local state (no attribute lookups per call), from
+        :mod:`learnedsys.decide._hotpath`: for the default policy (:class:`EpsilonGreedy`) without
+        a log, its draw and update inlined on its own state; else around the policy's fast path.
+        Either way the bound on pending decisions (see :class:`Pending`) moves into the closures'
+        cell: one comparison per ``choose``, one add per ``feedback``."""
+        pol, record = self.policy, self._record
+        if isinstance(pol, EpsilonGreedy) and record is None:
+            return fused_epsilon_greedy(pol, self._pending, self._values, self._ids, self, Choice.feedback, Decision)
+        return plain(self._pending, pol, self._values, self._ids, self, Choice.feedback, Decision, record)
 
     def _default_action(self, context: Any) -> Any:
         value = self.default(context) if callable(self.default) else self.default
@@ -460,7 +381,8 @@ class Choice:
         return self.space.value(arm if isinstance(arm, int) else arm[0])
 
     def _propose(self, context: Any) -> tuple[Any, float, Any]:
-        """(arm, propensity, proposal or None) from the policy."""
+        """(arm, propensity, proposal or None) from the policy: the arm in the Decision's one
+        shape (see :class:`Decision`), converted here from a proposal's action."""
         if self._fast:
             arm, p = self._draw(context)
             return arm, p, None
@@ -498,19 +420,11 @@ class Choice:
             served = "policy"
         else:
             arm, p, prop, value, served = self._choose_guarded(context)
-        i = next(self._ids)
-        d = _GuardedDecision((value, i, p, getattr(self.policy, "version", 0), arm if prop is None else (arm, prop), context, self, served,
-                              time.monotonic() if self.reward_wait is not None else 0.0))
-        ring, j = self._ring, i & self._mask
-        old = ring[j]
-        ring[j] = d
-        if old is not None:
-            self._spill(old)
-        if i >= self._bound():
-            self._overflow(i)
-        q = self._logq
-        if q is not None:
-            q.append((_DECISION, self.name, self.run, i, time.time(), context, list(d.action), value, p, d.version, served))
+        d = _GuardedDecision((value, next(self._ids), p, getattr(self.policy, "version", 0), arm, context, self, served,
+                              time.monotonic() if self.reward_wait is not None else 0.0, prop))
+        self._pending.add(d)
+        if self._record is not None:
+            self._record.decided(d)
         return d
 
     def _choose_guarded(self, context: Any) -> tuple[Any, float, Any, Any, str]:
@@ -537,7 +451,7 @@ class Choice:
         pol = self.policy
         if isinstance(pol, DecidePolicy):
             try:
-                return pol._drawn_probability(arm if not isinstance(arm, tuple) or self._structured else arm[0], context)
+                return pol._drawn_probability(arm, context)
             except Exception:
                 return None
         return None
@@ -552,29 +466,33 @@ class Choice:
         if (
             fast is not None
             and type(decision) is Decision  # one of the plain path's (a guarded one made before a mode switch: below)
-            and self._ring[decision.id & self._mask] is decision  # the closure takes it (not a spilled one)
+            and self._pending.holds(decision)  # the closure takes it (not a spilled one)
         ):
             return fast(decision, _as_reward(reward))  # a Python float: the closure takes it
         if not isinstance(decision, Decision):
             decision = self._lookup(decision)
         if decision._choice is not self:
             raise InvalidParameterError(f"decision {decision.id} belongs to choice {decision._choice.name!r}, not {self.name!r}")
-        if self._find(decision.id) is not decision:
+        if self._pending.find(decision.id) is not decision:
             raise InvalidParameterError(f"decision {decision.id} of choice {self.name!r} already has its reward (or expired)")
         self._credit(decision, _as_reward(reward), False)
 
+    def _expired(self, d: Decision) -> None:
+        # a decision out of the registry unrewarded (reward wait, max_pending, abandoned episode)
+        if self.default_reward is not None:
+            self._credit(d, self.default_reward, True)
+
     def _credit(self, d: Decision, r: float, is_default: bool) -> None:
-        self._remove(d)
+        self._pending.remove(d)
         arm = d._arm
         if self._sync is not None and not self.local_updates:
             pass
         elif self._fast:
             self._learn(arm, r, d.context)
         else:
-            if isinstance(arm, tuple) and len(arm) == 2 and isinstance(arm[1], Proposal):
-                arm, prop = arm
-            else:
-                prop = Proposal(arm if isinstance(arm, tuple) else (arm,), d.propensity)
+            prop = d._proposal
+            if prop is None:  # the default was served: not the policy's proposal
+                prop = Proposal(d.action, d.propensity)
             assert self.policy is not None
             self.policy.update(prop, r, d.context)
         if d.served != "policy" or self.handover < 1.0 or self.guardrail:
@@ -584,9 +502,8 @@ class Choice:
         sync = self._sync
         if sync is not None:
             sync.outbox.append((arm, r, d.context, d.propensity))
-        q = self._logq
-        if q is not None:
-            q.append((_REWARD, self.name, self.run, d.id, r, time.time(), is_default))
+        if self._record is not None:
+            self._record.rewarded(d, r, is_default)
 
     def observe(self, value: Any, reward: float, context: Any = None) -> None:
         """Learn from an outcome the policy did not draw: ``value`` (one of the options) earned
@@ -639,11 +556,9 @@ class Choice:
                 pol.update(Proposal(action, 1.0, {"observed": True}), r, context)
         if sync is not None:
             sync.outbox.append((arm, r, context, 1.0))
-        q = self._logq
-        if q is not None:
-            i, now = -next(self._observed), time.time()
-            q.append((_DECISION, self.name, self.run, i, now, context, list(action), self._value(arm), None, version, "observed"))
-            q.append((_REWARD, self.name, self.run, i, r, now, False))
+        if self._record is not None:  # a decision row served "observed", no propensity (NULL)
+            seen = _GuardedDecision((self._value(arm), -next(self._observed), None, version, arm, context, self, "observed", 0.0, None))
+            self._record.observed(seen, r)
 
     @property
     def mode(self) -> str:
@@ -679,7 +594,7 @@ class Choice:
 
     def _lookup(self, key: Any) -> Decision:
         if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
-            d = self._find(int(key)) if self._ready else None
+            d = self._pending.find(int(key)) if self._ready else None
             if d is None:
                 raise InvalidParameterError(
                     f"no decision {key} of choice {self.name!r} is awaiting feedback (unknown, already rewarded or expired)"
@@ -689,49 +604,6 @@ class Choice:
             f"The 'decision' parameter of Choice.feedback must be a Decision or a decision id. Got {key!r} instead."
         )
 
-    # -- the registry of pending decisions (see _setup) ------------------------------------------
-    def _find(self, i: int) -> Decision | None:
-        d = self._ring[i & self._mask]
-        if d is not None and d[1] == i:
-            return d
-        return self._spilled.get(i)
-
-    def _remove(self, d: Decision) -> bool:
-        ring, j = self._ring, d[1] & self._mask
-        if ring[j] is d:
-            ring[j] = None
-            self._bound(1)
-            return True
-        if self._spilled.get(d[1]) is d:
-            del self._spilled[d[1]]
-            self._bound(1)
-            return True
-        return False
-
-    def _spill(self, d: Decision) -> None:
-        # a pending decision pushed out of the ring by the decision made ``size`` ids later
-        # (ids grow by one per decision: the dict stays in age order, older than the ring's)
-        self._spilled[d[1]] = d
-
-    def _overflow(self, i: int) -> None:
-        # decision i (just made) leaves more than max_pending pending (see _setup): the oldest
-        # expire. They are spilled ones: the ring holds at most max_pending, and the newest ids.
-        sp = self._spilled
-        while sp and i >= self._bound():
-            self._expire_one(next(iter(sp)))
-
-    def _in_age_order(self) -> list[Decision]:
-        ring = sorted((d for d in self._ring if d is not None), key=itemgetter(1))
-        return [*self._spilled.values(), *ring]
-
-    def _expire_one(self, i: int) -> None:
-        d = self._find(i)
-        if d is None:
-            return
-        self._remove(d)
-        if self.default_reward is not None:
-            self._credit(d, self.default_reward, True)
-
     def expire(self, now: float | None = None) -> int:
         """Expire decisions older than ``reward_wait`` (done every 256 decisions automatically).
         Returns how many expired."""
@@ -740,12 +612,13 @@ class Choice:
         now = time.monotonic() if now is None else now
         limit = now - self.reward_wait
         old = []
-        for d in self._in_age_order():
+        pending = self._pending
+        for d in pending.in_age_order():
             if d._t > limit:
                 break
             old.append(d.id)
         for i in old:
-            self._expire_one(i)
+            pending.expire_one(i)
         return len(old)
 
     @property
@@ -753,7 +626,7 @@ class Choice:
         """Decisions awaiting feedback."""
         if not self._ready:
             return 0
-        return len(self._spilled) + len(self._ring) - self._ring.count(None)
+        return len(self._pending)
 
     @contextmanager
     def episode(self) -> Iterator[Episode]:
@@ -854,6 +727,7 @@ class Episode:
 
     def _abandon(self) -> None:
         self.rewarded = True
+        pending = self.choice._pending
         for d in self.decisions:
-            if self.choice._find(d.id) is d:
-                self.choice._expire_one(d.id)
+            if pending.find(d.id) is d:
+                pending.expire_one(d.id)

@@ -22,8 +22,9 @@ import threading
 import time
 import weakref
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -31,7 +32,7 @@ from learnedsys import _storage
 from learnedsys._serialization import json_default
 from learnedsys._validation import InvalidParameterError, check_float
 
-__all__ = ["DecisionLog", "LoggedDecisions", "open_log"]
+__all__ = ["DecisionLog", "LoggedDecisions", "open_log", "recorder"]
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS decisions (choice TEXT NOT NULL, run TEXT NOT NULL, id BIGINT NOT NULL, "
@@ -41,7 +42,7 @@ _SCHEMA = (
     "reward DOUBLE PRECISION, ts DOUBLE PRECISION, is_default INTEGER, PRIMARY KEY (choice, run, id))",
 )
 
-_DECISION, _REWARD = 0, 1
+_DECISION, _REWARD = 0, 1  # the queue's two kinds of item (see recorder)
 
 
 def _json(v: Any) -> str | None:
@@ -63,6 +64,64 @@ def _default(o: Any) -> Any:
         return json_default(o)
     except TypeError:
         return repr(o)
+
+
+class Writers(NamedTuple):
+    """A :class:`~learnedsys.decide.Choice`'s writers to its log (see :func:`recorder`)."""
+
+    decided: Callable[[Any], None]
+    rewarded: Callable[[Any, float, bool], None]
+    observed: Callable[[Any, float], None]
+
+
+def recorder(log: DecisionLog, choice: str, run: str) -> Writers:
+    """The writers of ``log`` for the Choice ``choice`` (its run ``run``): ``decided(d)`` queues
+    the row of decision ``d``, ``rewarded(d, reward, is_default)`` the row of its reward, and
+    ``observed(d, reward)`` both rows, at one time, for an outcome learned by ``Choice.observe``
+    (a decision served ``"observed"``, with no propensity and a negative id).
+
+    Each is one deque append of the decision and the time (``time.time()``): the rows' columns
+    are laid out by the writer thread (:func:`_rows`), off the hot path.
+    """
+    append, now = log._queue.append, time.time
+
+    def decided(d: Any) -> None:
+        append((_DECISION, choice, run, d, now()))
+
+    def rewarded(d: Any, reward: float, is_default: bool) -> None:
+        append((_REWARD, choice, run, d, reward, now(), is_default))
+
+    def observed(d: Any, reward: float) -> None:
+        ts = now()
+        append((_DECISION, choice, run, d, ts))
+        append((_REWARD, choice, run, d, reward, ts, False))
+
+    return Writers(decided, rewarded, observed)
+
+
+def _rows(q: deque[tuple[Any, ...]], n: int) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The ``decisions`` and ``rewards`` rows of the first ``n`` items of ``q`` (queued by the
+    writers of :func:`recorder`, taken off ``q``): the one place their columns are laid out.
+
+    A decision ``d`` is the tuple (value, id, propensity, version, arm, context, choice, ...) of
+    :class:`~learnedsys.decide.Decision`; its action column is ``d.action`` as a list, ``[2]``
+    or ``[1, 0]``, written from the arm (an int for a single choice, a tuple for a structured
+    one). Indexed, not through the properties: this runs once per row, on the writer thread.
+    """
+    decisions: list[tuple[Any, ...]] = []
+    rewards: list[tuple[Any, ...]] = []
+    pop, add_decision, add_reward, js = q.popleft, decisions.append, rewards.append, _json
+    for _ in range(n):
+        item = pop()
+        if item[0] == _DECISION:
+            _, choice, run, d, ts = item
+            arm = d[4]
+            action = str(list(arm)) if type(arm) is tuple else f"[{arm!r}]"
+            add_decision((choice, run, d[1], ts, js(d[5]), action, js(d[0]), d[2], d[3], d.served))
+        else:
+            _, choice, run, d, r, ts, is_default = item
+            add_reward((choice, run, d[1], r, ts, int(is_default)))
+    return decisions, rewards
 
 
 @dataclass
@@ -164,17 +223,8 @@ class DecisionLog:
     def _drain(self, conn: Any) -> None:
         q = self._queue
         while q:
-            decisions = []
-            rewards = []
             n = min(len(q), 50_000)
-            for _ in range(n):
-                item = q.popleft()
-                if item[0] == _DECISION:
-                    _, choice, run, i, ts, ctx, action, value, p, version, served = item
-                    decisions.append((choice, run, i, ts, _json(ctx), str(action), _json(value), p, version, served))
-                else:
-                    _, choice, run, i, r, ts, is_default = item
-                    rewards.append((choice, run, i, r, ts, int(is_default)))
+            decisions, rewards = _rows(q, n)
             self._write(conn, decisions, rewards)
             self.written += n
         self._idle.set()

@@ -4,7 +4,9 @@
 Single-choice policies (one position in the action space) also implement a fast path,
 ``_draw(context) -> (arm, propensity)`` and ``_learn(arm, reward, context)``, on preallocated
 Python lists: no object is created per call beyond the returned tuple. :class:`Choice` uses it;
-:meth:`propose` / :meth:`update` wrap it for everyone else (placement, nas, user code).
+:meth:`propose` / :meth:`update` wrap it for everyone else (placement, nas, user code). Policies
+hold their math only: the decisions awaiting feedback, their ids and the log are the Choice's
+(:mod:`learnedsys.decide._hotpath`).
 
 Every policy may be constructed without its action space (``EpsilonGreedy(epsilon=0.05)``) and is
 bound to one by :meth:`DecidePolicy.bind` (a :class:`Choice` does that); constructors only store
@@ -113,13 +115,14 @@ class EpsilonGreedy(_Counting):
         self._kernels()
 
     def _kernels(self) -> None:
-        """The hot path as closures over preallocated state.
+        """The draw and the update as closures over preallocated state.
 
         The scalar state (t, the best arm, the version, an upper bound on the other arms' means)
         lives in the closures' cells, the cheapest variables CPython has (``_get`` / ``_put`` /
-        ``_rescan`` reach it from outside). The bound spares the O(k) rescan when the best arm's
-        mean drops, unless it drops below the bound. ``_runner`` builds a :class:`Choice`'s
-        ``choose`` / ``feedback`` with the draw and the update inlined, on the same cells.
+        ``_rescan`` reach it from outside; :meth:`_shared_cells` names the cells, to which a
+        Choice's fused hot path, :func:`learnedsys.decide._hotpath.fused_epsilon_greedy`, binds
+        its closures). The bound spares the O(k) rescan when the best arm's mean drops, unless it drops
+        below the bound.
         """
         counts, means = self._counts, self._means
         rand = self._rng.random
@@ -128,11 +131,11 @@ class EpsilonGreedy(_Counting):
         arms = range(k)
         key = means.__getitem__
         t, best, version, hi = 0, 0, int(self.__dict__.get("_version", 0)), -math.inf
-        # after t = switch epsilon stays at the floor (an int: int-int comparisons are the fast ones)
+        # after t = switch epsilon stays at the floor (an int: int-int comparisons are the fast
+        # ones); from then on a draw's propensities are p_greedy / p_other, its arm u * k_floor
         switch = int(explore / floor) if floor > 0 else sys.maxsize
         p_greedy, p_other = 1.0 - floor + floor / k, floor / k
         k_floor = k / floor if floor > 0 else 0.0
-        f64 = np.float64
 
         def get() -> tuple[int, int, int]:
             return t, best, version
@@ -182,99 +185,22 @@ class EpsilonGreedy(_Counting):
                 hi = m
             version += 1
 
-        def runner(values: Any, ring: list[Any], mask: int, ids: Any, owner: Any, slow_feedback: Any,
-                   cls: Any, bound: int = sys.maxsize) -> tuple[Any, Any, Any]:
-            """``choose`` / ``feedback`` of the Choice ``owner`` (its values, ring of pending
-            decisions, id counter, decision class and general feedback) with ``draw`` / ``learn``
-            inlined. ``bound`` is the owner's max_pending plus the decisions resolved so far: a
-            decision whose id reaches it is one more than max_pending pending (ids count the
-            decisions made), and the owner expires the oldest. Returns ``choose``, ``feedback`` and
-            ``add(k)``, which adds ``k`` resolved decisions to the bound and returns it."""
-
-            def add(k: int = 0) -> int:
-                nonlocal bound
-                bound += k
-                return bound
-
-            def choose(context: Any = None) -> Any:
-                nonlocal t
-                t += 1
-                u = rand()
-                arm = best
-                if t > switch:
-                    p = p_greedy
-                    if u < floor:
-                        a = int(u * k_floor)
-                        if a != arm:
-                            arm, p = a, p_other
-                else:
-                    eps = explore / t
-                    if eps < floor:
-                        eps = floor
-                    elif eps > 1.0:
-                        eps = 1.0
-                    p = 1.0 - eps + eps / k
-                    if u < eps:
-                        a = int(u / eps * k)
-                        if a != arm:
-                            arm, p = a, eps / k
-                i = next(ids)
-                d = cls((values[arm], i, p, version, arm, context, owner))
-                j = i & mask
-                old = ring[j]
-                ring[j] = d
-                if old is not None:  # still pending: to the owner's spill
-                    owner._spill(old)
-                if i >= bound:  # more than max_pending pending: the oldest expires
-                    owner._overflow(i)
-                return d
-
-            def feedback(decision: Any, reward: float) -> None:
-                nonlocal best, hi, version, bound
-                try:
-                    j = decision[1] & mask
-                except (TypeError, IndexError):  # an id, not a Decision
-                    return slow_feedback(owner, decision, reward)
-                if ring[j] is not decision:  # rewarded, expired, spilled, or another choice's
-                    return slow_feedback(owner, decision, reward)
-                r = reward
-                tr = type(r)
-                if tr is not float and tr is not f64:
-                    # an int within a float's range, as a float; numpy scalars of other types (float32,
-                    # int8: their own arithmetic), bools, huge ints and the rest: the general path,
-                    # which makes them Python floats or rejects them
-                    if tr is not int:
-                        return slow_feedback(owner, decision, reward)
-                    try:
-                        r += 0.0
-                    except OverflowError:
-                        return slow_feedback(owner, decision, reward)
-                elif r - r != 0.0:  # inf or nan
-                    return slow_feedback(owner, decision, reward)
-                ring[j] = None
-                bound += 1
-                arm = decision[4]  # learn(), inlined
-                n = counts[arm] + 1
-                counts[arm] = n
-                old = means[arm]
-                m = r if n == 1 else old + (r - old) / n
-                means[arm] = m
-                if arm == best:
-                    if m < hi:
-                        rescan()
-                elif m > means[best]:
-                    if means[best] > hi:
-                        hi = means[best]
-                    best = arm
-                elif m > hi:
-                    hi = m
-                version += 1
-                return None
-
-            return choose, feedback, add
+        def shared() -> tuple[Any, ...]:
+            # never called: its free variables are the state _shared_cells hands out, by name
+            return (t, best, version, hi, rescan, counts, means, rand, k, explore, floor, switch, p_greedy, p_other,
+                    k_floor)
 
         self._draw, self._learn = draw, learn  # type: ignore[method-assign]
-        self._get, self._put, self._rescan_cells, self._runner = get, put, rescan, runner
+        self._get, self._put, self._rescan_cells, self._shared = get, put, rescan, shared
+
+    def _shared_cells(self) -> dict[str, Any]:
+        """This policy's state as closure cells, by name: the scalars ``t``, ``best``,
+        ``version``, ``hi``; ``rescan``; the tables ``counts`` and ``means``; ``rand``; the draw's
+        constants ``k``, ``explore``, ``floor``, ``switch``, ``p_greedy``, ``p_other``,
+        ``k_floor``. Closures bound to these cells share the policy's state (a Choice's fused
+        hot path does: :func:`learnedsys.decide._hotpath.fused_epsilon_greedy`)."""
+        f = self._shared
+        return dict(zip(f.__code__.co_freevars, f.__closure__ or (), strict=True))
 
     @property
     def _t(self) -> int:
