@@ -233,7 +233,8 @@ def fused_epsilon_greedy(
 
 
 def _rebind(fn: Any, cells: dict[str, Any]) -> Any:
-    """``fn`` (same code, same speed) with its free variables named in ``cells`` bound to them."""
+    """``fn`` (same code, same speed) with its free variables that name the policy's state
+    (``_POLICY_STATE``) bound to the policy's ``cells``; the others keep their own cells."""
     code = fn.__code__
     own = dict(zip(code.co_freevars, fn.__closure__, strict=True))
     out = types.FunctionType(code, fn.__globals__, fn.__name__, fn.__defaults__,
