@@ -110,3 +110,7 @@ def test_caller_copies_are_plain_and_exact(dtype):
     cast = torch.empty(3, 4, dtype=torch.float64)  # a cast falls back to torch's copy_
     _host_copy(torch, cast, grad)
     assert torch.equal(cast, grad.detach().double())
+    z = torch.randn(5, dtype=torch.complex64)
+    lazy = torch.empty(5, dtype=torch.complex64)
+    _host_copy(torch, lazy, z.conj())  # a lazy conjugate: numpy would refuse it
+    assert torch.equal(lazy, z.conj().resolve_conj())

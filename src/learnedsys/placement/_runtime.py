@@ -95,10 +95,12 @@ def _host_copy(torch: Any, dst: Any, src: Any) -> None:
     4 and 7 ms of CPU on the caller's two threads. The caller may run on every core, so that spin
     took the workers' cores at every step (``on core`` 0.66-0.74 on an idle machine; the caller's
     threads used about 18 ms of CPU per towers step). A numpy copy is a memcpy on this thread."""
-    if src.device.type != "cpu" or src.dtype != dst.dtype or src.shape != dst.shape:
-        dst.copy_(src)  # a device copy, or a cast / broadcast: torch's rules
-        return
-    np.copyto(_host_array(torch, dst), _host_array(torch, src))
+    plain = (src.device.type == "cpu" and src.dtype == dst.dtype and src.shape == dst.shape and src.layout == torch.strided
+             and not (src.is_quantized or src.is_conj() or src.is_neg()))
+    if plain:
+        np.copyto(_host_array(torch, dst), _host_array(torch, src))
+    else:  # a device copy, a cast or broadcast, a lazy conjugate: torch's rules
+        dst.copy_(src)
 
 
 def _spin_wait(ready: Any, ctrl: np.ndarray, deadline: float, what: str, polite: bool) -> None:
