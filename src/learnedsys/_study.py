@@ -16,17 +16,35 @@ from typing import Any
 
 from learnedsys import _storage
 from learnedsys._lazy import require
-from learnedsys._validation import InfrastructureError, InvalidParameterError
+from learnedsys._validation import InfrastructureError, InvalidParameterError, describe
 
-__all__ = ["ATTR", "open_study", "storage_url"]
+__all__ = ["ATTR", "check_study_name", "open_study", "storage_url"]
 
 ATTR = "learnedsys:"  # prefix of learnedsys's own study and trial attributes
 
 
-def storage_url(where: str | os.PathLike[str], what: str = "storage") -> str:
+def storage_url(storage: str | os.PathLike[str], what: str = "storage") -> str:
     """The RDB URL of a study: a URL (``sqlite:///...``, ``postgresql://...``) as given, a file
     path as ``sqlite:///<absolute path>``."""
-    return _storage.to_url(where, what)
+    return _storage.to_url(storage, what)
+
+
+def check_study_name(study: Any, owner: str) -> str:
+    """``study`` when it is a study's name; a file or a URL there is refused with the fix.
+
+    Every part names its parameters ``storage=`` (where: a path or URL) and ``study=`` (the
+    name); ``tune`` once took the file as ``study=``, so a path there is the old call.
+    """
+    looks_like_storage = isinstance(study, os.PathLike) or (
+        isinstance(study, str) and (study.endswith((".sqlite", ".db")) or "://" in study))
+    if looks_like_storage:
+        raise InvalidParameterError(
+            f"The 'study' parameter of {owner} must be the study's name. Got {describe(os.fspath(study))} instead: "
+            "pass the file as storage=; study= is the study's name now"
+        )
+    if not isinstance(study, str) or not study:
+        raise InvalidParameterError(f"The 'study' parameter of {owner} must be a non-empty str. Got {describe(study)} instead.")
+    return study
 
 
 def _rdb(optuna: Any, url: str) -> Any:
@@ -47,9 +65,9 @@ def _rdb(optuna: Any, url: str) -> Any:
 
 
 def open_study(
-    where: str | os.PathLike[str] | None,
+    storage: str | os.PathLike[str] | None,
     *,
-    name: str,
+    study: str,
     direction: str = "minimize",
     key: str = "signature",
     value: Any = None,
@@ -59,17 +77,18 @@ def open_study(
     purpose: str = "the study",
     what: str = "storage",
 ) -> Any:
-    """The Optuna study ``name`` in ``where``, created, or resumed when it exists.
+    """The Optuna study named ``study`` in ``storage``, created, or resumed when it exists.
 
     Args:
-        where: a SQLite file path, a ``sqlite:///`` or ``postgresql://`` URL, or None (in memory).
+        storage: a SQLite file path, a ``sqlite:///`` or ``postgresql://`` URL, or None (in memory).
+        study: the study's name in ``storage``.
         key, value: what the study is for (the command and space of a tune study, the
             configuration of a nas search), kept as the study attribute ``learnedsys:<key>``.
         mismatch: ``mismatch(stored, value)`` says why a study made for ``stored`` cannot go on
             with ``value`` (None: it can); default: they must be equal.
         fresh: delete an existing study of that name and start over.
         purpose: named in the message when a PostgreSQL server cannot be reached.
-        what: the parameter named when ``where`` is not a path or URL.
+        what: the parameter named when ``storage`` is not a path or URL.
 
     Raises:
         InvalidParameterError: the storage cannot be used, or the study exists for another
@@ -78,14 +97,15 @@ def open_study(
     """
     optuna = require("optuna", extra="tune", purpose=purpose)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    if where is None:
-        storage: Any = optuna.storages.InMemoryStorage()
+    name = study
+    if storage is None:
+        backend: Any = optuna.storages.InMemoryStorage()
         label = "memory"
     else:
-        label = os.fspath(where)
-        url = storage_url(where, what)
+        label = os.fspath(storage)
+        url = storage_url(storage, what)
         try:
-            storage = _rdb(optuna, url)
+            backend = _rdb(optuna, url)
         except Exception as exc:  # sqlalchemy's errors: not a database, no server, bad URL
             if _storage.is_postgres(label):
                 raise InfrastructureError(
@@ -96,9 +116,9 @@ def open_study(
             raise InvalidParameterError(f"cannot use the study file {label}: {_storage.first_line(exc)}") from None
     differs = mismatch or (lambda old, new: None if old == new else f"the study {name!r} in {label} was made for another {key}")
     try:
-        names = {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
+        names = {s.study_name for s in optuna.get_all_study_summaries(backend, include_best_trial=False)}
         if name in names:
-            st = optuna.load_study(study_name=name, storage=storage, sampler=sampler)
+            st = optuna.load_study(study_name=name, storage=backend, sampler=sampler)
             old = st.user_attrs.get(ATTR + key)
             if value is not None and not fresh:
                 why = differs(old, value) if old is not None else (
@@ -106,10 +126,10 @@ def open_study(
                 if why is not None:
                     raise InvalidParameterError(f"{why}; pass another --storage or --study, or --fresh to start it over")
             if fresh or (value is not None and old is None):  # old is None: an empty study (killed as it was made)
-                optuna.delete_study(study_name=name, storage=storage)
+                optuna.delete_study(study_name=name, storage=backend)
                 names.discard(name)
         if name not in names:
-            st = optuna.create_study(study_name=name, storage=storage, direction=direction, sampler=sampler)
+            st = optuna.create_study(study_name=name, storage=backend, direction=direction, sampler=sampler)
             if value is not None:
                 st.set_user_attr(ATTR + key, value)
     except InvalidParameterError:

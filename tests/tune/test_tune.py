@@ -182,9 +182,9 @@ def test_a_finite_space_is_not_measured_twice(tmp_path: Path) -> None:
         return value, [value], None
 
     study = tmp_path / "s.sqlite"
-    res = tune(params, obj, trials=14, seed=0, study=study)
+    res = tune(params, obj, trials=14, seed=0, storage=study)
     assert len(calls) == len(set(calls)) == 14
-    res = tune(params, obj, trials=24, seed=1, study=study)  # resumed: the journaled ones count as measured
+    res = tune(params, obj, trials=24, seed=1, storage=study)  # resumed: the journaled ones count as measured
     assert len(calls) == len(set(calls)) == 24 == 3 * 4 * 2
     assert res.best_value == 0.0
 
@@ -196,7 +196,7 @@ def test_a_study_is_an_optuna_study(tmp_path: Path) -> None:
 
     params = [Param("n", "int", 1, 9), Param("m", "categorical", choices=("a", "b"))]
     study = tmp_path / "o.sqlite"
-    res = tune(params, lambda v: (float(abs(v["n"] - 4)), [0.0], "ok"), trials=8, seed=0, study=study,
+    res = tune(params, lambda v: (float(abs(v["n"] - 4)), [0.0], "ok"), trials=8, seed=0, storage=study,
                baseline={"n": 1, "m": "a"})
     assert res.storage == storage_url(study) == f"sqlite:///{study}"
     st = optuna.load_study(study_name="learnedsys-tune", storage=res.storage)
@@ -223,8 +223,8 @@ def test_any_policy_drives_tune_and_the_study_resumes(tmp_path: Path) -> None:
     assert res.best_value <= 1.0 + 1 / 62  # the policy sees x on a 32-step grid
     # a random policy through the same loop, journaled and resumed
     study = tmp_path / "p.sqlite"
-    first = tune(params, cost, trials=5, sampler=RandomPolicy(seed=1), study=study)
-    again = tune(params, cost, trials=9, sampler=RandomPolicy(seed=2), study=study)
+    first = tune(params, cost, trials=5, sampler=RandomPolicy(seed=1), storage=study)
+    again = tune(params, cost, trials=9, sampler=RandomPolicy(seed=2), storage=study)
     assert [t["number"] for t in again.trials[:5]] == [t["number"] for t in first.trials]
     assert len(again.completed) == 9
     with pytest.raises(InvalidParameterError, match="sampler"):
@@ -237,9 +237,9 @@ def test_a_study_on_postgresql(postgres_url: str) -> None:
     from learnedsys.tune import Param, tune
 
     params = [Param("n", "int", 0, 9)]
-    res = tune(params, lambda v: (float(abs(v["n"] - 3)), [0.0], None), trials=10, seed=0, study=postgres_url)
+    res = tune(params, lambda v: (float(abs(v["n"] - 3)), [0.0], None), trials=10, seed=0, storage=postgres_url)
     assert res.best == {"n": 3}  # ten values, ten trials, none measured twice
-    again = tune(params, lambda v: (float(abs(v["n"] - 3)), [0.0], None), trials=12, seed=1, study=postgres_url)
+    again = tune(params, lambda v: (float(abs(v["n"] - 3)), [0.0], None), trials=12, seed=1, storage=postgres_url)
     assert len(again.completed) == 12  # resumed: ten kept, two more run
     st = optuna.load_study(study_name="learnedsys-tune", storage=postgres_url.replace("postgresql://", "postgresql+psycopg://"))
     assert len([t for t in st.trials if t.state == optuna.trial.TrialState.COMPLETE]) == 12
@@ -250,5 +250,42 @@ def test_an_unreachable_postgresql_is_one_line(tmp_path: Path) -> None:
     from learnedsys.tune import Param, tune
 
     with pytest.raises(InfrastructureError, match="cannot connect to PostgreSQL at postgresql://nobody@127") as info:
-        tune([Param("n", "int", 0, 3)], lambda v: (0.0, [0.0], None), trials=1, study="postgresql://nobody@127.0.0.1:1/x")
+        tune([Param("n", "int", 0, 3)], lambda v: (0.0, [0.0], None), trials=1, storage="postgresql://nobody@127.0.0.1:1/x")
     assert "\n" not in str(info.value)
+
+
+def test_storage_is_where_and_study_is_the_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # the parameters of nas.search: storage= (a path or URL), study= (a name in it)
+    import optuna
+
+    from learnedsys.tune import Param, open_study, tune
+
+    params = [Param("n", "int", 0, 5)]
+
+    def cost(v: dict) -> tuple[float, list[float], None]:
+        return float(abs(v["n"] - 2)), [0.0], None
+
+    path = tmp_path / "two.sqlite"
+    a = tune(params, cost, trials=3, seed=0, storage=path, study="a")
+    b = tune(params, cost, trials=2, seed=0, storage=path, study="b")
+    assert (a.study_name, b.study_name) == ("a", "b") and a.storage == b.storage
+    names = {s.study_name for s in optuna.get_all_study_summaries(f"sqlite:///{path}")}
+    assert names == {"a", "b"}
+    # the old meaning of study= (the file) is refused, naming the fix
+    for old in (path, str(path), "x.db", "sqlite:///x.sqlite", "postgresql://u@h/db"):
+        with pytest.raises(InvalidParameterError, match="pass the file as storage=; study= is the study's name now"):
+            tune(params, cost, trials=1, study=old)  # type: ignore[arg-type]
+    with pytest.raises(InvalidParameterError, match="pass the file as storage="):
+        open_study(study=str(path))
+    # study_name= still works, with a DeprecationWarning
+    with pytest.warns(DeprecationWarning, match="study_name"):
+        old_style = tune(params, cost, trials=4, seed=0, storage=path, study_name="a")
+    assert old_style.study_name == "a" and len(old_style.completed) == 4  # resumed a's three
+    with pytest.warns(DeprecationWarning, match="name="):
+        assert open_study(path, name="b").study_name == "b"
+    with pytest.warns(DeprecationWarning), pytest.raises(InvalidParameterError, match="two study names"):
+        tune(params, cost, trials=1, study="a", study_name="b")
+    # the command line says the same in its own words
+    cmd = ["--", sys.executable, PROG, "--mode={a,b}"]
+    assert main(["tune", "--quiet", "--study", str(path), *cmd]) == 2
+    assert "--study is the study's name" in capsys.readouterr().err

@@ -70,7 +70,7 @@ class Journal:
                     return f"Cannot resume study {self.study!r}: its {key} was {old.get(key)!r}, now {new.get(key)!r}"
             return None
 
-        st = open_study(self.storage, name=self.study, direction="maximize", key="config", value=config,
+        st = open_study(self.storage, study=self.study, direction="maximize", key="config", value=config,
                         mismatch=mismatch, fresh=fresh, purpose="the nas study")
         # the storage API (Optuna's BaseStorage) writes a trial with its attributes in one commit
         self._backend, self._study_id = st._storage, st._study_id

@@ -12,8 +12,8 @@ for a command line):
 >>> result.best["mode"], abs(result.best["threads"] - 11) <= 2
 ('b', True)
 
-Studies are Optuna studies (RDB storage: ``study="tune.sqlite"`` or a ``postgresql://`` URL),
-so Optuna's own tools open them; the search is Optuna's TPE, random search, or any
+Studies are Optuna studies in RDB storage (``storage="tune.sqlite"`` or a ``postgresql://``
+URL; ``study=`` names one, as in ``nas.search``), so Optuna's own tools open them; the search is Optuna's TPE, random search, or any
 :class:`~learnedsys.policy.Policy` (``tune(..., sampler=Reinforce())``).
 """
 

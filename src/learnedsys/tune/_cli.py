@@ -62,6 +62,9 @@ def _run(args: argparse.Namespace) -> int:
             return 2
         k, v = item.split("=", 1)
         defaults[k.lstrip("-")] = v
+    if args.study.endswith((".sqlite", ".db")) or "://" in args.study:
+        print(f"learnedsys tune: --study is the study's name, not where it lives. Got {args.study!r}: pass the file or URL as --storage", file=sys.stderr)
+        return 2
     plot = args.plot if args.plot is not None else (args.json.with_suffix(".png") if args.json is not None else None)
     study_path = None if "://" in args.storage else Path(args.storage)
     for path, what in ((study_path, "--storage"), (args.json, "--json"), (plot, "--plot")):
@@ -75,7 +78,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         result = tune_command(
             cmd, trials=args.trials, metric=args.metric, maximize=args.maximize, repeats=args.repeats,
-            parallel=args.parallel, study=args.storage, study_name=args.study, fresh=args.fresh, sampler=args.sampler, seed=args.seed,
+            parallel=args.parallel, storage=args.storage, study=args.study, fresh=args.fresh, sampler=args.sampler, seed=args.seed,
             timeout=args.timeout, defaults=defaults, baseline=not args.no_baseline, progress=not args.quiet,
             address=args.address,
         )

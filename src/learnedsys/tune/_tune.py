@@ -34,6 +34,7 @@ import statistics
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -217,35 +218,58 @@ class TuneResult:
         }
 
 
-def storage_url(study: str | os.PathLike[str]) -> str:
-    """The RDB URL of a study: a URL (``sqlite:///...``, ``postgresql://...``) as given, a file
+DEFAULT_STUDY = "learnedsys-tune"
+
+
+def storage_url(storage: str | os.PathLike[str]) -> str:
+    """The RDB URL of a storage: a URL (``sqlite:///...``, ``postgresql://...``) as given, a file
     path as ``sqlite:///<absolute path>`` (the storage grammar of every part)."""
-    return _study.storage_url(study, "study")
+    return _study.storage_url(storage, "storage")
+
+
+def _study_name(study: Any, old: str | None, owner: str, old_param: str = "study_name") -> str:
+    """The study's name from ``study=`` (now the name, as in ``nas.search``) and its deprecated
+    spelling ``old``; a file or URL given as ``study=`` (the old meaning) is refused with the fix."""
+    study = _study.check_study_name(study, owner)
+    if old is None:
+        return study
+    warnings.warn(f"{owner}({old_param}=...) is deprecated: pass the name as study= and the file or URL as storage=",
+                  DeprecationWarning, stacklevel=3)
+    if study not in (DEFAULT_STUDY, old):
+        raise InvalidParameterError(f"{owner} got two study names, study={study!r} and {old_param}={old!r}: pass only study=")
+    return _study.check_study_name(old, owner)
 
 
 def open_study(
-    study: str | os.PathLike[str] | None,
+    storage: str | os.PathLike[str] | None = None,
     *,
-    name: str = "learnedsys-tune",
+    study: str = DEFAULT_STUDY,
     direction: str = "minimize",
     signature: dict[str, Any] | None = None,
     fresh: bool = False,
     sampler: Any = None,
+    name: str | None = None,
 ) -> Any:
-    """An Optuna study in RDB storage (a SQLite file or a PostgreSQL URL; None: in memory),
-    created or resumed. ``signature`` (the command and the space) is kept in the study's user
-    attributes; resuming a study of another signature is refused unless ``fresh``.
+    """The Optuna study named ``study`` in ``storage`` (a SQLite file or a PostgreSQL URL; None:
+    in memory), created or resumed. ``signature`` (the command and the space) is kept in the
+    study's user attributes; resuming a study of another signature is refused unless ``fresh``.
 
-    The study is an ordinary Optuna study: ``optuna.load_study(study_name=name,
+    The study is an ordinary Optuna study: ``optuna.load_study(study_name=study,
     storage=storage_url(path))``, ``optuna-dashboard sqlite:///path`` and ``trials_dataframe()``
-    work on it. Raises InvalidParameterError when the storage cannot be used.
+    work on it. ``name=`` is the deprecated spelling of ``study=``.
+
+    Raises:
+        InvalidParameterError: the storage cannot be used, the study was made for another
+            signature, or ``study`` is a file or URL (pass it as ``storage``).
+        InfrastructureError: the PostgreSQL server cannot be reached.
     """
-    where = "memory" if study is None else os.fspath(study)
+    study = _study_name(study, name, "open_study", "name")
+    where = "memory" if storage is None else os.fspath(storage)
     return _study.open_study(
-        study, name=name, direction=direction, key="signature",
+        storage, study=study, direction=direction, key="signature",
         value=json.dumps(signature, sort_keys=True) if signature is not None else None,
         mismatch=lambda old, new: None if old == new else f"the study {where!r} belongs to another command or search space",
-        fresh=fresh, sampler=sampler, purpose="the tune study", what="study",
+        fresh=fresh, sampler=sampler, purpose="the tune study", what="storage",
     )
 
 
@@ -317,8 +341,8 @@ def tune(
     *,
     trials: int = 30,
     direction: str = "minimize",
-    study: str | os.PathLike[str] | None = None,
-    study_name: str = "learnedsys-tune",
+    storage: str | os.PathLike[str] | None = None,
+    study: str = DEFAULT_STUDY,
     signature: dict[str, Any] | None = None,
     fresh: bool = False,
     sampler: Any = "tpe",
@@ -329,16 +353,20 @@ def tune(
     progress: bool = False,
     objective_name: str = "objective",
     address: str | None = None,
+    study_name: str | None = None,
 ) -> TuneResult:
     """Search ``params`` for the best value of ``objective(values) -> (value, runs, note)``.
 
     Args:
         trials: finished trials the study should hold (a resumed study runs only the rest).
         direction: ``"minimize"`` or ``"maximize"``.
-        study: where the study lives: a SQLite file path, a ``sqlite:///`` or ``postgresql://``
+        storage: where the study lives: a SQLite file path, a ``sqlite:///`` or ``postgresql://``
             URL (Optuna's RDB storage, so Optuna's tools open it), or None (in memory, nothing
-            resumes). Every finished trial is committed at once.
-        study_name: the study's name in that storage.
+            resumes). Every finished trial is committed at once. The same parameter as
+            ``nas.search(storage=)``.
+        study: the study's name in that storage (an existing study resumes unless ``fresh``).
+            A file or URL here is refused: it goes to ``storage``.
+        fresh: delete an existing study of that name and start over.
         sampler: ``"tpe"`` (Optuna TPE, multivariate, constant liar when parallel), ``"random"``,
             or any :class:`~learnedsys.policy.Policy` (unbound; tune binds it to one position per
             parameter, see :class:`_Grid`, and feeds it the objective, negated when minimising).
@@ -350,6 +378,7 @@ def tune(
         baseline: the command's defaults, evaluated once (and kept in the study) for the gain.
         first: values to try first (e.g. the defaults, when they lie in the space).
         progress: show a progress bar on stderr.
+        study_name: deprecated spelling of ``study`` (a DeprecationWarning).
 
     With an Optuna sampler, when every parameter is categorical or an integer a configuration is
     measured once (its ``repeats`` handle the noise): if the sampler proposes one already
@@ -359,6 +388,7 @@ def tune(
     from learnedsys.policy import ActionSpace, Policy, Proposal
     from learnedsys.policy._base import bind_to
 
+    study = _study_name(study, study_name, "tune")
     optuna = require("optuna", extra="tune", purpose="learnedsys tune")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     trials = check_int(trials, "trials", "tune", low=1)
@@ -381,7 +411,7 @@ def tune(
         )
     else:
         smp = optuna.samplers.RandomSampler(seed=seed)
-    ostudy = open_study(study, name=study_name, direction=direction, signature=sig, fresh=fresh, sampler=smp)
+    ostudy = open_study(storage, study=study, direction=direction, signature=sig, fresh=fresh, sampler=smp)
     TS = optuna.trial.TrialState
     kept = _rows(ostudy)
     result = TuneResult(list(params), direction, objective_name)
@@ -496,8 +526,8 @@ def tune(
         if bar is not None:
             bar.close()
     result.trials.sort(key=lambda t: t["number"])
-    result.study_name = study_name
-    result.storage = storage_url(study) if study is not None else None
+    result.study_name = study
+    result.storage = storage_url(storage) if storage is not None else None
     return result
 
 
@@ -610,8 +640,8 @@ def tune_command(
     maximize: bool = False,
     repeats: int = 1,
     parallel: int = 1,
-    study: str | os.PathLike[str] | None = None,
-    study_name: str = "learnedsys-tune",
+    storage: str | os.PathLike[str] | None = None,
+    study: str = DEFAULT_STUDY,
     fresh: bool = False,
     sampler: Any = "tpe",
     seed: int | None = 0,
@@ -620,13 +650,17 @@ def tune_command(
     baseline: bool = True,
     progress: bool = False,
     address: str | None = None,
+    study_name: str | None = None,
 ) -> TuneResult:
     """Tune the placeholders of the command line ``argv`` (see the module docstring).
+
+    ``storage`` and ``study`` are those of :func:`tune` (``study_name`` its deprecated spelling).
 
     The baseline is the command with every ``--flag={...}`` argument removed (the program's own
     defaults) and positional placeholders set from ``defaults``; when a positional placeholder
     has no default there is no baseline.
     """
+    study = _study_name(study, study_name, "tune_command")
     repeats = check_int(repeats, "repeats", "tune_command", low=1)
     argv, params, flag_args = parse_command(argv)
     defaults = dict(defaults or {})
@@ -655,9 +689,8 @@ def tune_command(
     sampler_name = sampler if isinstance(sampler, str) else type(sampler).__name__
     sig = {"command": list(argv), "metric": metric, "maximize": maximize, "repeats": repeats, "sampler": sampler_name}
     res = tune(
-        params, lambda v: obj(values=v), trials=trials, direction="maximize" if maximize else "minimize", study=study,
-        study_name=study_name,
-        signature=sig, fresh=fresh, sampler=sampler, seed=seed, parallel=parallel, baseline=base, first=first,
+        params, lambda v: obj(values=v), trials=trials, direction="maximize" if maximize else "minimize",
+        storage=storage, study=study, signature=sig, fresh=fresh, sampler=sampler, seed=seed, parallel=parallel, baseline=base, first=first,
         progress=progress, objective_name=f"metric {metric!r}" if metric else "wall time (s)", address=address,
     )
     res.command = list(argv)
