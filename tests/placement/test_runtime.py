@@ -46,6 +46,10 @@ def test_random_placements_give_the_unplaced_outputs(nmt_small):
         assert np.all(finished >= released) and np.all(np.diff(finished) >= 0)
         lat = rt.time_steps(inputs, warmup=1, repeats=3)
         assert lat.shape == (3,) and np.all(lat > 0)
+        # each worker's CPU time on its work (operations, sends, receives), per step: positive,
+        # and at most the step's wall time (a worker runs on one core)
+        assert rt.busy_cpu.shape == (3, 3) and np.all(rt.busy_cpu > 0)
+        assert np.all(rt.busy_cpu <= lat[:, None] + 1e-3)
     assert rt._procs == []
 
 

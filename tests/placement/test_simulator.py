@@ -272,6 +272,10 @@ def test_send_and_receive_costs_by_hand():
     # sends end at 1 + 2 x 0.375 = 1.75; both links deliver at 3.0; device 1 runs op 1 (2.0625 s)
     # then op 2 (1 s): 6.0625; device 2 runs op 3 (1.0625 s): 4.0625
     assert simulate(g3, np.array([0, 1, 1, 2]), cl, training=False).step_time == 6.0625
+    # busy time per device: work plus what sending and receiving cost it, no idle time
+    sim = Simulator(g3, cl, training=False)
+    assert sim.busy(np.array([0, 1, 1, 2])).tolist() == [1.75, 3.0625, 1.0625]
+    assert sim.busy(np.zeros(4, np.int64)).tolist() == [5.0, 0.0, 0.0]
     # the K80 preset charges nothing (its DMA engines move data): unchanged semantics
     assert not Cluster.preset("k80x4").charges_transfers
     # the same graph without the device charges: the link alone

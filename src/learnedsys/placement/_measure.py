@@ -25,6 +25,11 @@ largest, the mean signed error (bias) and the Spearman rank correlation over the
 ``os.getloadavg()`` is recorded before and after each model, and per placement the fraction of
 the step that its workers were on their cores (``on core``: a waiting worker polls, so below 1.0
 other processes took the cores and the real time is inflated by them, not by the placement).
+Besides the step times, each worker's *busy* CPU time per step (its operations, sends and
+receives: its CPU time less its polling while it had nothing to run) next to the simulator's
+busy time of that device (:meth:`Simulator.busy`, profiled op times): the simulator's cost model
+checked apart from its scheduling, and a figure that other processes on the cores hardly move
+(they take wall time, not the worker's CPU time), so it says something on a loaded machine too.
 """
 
 from __future__ import annotations
@@ -140,6 +145,7 @@ def measure_model(label: str, fname: str, kw: dict[str, Any], args: Any, log: An
     lat: list[list[float]] = [[] for _ in devs]
     pipe: list[list[float]] = [[] for _ in devs]
     share: list[list[float]] = [[] for _ in devs]
+    busy: list[list[np.ndarray]] = [[] for _ in devs]
     runtimes = [PlacedRuntime(program, dev, inputs, n_devices=D, timeout=120) for dev in devs]
     try:
         for i, rt in enumerate(runtimes):
@@ -151,6 +157,7 @@ def measure_model(label: str, fname: str, kw: dict[str, Any], args: Any, log: An
             for i in rng.permutation(len(runtimes)).tolist():
                 lat[i].extend(runtimes[i].time_steps(inputs, warmup=0, repeats=args.repeats).tolist())
                 share[i].extend(runtimes[i].cpu_share.tolist())
+                busy[i].append(runtimes[i].busy_cpu)
                 pipe[i].append(float(runtimes[i].time_steps(inputs, warmup=0, repeats=args.repeats, in_flight=2)[0]))
     finally:
         for rt in runtimes:
@@ -177,6 +184,10 @@ def measure_model(label: str, fname: str, kw: dict[str, Any], args: Any, log: An
         else:
             first[k] = name
         row["sim_profiled_ms"] = sim_p(dev).step_time * 1e3
+        # per device: CPU seconds spent working (operations, sends, receives) against the
+        # simulator's busy time: the cost model without the scheduling, hardly moved by load
+        row["busy_real_ms"] = (np.median(np.concatenate(busy[k]), axis=0) * 1e3).tolist()
+        row["busy_sim_ms"] = (sim_p.busy(dev) * 1e3).tolist()
         row["sim_roofline_ms"] = sim_r(dev).step_time * 1e3
         row["n_transfers"] = int(np.sum(dev[graph.edge_src] != dev[graph.edge_dst]))
         rows.append(row)
@@ -212,13 +223,20 @@ def measure_model(label: str, fname: str, kw: dict[str, Any], args: Any, log: An
             rel = np.abs(simv - real_u) / real_u
             errors_undisturbed[src] = {"mae": float(rel.mean()), "max_error": float(rel.max()), "spearman": _spearman(simv, real_u),
                                        "bias": float(np.mean((simv - real_u) / real_u)), "placements": len(und)}
+    # the busy-time error over every (placement, device with operations)
+    b_real = np.concatenate([r["busy_real_ms"] for r in distinct])
+    b_sim = np.concatenate([r["busy_sim_ms"] for r in distinct])
+    used = np.concatenate([np.asarray(r["ops_per_device"]) > 0 for r in distinct])
+    b_rel = (b_sim[used] - b_real[used]) / b_real[used]
+    busy_errors = {"mae": float(np.abs(b_rel).mean()), "max_error": float(np.abs(b_rel).max()), "bias": float(b_rel.mean()),
+                   "spearman": _spearman(b_sim[used], b_real[used]), "devices": int(used.sum())}
     fastest = min(distinct, key=lambda r: r["real_ms"])
     default = next(r for r in rows if r["method"] == "default")
     load_after = os.getloadavg()
     return {
         "model": label, "factory": fname, "kwargs": kw, "ops": graph.n_nodes, "edges": graph.n_edges,
         "forward_gflop": graph.total_flops / 1e9, "profiled_sum_ms": float(prof[:, 0].sum() * 1e3),
-        "overhead_s_per_op": over, "calibrated_s_per_op": per_op, "rows": rows, "errors": errors, "errors_undisturbed": errors_undisturbed,
+        "overhead_s_per_op": over, "calibrated_s_per_op": per_op, "rows": rows, "errors": errors, "errors_undisturbed": errors_undisturbed, "busy_errors": busy_errors,
         "fastest": fastest["method"], "fastest_ms": fastest["real_ms"],
         "default_vs_fastest": default["real_ms"] / fastest["real_ms"],
         "default_vs_single": default["real_ms"] / single["real_ms"],
@@ -258,6 +276,12 @@ def markdown(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
                   "| model | op times | placements | MAE | max error | bias | Spearman |", "|---|---|---|---|---|---|---|"]
         for model, src, e in und:
             lines.append(f"| {model} | {src} | {e['placements']} | {e['mae']:.1%} | {e['max_error']:.1%} | {e['bias']:+.1%} | {e['spearman']:.3f} |")
+    busy_rows = [(res["model"], res["busy_errors"]) for res in results if "busy_errors" in res]
+    if busy_rows:
+        lines += ["", "Busy time per device (CPU seconds on operations, sends and receives; not the step time, and hardly moved by load), simulated with profiled op times against measured:", "",
+                  "| model | devices (placement x core) | MAE | max error | bias | Spearman |", "|---|---|---|---|---|---|"]
+        for model, e in busy_rows:
+            lines.append(f"| {model} | {e['devices']} | {e['mae']:.1%} | {e['max_error']:.1%} | {e['bias']:+.1%} | {e['spearman']:.3f} |")
     lines += ["", "| model | fastest measured | default real / fastest | default real / single | default simulated / single |", "|---|---|---|---|---|"]
     for res in results:
         lines.append(

@@ -196,6 +196,7 @@ class PlacedRuntime:
         self._step = 0
         self._finalizer: Any = None
         self.cpu_share = np.zeros(0)
+        self.busy_cpu = np.zeros((0, self.n_devices))
 
     # ------------------------------------------------------------------ planning
     def _plan(self, ep: Any, graph: Any, dev_idx: np.ndarray) -> None:
@@ -383,15 +384,18 @@ class PlacedRuntime:
                 with torch.inference_mode():
                     for s in range(first, first + count):
                         w0, c0 = time.perf_counter(), time.thread_time()
-                        self._worker_step(plan, s, local_state, dev)
-                        conn.send(("done", s, time.thread_time() - c0, time.perf_counter() - w0))
+                        idle = self._worker_step(plan, s, local_state, dev)
+                        cpu = time.thread_time() - c0
+                        conn.send(("done", s, cpu, time.perf_counter() - w0, cpu - idle))
             except BaseException:
                 self._ctrl[0] = 1
                 with contextlib.suppress(OSError):
                     conn.send(("error", f"worker {d} (core {self.cores[d]}):\n{traceback.format_exc()}"))
                 return
 
-    def _worker_step(self, plan: _WorkerPlan, s: int, local_state: dict[str, Any], dev: Any) -> None:
+    def _worker_step(self, plan: _WorkerPlan, s: int, local_state: dict[str, Any], dev: Any) -> float:
+        """Run this worker's part of step ``s``; returns the CPU seconds it spent polling with
+        nothing to run (the rest of its CPU time is its operations, sends and receives)."""
         torch = self._torch
         fx = torch.fx
         K = self.slots
@@ -411,6 +415,8 @@ class PlacedRuntime:
         on_cpu = dev.type == "cpu"
         stamp = s + 1
         k = 0
+        idle = 0.0
+        idle_since = -1.0  # thread_time when the worker ran out of ready operations
         while n_left:
             fresh = False
             for src in srcs:
@@ -421,6 +427,9 @@ class PlacedRuntime:
             if waiting.size and (fresh or not ready):
                 arrived = written[waiting, slot] == stamp
                 if arrived.any():
+                    if idle_since >= 0:  # receiving is work, not waiting
+                        idle += time.thread_time() - idle_since
+                        idle_since = -1.0
                     for t in waiting[arrived].tolist():
                         buf = bufs[t][slot]
                         env[self.transfers[t].value] = buf if on_cpu else buf.to(dev)
@@ -430,6 +439,8 @@ class PlacedRuntime:
                                 ready.append(j)
                     waiting = waiting[~arrived]
             if not ready:
+                if idle_since < 0:
+                    idle_since = time.thread_time()
                 k += 1
                 if k % _SPIN == 0:
                     if ctrl[0]:
@@ -440,6 +451,9 @@ class PlacedRuntime:
                     if self.polite:
                         os.sched_yield()
                 continue
+            if idle_since >= 0:
+                idle += time.thread_time() - idle_since
+                idle_since = -1.0
             i = ready.popleft()
             n = nodes[i]
             if n.op == "placeholder":
@@ -452,8 +466,10 @@ class PlacedRuntime:
             env[n.name] = val
             for t in plan.outgoing[i]:
                 floor = stamp - K  # the step that used this slot before must have released it
-                if read[t, slot] < floor:
+                if read[t, slot] < floor:  # waiting for a consumer, not working
+                    w = time.thread_time()
                     _spin_wait(lambda t=t, floor=floor: read[t, slot] >= floor, ctrl, deadline, f"slot {slot} of {self.transfers[t].value!r}", self.polite)
+                    idle += time.thread_time() - w
                 bufs[t][slot].copy_(val)
                 written[t, slot] = stamp
                 arrivals[me, self._row(self.transfers[t].dst)] += 1
@@ -464,6 +480,7 @@ class PlacedRuntime:
             n_left -= 1
         if plan.incoming:
             read[np.asarray(plan.incoming, dtype=np.int64), slot] = stamp
+        return idle
 
     # ------------------------------------------------------------------ caller side
     def _feed(self, s: int, inputs: tuple[Any, ...], deadline: float) -> None:
@@ -513,6 +530,10 @@ class PlacedRuntime:
             ``self.cpu_share`` then holds, per step, the smallest fraction of the step's wall time
             that a worker spent on its core (a waiting worker polls, so 1.0 means no worker was
             descheduled: below it, other processes took the cores and the time is inflated).
+            ``self.busy_cpu`` holds, per step and worker, the CPU seconds it spent on its
+            operations, sends and receives (its CPU time less the polling while it had nothing
+            to run): what the simulator's devices are busy for, and unlike wall times hardly
+            changed by other processes on the cores.
         """
         from multiprocessing.connection import wait
 
@@ -528,6 +549,7 @@ class PlacedRuntime:
         outputs: list[Any] = []
         done = np.zeros(n, dtype=np.int64)
         share = np.ones(n)
+        busy = np.zeros((n, self.n_devices))
         sent = completed = 0
         deadline = time.perf_counter() + self.timeout
         try:
@@ -549,7 +571,9 @@ class PlacedRuntime:
                     if msg[0] == "error":
                         raise RuntimeError(f"a placement worker failed: {msg[1]}")
                     j = msg[1] - base
-                    if self.plans[self._conns.index(conn)].nodes:  # a worker with no operation has no share
+                    d = self._conns.index(conn)
+                    busy[j, d] = msg[4]
+                    if self.plans[d].nodes:  # a worker with no operation has no share
                         share[j] = min(share[j], msg[2] / max(msg[3], 1e-12))
                     done[j] += 1
                     if done[j] == self.n_devices:
@@ -563,6 +587,7 @@ class PlacedRuntime:
             raise
         self._step = base + n
         self.cpu_share = share
+        self.busy_cpu = busy
         return outputs, released, finished
 
     def __call__(self, *inputs: Any) -> Any:

@@ -391,14 +391,27 @@ class Simulator:
         np.add.at(mem, dev, self.graph.param_bytes * self.mem_factor)
         return mem
 
-    def run_raw(self, dev: np.ndarray) -> tuple[float, np.ndarray]:
-        """(makespan, peak memory per device) for validated device indices ``dev``."""
-        self.n_calls += 1
+    def _durations(self, dev: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The device of every node of the step's graph and the seconds it holds that device."""
         tg = self.tg
         full = dev[tg.owner]
         dur = self.op_times[tg.owner, full] * tg.work_scale
         if self._ends is not None:
             dur = dur + _end_costs(full, tg.out_ptr, tg.out_dst, tg.out_bytes, *self._ends, self.cluster.n_devices)
+        return full, dur
+
+    def busy(self, placement: Any) -> np.ndarray:
+        """Seconds each device is busy in one step (its operations, and what it spends sending
+        and receiving where the cluster charges that), idle time excluded: the step time is at
+        least the largest of them."""
+        full, dur = self._durations(self.check_placement(placement))
+        return np.bincount(full, weights=dur, minlength=self.cluster.n_devices)
+
+    def run_raw(self, dev: np.ndarray) -> tuple[float, np.ndarray]:
+        """(makespan, peak memory per device) for validated device indices ``dev``."""
+        self.n_calls += 1
+        tg = self.tg
+        full, dur = self._durations(dev)
         makespan, peak, done = _sim_kernel(
             dur, full, tg.out_ptr, tg.out_dst, tg.out_bytes, tg.in_ptr, tg.in_src, tg.n_pred,
             tg.alloc, self.cluster.bandwidth, self.cluster.latency, self.static_memory(dev), self.cluster.n_devices,
