@@ -28,6 +28,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--keys", type=Path, metavar="FILE", help="your own keys: a .npy of sorted keys (index) or a text file, one key per line (bloom, with --negatives)")
     p.add_argument("--negatives", type=Path, metavar="FILE", help="your own non-keys for the bloom section, one per line")
     p.add_argument("--data", type=Path, metavar="DIR", help="shared data folder (default: ../shared/data when present)")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr (the tables still go to stdout)")
     p.set_defaults(func=_run)
 
 
@@ -57,6 +58,7 @@ def _run(args: argparse.Namespace) -> int:
         negatives_path=args.negatives,
         report_dir=args.report,
         n=args.n,
+        progress=not args.quiet,
     )
     try:  # a bad --json / --report path: one line, before anything else is printed or run
         prepare_output(args.json, what="--json")

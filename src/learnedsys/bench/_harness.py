@@ -135,10 +135,15 @@ class BenchContext:
     negatives_path: Path | None = None
     report_dir: Path | None = None
     n: int | None = None
+    #: progress on stderr: the sections' log lines and bars (False: ``learnedsys bench --quiet``,
+    #: the tables still go to stdout)
     progress: bool = True
     options: dict[str, Any] = field(default_factory=dict)
 
     def log(self, msg: str) -> None:
+        """A progress line on stderr (above the bar when one runs); nothing when not ``progress``."""
+        if not self.progress:
+            return
         if self._bar is not None:
             self._bar.write(msg, file=sys.stderr)
         else:
