@@ -22,19 +22,24 @@ def test_search_then_predict(tiny_npz, tmp_path, capsys):
     rc = main(["nas", "search", "--data", str(tiny_npz), "--budget", "60", "--max-trials", "2", "--epochs", "15",
                "--backend", "inline", "--no-progress", "--out", str(out), "--json", str(js)])
     assert rc == 0
+    searched = capsys.readouterr()
+    assert searched.err == ""  # --quiet (--no-progress): nothing on stderr; the results on stdout
+    assert "held-out test accuracy" in searched.out
     res = json.loads(js.read_text())
     assert res["trials"] == 2 and res["resumed_trials"] == 0 and len(res["history"]) == 2
     assert set(res["best"]) >= {"architecture", "val_acc"} and 0 <= res["test_acc"] <= 1
     assert 1 <= len(res["ensemble"]) <= 2 and res["ensemble"][0]["action"] == res["best"]["action"]
     assert (out / "architecture.json").exists() and (out / "model.lsys").exists()
     preds = tmp_path / "p.npy"
-    assert main(["nas", "predict", str(out), "--data", str(tiny_npz), "--out", str(preds)]) == 0
+    assert main(["nas", "predict", str(out), "--data", str(tiny_npz), "--out", str(preds), "--json", str(tmp_path / "p.json")]) == 0
     with np.load(tiny_npz) as z:
         X, y = z["X"], z["y"]
     p = np.load(preds, allow_pickle=False)
     assert np.array_equal(p, load_model(out).predict(X))  # oracle: the library call
     assert np.mean(p == y) > 0.3  # 15 short epochs on 144 samples beat chance (0.1) by far
-    assert "accuracy against y" in capsys.readouterr().err
+    assert "accuracy against y" in capsys.readouterr().out  # a result: stdout
+    record = json.loads((tmp_path / "p.json").read_text())
+    assert record["predictions"] == len(p) and record["accuracy"] == pytest.approx(np.mean(p == y))
 
 
 def test_corrupted_model_is_an_error_not_a_crash(tiny_npz, tmp_path, capsys):

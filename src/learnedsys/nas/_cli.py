@@ -60,7 +60,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--seed", type=int, default=0, help="seed for the split, the strategy and training (default 0)")
     s.add_argument("--out", type=Path, help="directory for the best model (architecture.json + model.lsys)")
     s.add_argument("--json", type=Path, metavar="PATH", help="write best, trials, resumed_trials, history, pareto as JSON")
-    s.add_argument("--quiet", "--no-progress", dest="no_progress", action="store_true", help="no live progress line on stderr")
+    s.add_argument("--quiet", "--no-progress", dest="no_progress", action="store_true",
+                   help="no progress on stderr (the live line and the plan notes); results still go to stdout")
     s.set_defaults(func=_search)
 
     pr = sub.add_parser("predict", help="predict with a model written by 'nas search --out'")
@@ -68,6 +69,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     pr.add_argument("--data", required=True, help="a .npz with X (y optional), a .csv (with --target), or 'digits'")
     pr.add_argument("--target", help="label column of a CSV")
     pr.add_argument("--out", type=Path, required=True, help="where to write the predictions (.npy)")
+    pr.add_argument("--json", type=Path, metavar="PATH", help="write the count, the paths and the accuracy against y (when the data has y) as JSON")
     pr.set_defaults(func=_predict)
 
     tb = sub.add_parser("tabular", help="compare strategies on the shipped tabular benchmark (seconds, no training)")
@@ -85,6 +87,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def _fail(msg: str) -> int:
     print(f"learnedsys nas: {msg}", file=sys.stderr)
     return 2
+
+
+def _note(args: argparse.Namespace, msg: str) -> None:
+    """A progress note on stderr, unless --quiet."""
+    if not getattr(args, "no_progress", False):
+        print(msg, file=sys.stderr)
 
 
 def _write_json(path: Path, payload: Any) -> str | None:
@@ -145,9 +153,9 @@ def _search(args: argparse.Namespace) -> int:
         if space == "image":
             return _search_image(args, data, budget, started)
         epochs = args.epochs or _DEFAULT_EPOCHS[space]
-        print(f"searching {space} space on {data.name} ({len(data.y_train)} train / {len(data.y_val)} validation / "
+        _note(args, f"searching {space} space on {data.name} ({len(data.y_train)} train / {len(data.y_val)} validation / "
               f"{len(data.y_test)} test, {data.n_classes} classes) with {args.strategy}, {args.workers} worker(s), "
-              f"{budget:.0f} s", file=sys.stderr)
+              f"{budget:.0f} s")
         res = search(data, space=space, strategy=args.strategy, budget=budget, max_trials=args.max_trials,
                      workers=args.workers, backend=args.backend, address=args.address, storage=args.storage,
                      study=args.study, fresh=args.fresh, seed=args.seed, epochs=epochs, asha=args.asha,
@@ -207,10 +215,10 @@ def _search_image(args: argparse.Namespace, data: Any, budget: float, started: f
         plan.patience = max(2, args.epochs // 3)
     k = args.ensemble or _IMAGE_MEMBERS
     what = "the hand-built CNN only (baseline)" if args.hand_built else f"{args.strategy}, ASHA over epochs and data"
-    print(f"searching the image space on {data.name} ({len(data.y_train)} train / {len(data.y_val)} validation / "
+    _note(args, f"searching the image space on {data.name} ({len(data.y_train)} train / {len(data.y_val)} validation / "
           f"{len(data.y_test)} test, {data.n_classes} classes, {data.shape}) with {what}, {args.workers} worker(s), "
           f"{budget:.0f} s in all: about {plan.search_s:.0f} s of search (top rung {plan.epochs} epochs), the rest for "
-          f"{k} final member(s); one epoch of the hand-built CNN takes about {plan.epoch_s:.1f} s here", file=sys.stderr)
+          f"{k} final member(s); one epoch of the hand-built CNN takes about {plan.epoch_s:.1f} s here")
     options = {"batch_size": 64, "measure_latency": False, "patience": plan.patience}
     try:
         pool = make_pool(args.backend, "image", data, options, args.workers, args.address)
@@ -268,12 +276,12 @@ def _search_image(args: argparse.Namespace, data: Any, budget: float, started: f
             rounds = -(-len(members) // max(1, min(args.workers, pool.capacity)))
             seconds = max(1.0, (remaining - 3.0) / rounds)
             final_epochs = 1000
-            print(f"final training: {len(members)} member(s) on train+validation for {seconds:.0f} s each "
-                  f"({remaining:.0f} s of the budget left)", file=sys.stderr)
+            _note(args, f"final training: {len(members)} member(s) on train+validation for {seconds:.0f} s each "
+                  f"({remaining:.0f} s of the budget left)")
         else:
             final_epochs = args.final_epochs or plan.final_epochs(remaining, len(members))
-            print(f"final training: {len(members)} member(s) x {final_epochs} epochs on train+validation "
-                  f"({remaining:.0f} s of the budget left)", file=sys.stderr)
+            _note(args, f"final training: {len(members)} member(s) x {final_epochs} epochs on train+validation "
+                  f"({remaining:.0f} s of the budget left)")
         model, test_acc = fit_final(sp, [tuple(m) for m in members], data, epochs=final_epochs, seed=args.seed,
                                     pool=pool, seconds=seconds)
         final_epochs = max(model.meta["epochs_run"])
@@ -309,8 +317,8 @@ def _final_plan(res: Any, args: argparse.Namespace, epochs: int, budget: float, 
         final_epochs = epochs
     while args.ensemble is None and k > 1 and estimate(k, final_epochs) > budget / 2:
         k -= 1
-    print(f"final retraining: {k} architecture(s) x {final_epochs} epochs on train+validation "
-          f"(about {estimate(k, final_epochs):.0f} s of training)", file=sys.stderr)
+    _note(args, f"final retraining: {k} architecture(s) x {final_epochs} epochs on train+validation "
+          f"(about {estimate(k, final_epochs):.0f} s of training)")
     return [t["action"] for t in top[:k]], final_epochs
 
 
@@ -350,10 +358,16 @@ def _predict(args: argparse.Namespace) -> int:
         atomic_write(args.out, buf.getbuffer(), what="--out")
     except (ValueError, OSError) as exc:
         return _fail(f"cannot write --out {str(args.out)!r}: {exc}")
+    record: dict[str, Any] = {"model": str(args.model), "data": str(args.data), "out": str(args.out), "predictions": len(pred)}
     msg = f"wrote {len(pred)} predictions to {args.out}"
     if y is not None and len(y) == len(pred):
-        msg += f"; accuracy against y: {float(np.mean(pred.astype(str) == np.asarray(y).astype(str))):.4f}"
-    print(msg, file=sys.stderr)
+        record["accuracy"] = float(np.mean(pred.astype(str) == np.asarray(y).astype(str)))
+        msg += f"; accuracy against y: {record['accuracy']:.4f}"
+    print(msg)  # the result: stdout, as every subcommand's
+    if args.json is not None:
+        err = _write_json(args.json, record)
+        if err is not None:
+            return _fail(err)
     return 0
 
 
