@@ -93,6 +93,9 @@ def test_local_cluster_is_measured():
     assert 1e8 < d.flops < 1e13 and 1e8 < d.mem_bandwidth < 1e12 and 0 < d.overhead < 1e-3
     if c.n_devices >= 2:
         assert 1e7 < c.bandwidth[0, 1] < 1e12 and 0 <= c.latency[0, 1] < 1e-3
+        # a transfer costs its ends: the sender's copy, the receiver's hand-off (from a runtime)
+        assert d.charges_transfers and 0 < d.send_overhead < 1e-3 and 1e8 < d.send_bandwidth < 1e12
+        assert 0 < d.recv_overhead < 1e-3
     assert Cluster.local().to_dict() == c.to_dict()  # measured once per process
 
 

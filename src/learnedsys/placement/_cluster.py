@@ -296,8 +296,11 @@ class Cluster:
         """This machine: one device per CPU core (the cores this process may run on, or
         ``cores``), as :class:`PlacedRuntime` runs placements on it (one single-threaded worker
         per core). FLOP/s, memory bandwidth and per-operation overhead are measured on the first
-        core; link bandwidth and latency by a ping-pong between two worker processes through
-        shared memory. Measured once per process (about a second; ``refresh`` measures again).
+        core; what a transfer costs its sender and receiver, and link bandwidth and latency, by a
+        ping-pong between two worker processes through shared memory and a chain of tiny
+        operations run by a :class:`PlacedRuntime` across two cores (see
+        :func:`~learnedsys.placement._runtime.local_cluster_spec`). Measured once per process
+        (about 4 s; ``refresh`` measures again).
         Needs torch. Store it with ``to_dict`` / :meth:`from_json` to reuse a measurement."""
         from learnedsys.placement._runtime import local_cluster_spec
 

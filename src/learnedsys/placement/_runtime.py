@@ -770,12 +770,37 @@ def _transfer_overheads(torch: Any, n: int = 200) -> tuple[float, float]:
     return _time_min(send, 7) / n, _time_min(receive, 7) / n
 
 
+def _handoff_cost(torch: Any, cores: list[int], n: int = 32, steps: int = 30) -> float:
+    """Busy CPU seconds per transfer of a one-element value between two :class:`PlacedRuntime`
+    workers on ``cores``: a chain of ``n`` negations alternating between them, less the same
+    chain on one worker, over its ``n`` transfers (medians over ``steps`` steps). Busy CPU time
+    (not wall time) so that other processes on the cores hardly change it."""
+
+    class _Chain(torch.nn.Module):
+        def forward(self, x: Any) -> Any:
+            for _ in range(n):
+                x = torch.neg(x)
+            return x
+
+    x = torch.zeros(1)
+    program = export_program(_Chain(), (x,))
+    graph = graph_from_program(program)
+    alternate = np.arange(graph.n_nodes, dtype=np.int64) % 2
+    crossing = int(np.sum(alternate[graph.edge_src] != alternate[graph.edge_dst]))
+    busy = []
+    for dev in (np.zeros(graph.n_nodes, dtype=np.int64), alternate):
+        with PlacedRuntime(program, dev, (x,), n_devices=2, cores=list(cores), timeout=60.0) as rt:
+            rt.time_steps((x,), warmup=3, repeats=steps)
+            busy.append(float(np.median(rt.busy_cpu.sum(axis=1))))
+    return max(0.0, (busy[1] - busy[0]) / max(crossing, 1))
+
+
 _LOCAL: dict[tuple[int, ...], dict[str, Any]] = {}
 
 
 def local_cluster_spec(cores: list[int] | None = None, *, refresh: bool = False) -> dict[str, Any]:
     """The :meth:`Cluster.from_dict` form of this machine: one device per core in ``cores``
-    (default: the cores this process may run on), measured once per process (about a second).
+    (default: the cores this process may run on), measured once per process (about 4 s on two cores).
 
     * ``flops``: a single-thread 256 x 512 x 512 matrix product (best of 5).
     * ``mem_bandwidth``: bytes read + written by a single-thread copy of 32 MiB (best of 5).
@@ -786,8 +811,12 @@ def local_cluster_spec(cores: list[int] | None = None, *, refresh: bool = False)
       check, the copy into the shared buffer, the flags), timed over 200 transfers (best of 7).
     * ``send_bandwidth``: bytes/s of the sender's copy into a shared buffer that the other core
       read last (:func:`transfer_probe`, 512 KiB against 8 bytes).
-    * ``recv_overhead``: per transfer, what a worker spends finding an arrival among the transfers
-      it waits for and handing it to its consumers, timed over 200 arrivals (best of 7).
+    * ``recv_overhead``: per transfer, the rest of what a transfer of a one-element value costs
+      the two workers of a :class:`PlacedRuntime` (finding the arrival, handing it to its
+      consumers, resuming after the wait): their busy CPU time on a chain of 32 tiny operations
+      alternating between two cores, less the same chain on one core, per transfer, less
+      ``send_overhead`` (:func:`_handoff_cost`; no less than the bookkeeping alone, timed over
+      200 arrivals). The replicas of the code paths alone missed two thirds of it.
     * links: ``latency`` the flag's one-way time (8-byte :func:`transfer_probe`); ``bandwidth``
       the rate of the receiver's extra time reading 512 KiB written by the other core over reading
       them from its own cache (at most 10x ``mem_bandwidth`` when there is no measurable extra).
@@ -849,6 +878,7 @@ def local_cluster_spec(cores: list[int] | None = None, *, refresh: bool = False)
         os.sched_setaffinity(0, old_aff)
     big = 512 << 10
     if len(cores) >= 2:
+        recv_overhead = max(recv_overhead, _handoff_cost(torch, cores[:2]) - send_overhead)
         small = transfer_probe(8, (cores[0], cores[1]))
         large = transfer_probe(big, (cores[0], cores[1]), rounds=30)
         lat = small["flag"]
