@@ -28,8 +28,10 @@ other processes took the cores and the real time is inflated by them, not by the
 Besides the step times, each worker's *busy* CPU time per step (its operations, sends and
 receives: its CPU time less its polling while it had nothing to run) next to the simulator's
 busy time of that device (:meth:`Simulator.busy`, profiled op times): the simulator's cost model
-checked apart from its scheduling, and a figure that other processes on the cores hardly move
-(they take wall time, not the worker's CPU time), so it says something on a loaded machine too.
+checked apart from its scheduling. Other processes take wall time from the workers rather than
+CPU time, but on a loaded machine they also slow the workers' operations (shared caches and
+memory, the host's other guests): the single placement's real / simulated busy ratio shows that
+inflation, which falls on every placement alike.
 """
 
 from __future__ import annotations
@@ -229,7 +231,8 @@ def measure_model(label: str, fname: str, kw: dict[str, Any], args: Any, log: An
     used = np.concatenate([np.asarray(r["ops_per_device"]) > 0 for r in distinct])
     b_rel = (b_sim[used] - b_real[used]) / b_real[used]
     busy_errors = {"mae": float(np.abs(b_rel).mean()), "max_error": float(np.abs(b_rel).max()), "bias": float(b_rel.mean()),
-                   "spearman": _spearman(b_sim[used], b_real[used]), "devices": int(used.sum())}
+                   "spearman": _spearman(b_sim[used], b_real[used]), "devices": int(used.sum()),
+                   "single_ratio": float(np.sum(single["busy_real_ms"]) / max(np.sum(single["busy_sim_ms"]), 1e-12))}
     fastest = min(distinct, key=lambda r: r["real_ms"])
     default = next(r for r in rows if r["method"] == "default")
     load_after = os.getloadavg()
@@ -278,10 +281,11 @@ def markdown(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
             lines.append(f"| {model} | {src} | {e['placements']} | {e['mae']:.1%} | {e['max_error']:.1%} | {e['bias']:+.1%} | {e['spearman']:.3f} |")
     busy_rows = [(res["model"], res["busy_errors"]) for res in results if "busy_errors" in res]
     if busy_rows:
-        lines += ["", "Busy time per device (CPU seconds on operations, sends and receives; not the step time, and hardly moved by load), simulated with profiled op times against measured:", "",
-                  "| model | devices (placement x core) | MAE | max error | bias | Spearman |", "|---|---|---|---|---|---|"]
+        lines += ["", "Busy time per device (CPU seconds on operations, sends and receives; not the step time), simulated with profiled op times against measured; "
+                  "the single placement's real / simulated ratio is the inflation that falls on every placement (op times, or load):", "",
+                  "| model | devices (placement x core) | MAE | max error | bias | Spearman | single: real / sim |", "|---|---|---|---|---|---|---|"]
         for model, e in busy_rows:
-            lines.append(f"| {model} | {e['devices']} | {e['mae']:.1%} | {e['max_error']:.1%} | {e['bias']:+.1%} | {e['spearman']:.3f} |")
+            lines.append(f"| {model} | {e['devices']} | {e['mae']:.1%} | {e['max_error']:.1%} | {e['bias']:+.1%} | {e['spearman']:.3f} | {e.get('single_ratio', float('nan')):.3f} |")
     lines += ["", "| model | fastest measured | default real / fastest | default real / single | default simulated / single |", "|---|---|---|---|---|"]
     for res in results:
         lines.append(

@@ -532,8 +532,9 @@ class PlacedRuntime:
             descheduled: below it, other processes took the cores and the time is inflated).
             ``self.busy_cpu`` holds, per step and worker, the CPU seconds it spent on its
             operations, sends and receives (its CPU time less the polling while it had nothing
-            to run): what the simulator's devices are busy for, and unlike wall times hardly
-            changed by other processes on the cores.
+            to run): what the simulator's devices are busy for. Other processes on the cores
+            take wall time from it, not CPU time, though they can slow its operations (shared
+            caches and memory).
         """
         from multiprocessing.connection import wait
 
