@@ -175,7 +175,7 @@ def _overhead(ctx: BenchContext, res: SectionResult) -> None:
 
     variants: list[tuple[str, Any, int]] = [
         ("plain Python epsilon-greedy, inline loop", lambda: _loop_inline(u), n),
-        ("plain Python epsilon-greedy, choose()/feedback() functions", lambda: _loop_trivial(u), n),
+        ("plain Python epsilon-greedy, a class with choose()/feedback()", lambda: _loop_trivial(u), n),
         ("learnedsys Choice (default policy)", lambda: _loop_choice(u), n),
         ("learnedsys Choice + SQLite log: the loop (writer thread running)", logged, n // 3),
         ("learnedsys Choice + SQLite log: until every row is written", logged_flushed, n // 3),
@@ -256,10 +256,10 @@ def _overhead(ctx: BenchContext, res: SectionResult) -> None:
 
     pr = paired(variants[2][0], variants[1][0])
     msg = (f"overhead: learnedsys choose+feedback {ours:.2f} µs = {ours / base_fn:.2f}× the plain-Python "
-           f"choose()/feedback() loop ({base_fn:.2f} µs; per-round paired ratio median {np.median(pr):.2f}×, "
+           f"class loop ({base_fn:.2f} µs; per-round paired ratio median {np.median(pr):.2f}×, "
            f"IQR {np.percentile(pr, 25):.2f}–{np.percentile(pr, 75):.2f}, {len(pr)} rounds) and "
            f"{ours / base_inline:.2f}× the inline loop (goal: within 3×)")
-    res.records.append({"workload": "overhead-paired", "what": "learnedsys / plain functions", "median": float(np.median(pr)),
+    res.records.append({"workload": "overhead-paired", "what": "learnedsys / plain class", "median": float(np.median(pr)),
                         "p25": float(np.percentile(pr, 25)), "p75": float(np.percentile(pr, 75)), "rounds": len(pr)})
     if vw:
         pv = paired(vw[0]["what"], variants[2][0])
