@@ -25,8 +25,20 @@ import argparse
 import json
 import os
 import platform
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
+
+
+def _commit() -> str | None:
+    """The code measured: this checkout's commit, with '+' when it has uncommitted changes."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+" if dirty else "")
 
 
 def measure(tasks: list[str], seeds: list[int], budget: float, n: int, out: Path) -> None:
@@ -39,6 +51,7 @@ def measure(tasks: list[str], seeds: list[int], budget: float, n: int, out: Path
         for seed in seeds:
             print(f"{t} seed {seed} (load {os.getloadavg()[0]:.1f})", flush=True)
             row = image_comparison(t, seed, budget, n, log=lambda m: print("    " + m, flush=True))
+            row["commit"], row["date"] = _commit(), time.strftime("%Y-%m-%d", time.gmtime())
             results["runs"] = [r for r in results["runs"] if (r["task"], r["seed"], r["budget"]) != (t, seed, budget)] + [row]
             out.write_text(json.dumps(results, indent=1) + "\n")
 

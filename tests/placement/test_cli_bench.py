@@ -39,6 +39,40 @@ def test_place_command_writes_json_and_resumes(tmp_path):
     assert r2.stderr.count("resumed from journal") == 3
     r3 = subprocess.run([*cmd, "--fresh"], capture_output=True, text=True, check=True)
     assert "resumed from journal" not in r3.stderr  # --fresh runs them again, as for tune and nas
+    r4 = subprocess.run([*cmd, "--study", "other"], capture_output=True, text=True, check=True)
+    assert "resumed from journal" not in r4.stderr  # another study keeps its own results
+    ran = json.loads(out.read_text())["results"]
+    r5 = subprocess.run([*cmd, "--study", "other", "--quiet"], capture_output=True, text=True, check=True)
+    assert r5.stderr == "" and "| default |" in r5.stdout  # resumed, silently; the table still on stdout
+    assert json.loads(out.read_text())["results"] == ran  # what the study 'other' ran, read back
+
+
+def test_place_resumes_a_journal_written_before_study_names(tmp_path):
+    # journals of the release before --study keyed a method by its settings alone
+    import sqlite3
+
+    from learnedsys.placement import Cluster, place
+    from learnedsys.placement._capture import capture
+    from learnedsys.placement.models import towers
+
+    kwargs = json.dumps({"d": 32, "depth": 1, "batch": 8, "n": 2})
+    made = towers(**json.loads(kwargs))
+    model, inputs = made if isinstance(made, tuple) else (made, made.example_inputs)
+    target = "learnedsys.placement.models:towers"
+    graph = capture(model, inputs, name=target)
+    p = place(graph, Cluster.preset("k80x4"), "m-etf", seed=0)
+    journal = tmp_path / "old.sqlite"
+    con = sqlite3.connect(journal)
+    con.execute("CREATE TABLE placement (key TEXT PRIMARY KEY, result TEXT NOT NULL)")
+    settings = [target, kwargs, "k80x4", "m-etf", 0, 150, 20000, 30, False]
+    con.execute("INSERT INTO placement VALUES (?, ?)", (json.dumps(settings), json.dumps(p.to_dict(), default=float)))
+    con.commit()
+    con.close()
+    cmd = [sys.executable, "-m", "learnedsys.cli", "place", target, "--kwargs", kwargs, "--method", "m-etf",
+           "--storage", str(journal)]
+    r = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    assert "m-etf: resumed from journal" in r.stderr
+    assert f"| m-etf | {p.step_time * 1e3:.3f} |" in r.stdout
 
 
 def test_place_command_bad_inputs():

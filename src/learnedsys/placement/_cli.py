@@ -42,7 +42,10 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--json", type=Path, default=None, metavar="PATH", help="write the results and the placement here")
     p.add_argument("--storage", "--journal", dest="journal", default=None, metavar="PATH|URL",
                    help="where finished methods are journaled (a SQLite file, sqlite:/// or postgresql:// URL); a rerun resumes from it")
+    p.add_argument("--study", default="place", metavar="NAME",
+                   help="the name of this set of results in --storage (default place); another name keeps its own")
     p.add_argument("--fresh", action="store_true", help="run every method again, replacing what --storage holds for them")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr (the table still goes to stdout, errors to stderr)")
     p.set_defaults(func=run)
 
 
@@ -93,6 +96,12 @@ def _is_pg(con: Any) -> bool:
     return not isinstance(con, sqlite3.Connection)
 
 
+def _journal_key(study: str, settings: list[Any]) -> str:
+    """A finished method's key in the journal: the study's name, then every setting that changes
+    its result."""
+    return json.dumps([study, *settings])
+
+
 def run(args: argparse.Namespace) -> int:
     from learnedsys._atomic import check_output_path
     from learnedsys.placement import METHODS, Cluster, Placement, Simulator, place
@@ -125,7 +134,8 @@ def run(args: argparse.Namespace) -> int:
     except CaptureError as exc:
         print(f"learnedsys place: {exc}", file=sys.stderr)
         return 1
-    print(f"{args.target}: {graph.summary()}; captured in {time.perf_counter() - t0:.1f} s; cluster {cluster}", file=sys.stderr)
+    note = (lambda _m: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
+    note(f"{args.target}: {graph.summary()}; captured in {time.perf_counter() - t0:.1f} s; cluster {cluster}")
     op_times = None
     if args.profile:
         from learnedsys.placement import profile_op_times
@@ -138,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
             made = factory(**{**kwargs, "device": "cpu"})
             model, inputs = made if isinstance(made, tuple) else (made, made.example_inputs)
         op_times = profile_op_times(model, inputs, graph, names)
-        print(f"profiled {graph.n_nodes} operations on {', '.join(dict.fromkeys(names))}", file=sys.stderr)
+        note(f"profiled {graph.n_nodes} operations on {', '.join(dict.fromkeys(names))}")
     sim = Simulator(graph, cluster, training=not args.inference, op_times=op_times)
     from learnedsys._validation import InfrastructureError, InvalidParameterError
 
@@ -152,11 +162,16 @@ def run(args: argparse.Namespace) -> int:
         return 2
     results: dict[str, Placement] = {}
     for m in methods:
-        key = json.dumps([args.target, args.kwargs, cluster.name, m, args.seed, args.iterations, args.anneal_steps, args.kicks, args.inference])
-        row = _journal_get(con, key) if con is not None and not args.fresh else None
+        settings = [args.target, args.kwargs, cluster.name, m, args.seed, args.iterations, args.anneal_steps, args.kicks, args.inference]
+        key = _journal_key(args.study, settings)
+        row = None
+        if con is not None and not args.fresh:
+            row = _journal_get(con, key)
+            if row is None and args.study == "place":  # a journal written before --study: its keys had no name
+                row = _journal_get(con, json.dumps(settings))
         if row is not None:
             results[m] = Placement.from_dict(json.loads(row[0]))
-            print(f"  {m}: resumed from journal", file=sys.stderr)
+            note(f"  {m}: resumed from journal (study {args.study!r})")
             continue
         p = place(graph, cluster, m, seed=args.seed, iterations=args.iterations, time_budget=args.time_budget,
                   anneal_steps=args.anneal_steps, kicks=args.kicks, simulator=sim)
@@ -184,5 +199,5 @@ def run(args: argparse.Namespace) -> int:
         except (ValueError, OSError) as exc:
             print(f"learnedsys place: cannot write --json {str(args.json)!r}: {exc}", file=sys.stderr)
             return 2
-        print(f"wrote {args.json}", file=sys.stderr)
+        note(f"wrote {args.json}")
     return 0
