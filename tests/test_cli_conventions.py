@@ -111,6 +111,16 @@ def test_tune_quiet_writes_nothing_on_stderr(tmp_path: Path, capsys: pytest.Capt
     assert record["study_name"] == "s" and record["storage"] == f"sqlite:///{tmp_path / 't.sqlite'}"
 
 
+def test_notices_go_to_stderr_results_to_stdout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # "wrote PATH" is a notice, as in bench and place: stderr, silenced by --quiet
+    js = tmp_path / "t.json"
+    assert main(["tune", "--trials", "2", "--no-baseline", "--storage", str(tmp_path / "t.sqlite"),
+                 "--study", "s", "--json", str(js), *_cmd()]) == 0
+    out = capsys.readouterr()
+    assert f"wrote {js}" in out.err and "wrote" not in out.out
+    assert "trials: 2 complete" in out.out
+
+
 @pytest.fixture
 def tiny_section(monkeypatch: pytest.MonkeyPatch) -> str:
     """A bench section that logs, runs a bar and returns one record: the harness under test,

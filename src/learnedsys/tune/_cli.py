@@ -34,7 +34,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-baseline", action="store_true", help="do not run the command's defaults")
     p.add_argument("--json", type=Path, metavar="PATH", help="write best values and every trial as JSON")
     p.add_argument("--plot", type=Path, metavar="PATH", help="PNG plot of the search (default: beside --json)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr (the results still go to stdout)")
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD ...", help="the command with placeholders")
     p.set_defaults(func=_run)
 
@@ -92,10 +92,12 @@ def _run(args: argparse.Namespace) -> int:
     try:
         if args.json is not None:
             save_json(result, args.json)
-            print(f"wrote {args.json}")
+            if not args.quiet:  # a notice, not the result: stderr, as every subcommand
+                print(f"wrote {args.json}", file=sys.stderr)
         if plot is not None and result.completed:
             write_plot(result, plot)
-            print(f"plot: {plot}")
+            if not args.quiet:
+                print(f"plot: {plot}", file=sys.stderr)
     except (PathError, OSError) as exc:
         print(f"learnedsys tune: cannot write the results: {exc}", file=sys.stderr)
         return 2
