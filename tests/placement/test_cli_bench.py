@@ -20,37 +20,47 @@ def test_cli_module_imports_nothing_heavy():
     assert out.stdout.strip() == "False"
 
 
-def test_place_command_writes_json_and_resumes(tmp_path):
+def test_place_command_writes_json_and_resumes(tmp_path, capsys):
+    from learnedsys.cli import main
+
     out = tmp_path / "p.json"
     journal = tmp_path / "j.sqlite"
-    cmd = [
-        sys.executable, "-m", "learnedsys.cli", "place", "learnedsys.placement.models:towers",
+    args = [
+        "place", "learnedsys.placement.models:towers",
         "--kwargs", json.dumps({"d": 64, "depth": 2, "batch": 16, "n": 2}),
         "--method", "single", "--method", "m-etf", "--method", "default",
         "--iterations", "5", "--time-budget", "2", "--anneal-steps", "100", "--json", str(out), "--journal", str(journal),
     ]
-    r = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    # once as a user runs it, in a process of its own; the reruns in this one (the same code path)
+    r = subprocess.run([sys.executable, "-m", "learnedsys.cli", *args], capture_output=True, text=True, check=True)
     assert "| default |" in r.stdout and "| m-etf |" in r.stdout
     payload = json.loads(out.read_text())
     assert payload["placement"]["method"] == "default"
     assert len(payload["placement"]["devices"]) == payload["graph"]["ops"] == len(payload["placement"]["op_names"])
     assert payload["results"]["default"]["step_time"] <= payload["results"]["m-etf"]["step_time"]
-    r2 = subprocess.run(cmd, capture_output=True, text=True, check=True)
-    assert r2.stderr.count("resumed from journal") == 3
-    r3 = subprocess.run([*cmd, "--fresh"], capture_output=True, text=True, check=True)
-    assert "resumed from journal" not in r3.stderr  # --fresh runs them again, as for tune and nas
-    r4 = subprocess.run([*cmd, "--study", "other"], capture_output=True, text=True, check=True)
-    assert "resumed from journal" not in r4.stderr  # another study keeps its own results
+
+    def rerun(*extra: str) -> tuple[str, str]:
+        assert main([*args, *extra]) == 0
+        got = capsys.readouterr()
+        return got.out, got.err
+
+    assert rerun()[1].count("resumed from journal") == 3
+    assert "resumed from journal" not in rerun("--fresh")[1]  # --fresh runs them again, as for tune and nas
+    few = ["--method", "single", "--method", "m-etf"]
+    i = args.index("--method")
+    args[i:i + 6] = few
+    assert "resumed from journal" not in rerun("--study", "other")[1]  # another study keeps its own results
     ran = json.loads(out.read_text())["results"]
-    r5 = subprocess.run([*cmd, "--study", "other", "--quiet"], capture_output=True, text=True, check=True)
-    assert r5.stderr == "" and "| default |" in r5.stdout  # resumed, silently; the table still on stdout
+    stdout, stderr = rerun("--study", "other", "--quiet")
+    assert stderr == "" and "| m-etf |" in stdout  # resumed, silently; the table still on stdout
     assert json.loads(out.read_text())["results"] == ran  # what the study 'other' ran, read back
 
 
-def test_place_resumes_a_journal_written_before_study_names(tmp_path):
+def test_place_resumes_a_journal_written_before_study_names(tmp_path, capsys):
     # journals of the release before --study keyed a method by its settings alone
     import sqlite3
 
+    from learnedsys.cli import main
     from learnedsys.placement import Cluster, place
     from learnedsys.placement._capture import capture
     from learnedsys.placement.models import towers
@@ -68,11 +78,10 @@ def test_place_resumes_a_journal_written_before_study_names(tmp_path):
     con.execute("INSERT INTO placement VALUES (?, ?)", (json.dumps(settings), json.dumps(p.to_dict(), default=float)))
     con.commit()
     con.close()
-    cmd = [sys.executable, "-m", "learnedsys.cli", "place", target, "--kwargs", kwargs, "--method", "m-etf",
-           "--storage", str(journal)]
-    r = subprocess.run(cmd, capture_output=True, text=True, check=True)
-    assert "m-etf: resumed from journal" in r.stderr
-    assert f"| m-etf | {p.step_time * 1e3:.3f} |" in r.stdout
+    assert main(["place", target, "--kwargs", kwargs, "--method", "m-etf", "--storage", str(journal)]) == 0
+    got = capsys.readouterr()
+    assert "m-etf: resumed from journal" in got.err
+    assert f"| m-etf | {p.step_time * 1e3:.3f} |" in got.out
 
 
 def test_place_command_bad_inputs():
