@@ -1,15 +1,22 @@
-"""The command line's one convention for results: stdout for results, stderr for progress and
-errors, and ``--json PATH`` on every subcommand for the machine-readable record (written
+"""The command line's one convention for results: stdout for results, stderr for progress,
+notices and errors (progress and notices silenced by ``--quiet``), and ``--json PATH`` on every subcommand for the machine-readable record (written
 atomically; a bad path is a one-line error before any work)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_json", "check_json", "write_json"]
+__all__ = ["add_json", "check_json", "note", "write_json"]
+
+
+def note(msg: str, *, quiet: bool) -> None:
+    """A progress line or a notice ("wrote PATH") on stderr, unless ``--quiet``."""
+    if not quiet:
+        print(msg, file=sys.stderr)
 
 
 def add_json(parser: argparse.ArgumentParser) -> None:

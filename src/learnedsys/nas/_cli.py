@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from learnedsys._output import note
+
 _DEFAULT_EPOCHS = {"mlp": 20, "cnn": 12, "cell": 8}
 _IMAGE_MEMBERS = 2
 
@@ -91,8 +93,7 @@ def _fail(msg: str) -> int:
 
 def _note(args: argparse.Namespace, msg: str) -> None:
     """A progress note on stderr, unless --quiet."""
-    if not getattr(args, "no_progress", False):
-        print(msg, file=sys.stderr)
+    note(msg, quiet=getattr(args, "no_progress", False))
 
 
 def _write_json(path: Path, payload: Any) -> str | None:

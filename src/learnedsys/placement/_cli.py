@@ -4,6 +4,7 @@ placement. Imports nothing heavy at module level."""
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import json
 import sqlite3
@@ -11,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from learnedsys import _output
 
 
 def add_parser(subparsers: Any) -> None:
@@ -134,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
     except CaptureError as exc:
         print(f"learnedsys place: {exc}", file=sys.stderr)
         return 1
-    note = (lambda _m: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
+    note = functools.partial(_output.note, quiet=args.quiet)
     note(f"{args.target}: {graph.summary()}; captured in {time.perf_counter() - t0:.1f} s; cluster {cluster}")
     op_times = None
     if args.profile:

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from learnedsys._output import note
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -92,12 +94,10 @@ def _run(args: argparse.Namespace) -> int:
     try:
         if args.json is not None:
             save_json(result, args.json)
-            if not args.quiet:  # a notice, not the result: stderr, as every subcommand
-                print(f"wrote {args.json}", file=sys.stderr)
+            note(f"wrote {args.json}", quiet=args.quiet)  # a notice, not the result
         if plot is not None and result.completed:
             write_plot(result, plot)
-            if not args.quiet:
-                print(f"plot: {plot}", file=sys.stderr)
+            note(f"plot: {plot}", quiet=args.quiet)
     except (PathError, OSError) as exc:
         print(f"learnedsys tune: cannot write the results: {exc}", file=sys.stderr)
         return 2
