@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from learnedsys._validation import InvalidParameterError  # noqa: E402
-from learnedsys.placement import Cluster, PlacedRuntime, capture, models, run_placed  # noqa: E402
+from learnedsys.placement import Cluster, PlacedRuntime, Simulator, capture, models, run_placed  # noqa: E402
 from learnedsys.placement._runtime import export_program, graph_from_program  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the runtime forks pinned workers (Linux)")
@@ -96,7 +97,33 @@ def test_local_cluster_is_measured():
         # a transfer costs its ends: the sender's copy, the receiver's hand-off (from a runtime)
         assert d.charges_transfers and 0 < d.send_overhead < 1e-3 and 1e8 < d.send_bandwidth < 1e12
         assert 0 < d.recv_overhead < 1e-3
+        # the receiver's time per byte, from 512-KiB values handed between two runtime workers:
+        # a finite positive rate (at most 10x the memory bandwidth when nothing extra is measured)
+        assert math.isfinite(d.recv_bandwidth) and 1e8 < d.recv_bandwidth <= 10 * d.mem_bandwidth * (1 + 1e-9)
+        # the simulator charges it to the receiving core: input and second tanh on core 0, the
+        # first tanh on core 1, 512-KiB values both ways
+        g = capture(torch.nn.Sequential(torch.nn.Tanh(), torch.nn.Tanh()), (torch.zeros(128 << 10),))
+        assert g.n_nodes == 3 and g.out_bytes.tolist() == [524288.0] * 3
+        sim = Simulator(g, c, training=False)
+        t = sim.op_times
+        send = d.send_overhead + 524288 / d.send_bandwidth
+        recv = d.recv_overhead + 524288 / d.recv_bandwidth
+        assert sim.busy(np.array([0, 1, 0])) == pytest.approx([t[0, 0] + send + t[2, 0] + recv, recv + t[1, 1] + send], rel=1e-12)
+    else:
+        assert d.recv_bandwidth == float("inf")
     assert Cluster.local().to_dict() == c.to_dict()  # measured once per process
+
+
+@pytest.mark.skipif(len(__import__("os").sched_getaffinity(0)) < 2, reason="needs two cores")
+def test_handoff_probe_sees_the_bytes():
+    # the probe behind recv_bandwidth, on the runtime itself: a 512-KiB value handed to the other
+    # core costs the two workers more busy CPU than a one-element value (the sender's copy and the
+    # receiver's reads of data the other core wrote), and both costs are finite and positive
+    from learnedsys.placement._runtime import _handoff_cost
+
+    one, large = _handoff_cost(torch, sorted(__import__("os").sched_getaffinity(0))[:2], numels=(1, 128 << 10), steps=12, rounds=2)
+    assert 0 < one < 1e-3 and math.isfinite(large)
+    assert large > one
 
 
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16", "int64", "bool"])

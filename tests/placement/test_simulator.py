@@ -135,14 +135,16 @@ def reference_simulate(g: OpGraph, dev: np.ndarray, cl: Cluster, training: bool)
     for j in range(n):
         for k in range(tg.out_ptr[j], tg.out_ptr[j + 1]):
             succ[j].append((int(tg.out_dst[k]), float(tg.out_bytes[k])))
-    # a received value costs its first consumer on the receiving device recv_overhead
+    # a received value of b bytes (the largest edge to that device) costs its first consumer on
+    # the receiving device recv_overhead + b / recv_bandwidth (of the receiving device)
     for j in range(n):
-        firsts = {}
-        for v, _ in succ[j]:
+        firsts, sizes = {}, {}
+        for v, b in succ[j]:
             if full[v] != full[j]:
                 firsts[int(full[v])] = min(firsts.get(int(full[v]), v), v)
+                sizes[int(full[v])] = max(sizes.get(int(full[v]), 0.0), b)
         for dv, v in firsts.items():
-            dur[v] += cl.devices[dv].recv_overhead
+            dur[v] += cl.devices[dv].recv_overhead + sizes[dv] / cl.devices[dv].recv_bandwidth
     pending = {j: int(tg.n_pred[j]) for j in range(n)}
     queues = {d: [] for d in range(cl.n_devices)}
     busy = dict.fromkeys(range(cl.n_devices), False)
@@ -244,8 +246,9 @@ def test_matches_reference_simulator_on_random_graphs(training):
 def test_matches_reference_simulator_with_send_and_receive_costs():
     rng = np.random.default_rng(7)
     cl = Cluster.from_dict({
-        "devices": [{"name": f"d{i}", "flops": f, "memory": 1e15, "overhead": 1e-3, "send_overhead": so, "send_bandwidth": sb, "recv_overhead": ro}
-                    for i, (f, so, sb, ro) in enumerate([(1e12, 1e-2, 2e9, 3e-3), (2e12, 0.0, 5e9, 1e-2), (5e11, 2e-2, float("inf"), 0.0)])],
+        "devices": [{"name": f"d{i}", "flops": f, "memory": 1e15, "overhead": 1e-3, "send_overhead": so, "send_bandwidth": sb, "recv_overhead": ro,
+                     "recv_bandwidth": rb}
+                    for i, (f, so, sb, ro, rb) in enumerate([(1e12, 1e-2, 2e9, 3e-3, 3e9), (2e12, 0.0, 5e9, 1e-2, float("inf")), (5e11, 2e-2, float("inf"), 0.0, 7e8)])],
         "links": {"bandwidth": 1e9, "latency": 1e-2},
     })
     assert cl.charges_transfers
@@ -283,6 +286,37 @@ def test_send_and_receive_costs_by_hand():
     assert simulate(g, np.array([0, 1]), free, training=False).step_time == 1 + 1.25 + 2
 
 
+def test_receive_bandwidth_by_hand():
+    # the receiver's time for the bytes, on the receiving device only: d1 reads at 8 GB/s, d2 at
+    # 2 GB/s (1e9 bytes: 0.125 s and 0.5 s), d0 (the sender) reads free; sends and links as in
+    # the test above (binary fractions, exact)
+    base = {"flops": 1e12, "memory": 1e15, "send_overhead": 0.125, "send_bandwidth": 4e9, "recv_overhead": 0.0625}
+    cl = Cluster.from_dict({"devices": [{"name": "d0", **base}, {"name": "d1", **base, "recv_bandwidth": 8e9},
+                                        {"name": "d2", **base, "recv_bandwidth": 2e9}], "links": {"bandwidth": 1e9, "latency": 0.25}})
+    assert [d.recv_bandwidth for d in cl.devices] == [float("inf"), 8e9, 2e9]
+    g = make_graph([1e12, 2e12], [(0, 1)], out_bytes=[1e9, 0])
+    # op 0 (1 s), its copy (0.125 + 0.25), the link (1 + 0.25), the receive (0.0625 + 0.125), op 1 (2 s)
+    assert simulate(g, np.array([0, 1]), cl, training=False).step_time == 1 + 0.375 + 1.25 + 0.1875 + 2
+    assert simulate(g, np.array([0, 2]), cl, training=False).step_time == 1 + 0.375 + 1.25 + 0.5625 + 2
+    # back to d0, whose reads are free: the fixed receive cost alone
+    assert simulate(g, np.array([1, 0]), cl, training=False).step_time == 1 + 0.375 + 1.25 + 0.0625 + 2
+    assert simulate(g, np.array([1, 1]), cl, training=False).step_time == 3.0  # no transfer, no charge
+    # one value of 1e9 bytes to op 1 (2 s) and op 2 (1 s) on d1 and op 3 (1 s) on d2: one receive per
+    # device, charged once, to the first consumer there (op 1 on d1), at that device's rate
+    g3 = make_graph([1e12, 2e12, 1e12, 1e12], [(0, 1), (0, 2), (0, 3)], out_bytes=[1e9, 0, 0, 0])
+    dev = np.array([0, 1, 1, 2])
+    sim = Simulator(g3, cl, training=False)
+    # d0: op 0 + two sends (1 + 2 x 0.375); d1: 2 + 1 + 0.0625 + 1e9 / 8e9; d2: 1 + 0.0625 + 1e9 / 2e9
+    assert sim.busy(dev).tolist() == [1.75, 3.1875, 1.5625]
+    # the sends end at 1.75 and the links deliver at 3.0 on both: d1 ends at 3 + 3.1875, d2 at 3 + 1.5625
+    assert sim(dev).step_time == 6.1875
+    # brute force: the same step by hand, event by event, against the reference simulator
+    assert sim(dev).step_time == reference_simulate(g3, dev, cl, False)
+    # the bytes are the value's (the largest edge to that device), not a sum over its consumers
+    g4 = make_graph([1e12, 1e12, 1e12], [(0, 1), (0, 2)], out_bytes=[1e9, 0, 0])
+    assert Simulator(g4, cl, training=False).busy(np.array([0, 1, 1])).tolist() == [1.375, 2.1875, 0.0]
+
+
 def test_presets_step_times_unchanged():
     # makespans of random placements of a small NMT graph before the send / receive charges existed
     # (learnedsys commit eeeba41): the presets' figures must not move
@@ -299,20 +333,26 @@ def test_presets_step_times_unchanged():
     for (name, training), want in before.items():
         cl = Cluster.preset(name)
         assert not cl.charges_transfers
-        assert "send_overhead" not in cl.to_dict()["devices"][0]
+        assert all(d.recv_bandwidth == float("inf") and d.recv_overhead == 0.0 for d in cl.devices)
+        assert "send_overhead" not in cl.to_dict()["devices"][0] and "recv_bandwidth" not in cl.to_dict()["devices"][0]
         sim = Simulator(g, cl, training=training)
         got = [sim(rng.integers(0, cl.n_devices, g.n_nodes)).makespan for _ in range(3)]
         assert got == want
 
 
 def test_send_costs_round_trip_and_validation():
-    spec = {"devices": [{"name": "a", "flops": 1e9, "memory": 1e9, "send_overhead": 2e-6, "send_bandwidth": 6e9, "recv_overhead": 3e-6},
-                        {"name": "b", "flops": 1e9, "memory": 1e9}]}
+    spec = {"devices": [{"name": "a", "flops": 1e9, "memory": 1e9, "send_overhead": 2e-6, "send_bandwidth": 6e9, "recv_overhead": 3e-6, "recv_bandwidth": 5e9},
+                        {"name": "b", "flops": 1e9, "memory": 1e9}, {"name": "c", "flops": 1e9, "memory": 1e9, "recv_bandwidth": 4e9}]}
     c = Cluster.from_dict(spec)
-    a, b = c.devices
-    assert (a.send_overhead, a.send_bandwidth, a.recv_overhead) == (2e-6, 6e9, 3e-6) and a.charges_transfers
-    assert (b.send_overhead, b.send_bandwidth, b.recv_overhead) == (0.0, float("inf"), 0.0) and not b.charges_transfers
+    a, b, rb = c.devices
+    assert (a.send_overhead, a.send_bandwidth, a.recv_overhead, a.recv_bandwidth) == (2e-6, 6e9, 3e-6, 5e9) and a.charges_transfers
+    assert (b.send_overhead, b.send_bandwidth, b.recv_overhead, b.recv_bandwidth) == (0.0, float("inf"), 0.0, float("inf")) and not b.charges_transfers
+    assert rb.recv_bandwidth == 4e9 and rb.charges_transfers  # a per-byte receive cost alone charges transfers
     assert Cluster.from_dict(c.to_dict()).devices == c.devices
+    with pytest.raises(InvalidParameterError, match=r"'devices\[0\]\.recv_bandwidth' field of a cluster must be a number > 0"):
+        Cluster.from_dict({"devices": [{"flops": 1e9, "memory": 1e9, "recv_bandwidth": 0}]})
+    with pytest.raises(InvalidParameterError, match=r"'devices\[0\]\.recv_bandwidth' field of a cluster must be a number > 0"):
+        Cluster.from_dict({"devices": [{"flops": 1e9, "memory": 1e9, "recv_bandwidth": "fast"}]})
     with pytest.raises(InvalidParameterError, match=r"'devices\[0\]\.send_overhead' field of a cluster must be a finite number >= 0"):
         Cluster.from_dict({"devices": [{"flops": 1e9, "memory": 1e9, "send_overhead": -1}]})
     with pytest.raises(InvalidParameterError, match=r"'devices\[0\]\.send_bandwidth' field of a cluster must be a number > 0"):

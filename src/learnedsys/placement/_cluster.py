@@ -13,9 +13,11 @@ overhead`` seconds on a device (a roofline). A transfer of ``b`` bytes over a li
 Where the devices themselves do the sending (CPU cores exchanging tensors through shared memory,
 as :class:`PlacedRuntime` does), a transfer also occupies its ends: ``send_overhead + b /
 send_bandwidth`` seconds of the sending device (its copy into the shared buffer, after the
-operation that produced the value) and ``recv_overhead`` seconds of the receiving device (finding
-the arrival and handing it to its consumers). They default to free (``0``, ``inf``, ``0``): DMA
-engines move a GPU's data, and the presets' figures are those of links alone.
+operation that produced the value) and ``recv_overhead + b / recv_bandwidth`` seconds of the
+receiving device (finding the arrival and handing it to its consumers, and their reading of
+``b`` bytes written by the other core, which costs more than reading them from this core's own
+cache). They default to free (``0``, ``inf``, ``0``, ``inf``): DMA engines move a GPU's data, and
+the presets' figures are those of links alone.
 """
 
 from __future__ import annotations
@@ -38,8 +40,10 @@ class Device:
     """One device. ``flops`` in FLOP/s (sustained), ``memory`` and ``mem_bandwidth`` in bytes and
     bytes/s, ``overhead`` the fixed cost of one operation (kernel launch) in seconds.
     ``send_overhead`` (seconds per transfer) and ``send_bandwidth`` (bytes/s) give the time this
-    device spends sending a value to another device, ``recv_overhead`` the time per value it
-    receives (all free by default: a DMA engine or the link does the work)."""
+    device spends sending a value to another device, ``recv_overhead`` (seconds per transfer)
+    and ``recv_bandwidth`` (bytes/s) the time it spends receiving one: ``recv_overhead + b /
+    recv_bandwidth`` for ``b`` bytes (all free by default: a DMA engine or the link does the
+    work)."""
 
     name: str
     flops: float
@@ -50,11 +54,13 @@ class Device:
     send_overhead: float = 0.0
     send_bandwidth: float = float("inf")
     recv_overhead: float = 0.0
+    recv_bandwidth: float = float("inf")
 
     @property
     def charges_transfers(self) -> bool:
         """Whether sending or receiving takes this device's time."""
-        return self.send_overhead > 0 or self.send_bandwidth < float("inf") or self.recv_overhead > 0
+        inf = float("inf")
+        return self.send_overhead > 0 or self.send_bandwidth < inf or self.recv_overhead > 0 or self.recv_bandwidth < inf
 
 
 def _short(v: Any) -> str:
@@ -206,7 +212,7 @@ class Cluster:
     @classmethod
     def from_dict(cls, spec: dict[str, Any]) -> Cluster:
         """Build from ``{"name", "devices": [{name, flops, memory, mem_bandwidth?, overhead?,
-        kind?, send_overhead?, send_bandwidth?, recv_overhead?}], "links": {"bandwidth", "latency",
+        kind?, send_overhead?, send_bandwidth?, recv_overhead?, recv_bandwidth?}], "links": {"bandwidth", "latency",
         "pairs": [{src, dst, bandwidth, latency}]}}``.
         ``src``/``dst`` are device indices (``0..len(devices) - 1``) or names.
 
@@ -240,7 +246,8 @@ class Cluster:
             s_over = _number(dv.get("send_overhead", 0.0), f"devices[{i}].send_overhead", low=0.0, finite=True)
             s_bw = _number(dv.get("send_bandwidth", float("inf")), f"devices[{i}].send_bandwidth", low=0.0, closed="neither")
             r_over = _number(dv.get("recv_overhead", 0.0), f"devices[{i}].recv_overhead", low=0.0, finite=True)
-            devices.append(Device(name, flops, memory, mbw, over, kind, s_over, s_bw, r_over))
+            r_bw = _number(dv.get("recv_bandwidth", float("inf")), f"devices[{i}].recv_bandwidth", low=0.0, closed="neither")
+            devices.append(Device(name, flops, memory, mbw, over, kind, s_over, s_bw, r_over, r_bw))
         names = [dv.name for dv in devices]
         if len(set(names)) != len(names):
             dup = next(n for n in names if names.count(n) > 1)
@@ -297,10 +304,10 @@ class Cluster:
         ``cores``), as :class:`PlacedRuntime` runs placements on it (one single-threaded worker
         per core). FLOP/s, memory bandwidth and per-operation overhead are measured on the first
         core; what a transfer costs its sender and receiver, and link bandwidth and latency, by a
-        ping-pong between two worker processes through shared memory and a chain of tiny
-        operations run by a :class:`PlacedRuntime` across two cores (see
+        ping-pong between two worker processes through shared memory and chains of operations
+        on one-element and 512-KiB values run by a :class:`PlacedRuntime` across two cores (see
         :func:`~learnedsys.placement._runtime.local_cluster_spec`). Measured once per process
-        (about 4 s; ``refresh`` measures again).
+        (about 5 s; ``refresh`` measures again).
         Needs torch. Store it with ``to_dict`` / :meth:`from_json` to reuse a measurement."""
         from learnedsys.placement._runtime import local_cluster_spec
 
@@ -326,7 +333,8 @@ class Cluster:
         for dv in self.devices:
             spec = {"name": dv.name, "kind": dv.kind, "flops": dv.flops, "memory": dv.memory, "mem_bandwidth": dv.mem_bandwidth, "overhead": dv.overhead}
             if dv.charges_transfers:  # written only where set: the presets' dicts stay as they were
-                spec.update(send_overhead=dv.send_overhead, send_bandwidth=dv.send_bandwidth, recv_overhead=dv.recv_overhead)
+                spec.update(send_overhead=dv.send_overhead, send_bandwidth=dv.send_bandwidth, recv_overhead=dv.recv_overhead,
+                            recv_bandwidth=dv.recv_bandwidth)
             devices.append(spec)
         return {"name": self.name, "devices": devices, "links": {"pairs": pairs}}
 

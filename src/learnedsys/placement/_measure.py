@@ -14,7 +14,8 @@ rounds). Next to it, the simulator's step time with op times
 * ``profiled``: :func:`profile_op_times` (single thread, pinned), plus the runtime's own cost per
   fx operation measured by ``Cluster.local()`` (``overhead``); nothing fitted;
   (every source also charges what ``Cluster.local()`` measured a transfer to cost its ends: the
-  sender's copy into shared memory and the receiver's bookkeeping, see :class:`Device`)
+  sender's copy into shared memory, and the receiver's bookkeeping and its reading of the bytes
+  written by the other core, see :class:`Device`)
 * ``calibrated``: the same, with the per-operation cost fitted on the model's single-device
   placement alone (its real step time minus the profiled operation times, over the number of fx
   operations), evaluated on the other placements;
@@ -185,6 +186,7 @@ def measure_model(label: str, fname: str, kw: dict[str, Any], args: Any, log: An
             row["same_as"] = first[k]
         else:
             first[k] = name
+            row["devices"] = dev.tolist()  # the placement itself: re-simulate it offline with another cost model
         row["sim_profiled_ms"] = sim_p(dev).step_time * 1e3
         # per device: CPU seconds spent working (operations, sends, receives) against the
         # simulator's busy time: the cost model without the scheduling, hardly moved by load
@@ -239,7 +241,11 @@ def measure_model(label: str, fname: str, kw: dict[str, Any], args: Any, log: An
     return {
         "model": label, "factory": fname, "kwargs": kw, "ops": graph.n_nodes, "edges": graph.n_edges,
         "forward_gflop": graph.total_flops / 1e9, "profiled_sum_ms": float(prof[:, 0].sum() * 1e3),
-        "overhead_s_per_op": over, "calibrated_s_per_op": per_op, "rows": rows, "errors": errors, "errors_undisturbed": errors_undisturbed, "busy_errors": busy_errors,
+        "overhead_s_per_op": over, "calibrated_s_per_op": per_op,
+        # per graph node: the profiled seconds (first device's column) and its fx operations, with
+        # the rows' placements enough to re-simulate every row offline (the graph is rebuilt from
+        # factory and kwargs)
+        "profiled_op_times_s": prof[:, 0].tolist(), "fx_ops_per_node": n_fx.astype(int).tolist(), "rows": rows, "errors": errors, "errors_undisturbed": errors_undisturbed, "busy_errors": busy_errors,
         "fastest": fastest["method"], "fastest_ms": fastest["real_ms"],
         "default_vs_fastest": default["real_ms"] / fastest["real_ms"],
         "default_vs_single": default["real_ms"] / single["real_ms"],
@@ -308,7 +314,8 @@ def run(args: Any, log: Any = print) -> tuple[list[dict[str, Any]], dict[str, An
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores ({len(os.sched_getaffinity(0))} usable), Linux {platform.release()}",
         "cluster": (f"{cluster.name}: {cluster.n_devices} cores, {d0.flops / 1e9:.1f} GFLOP/s and {d0.mem_bandwidth / 1e9:.1f} GB/s per core (1 thread), "
                     f"{d0.overhead * 1e6:.1f} us per op, a send {d0.send_overhead * 1e6:.1f} us + {d0.send_bandwidth / 1e9:.1f} GB/s on the sender, "
-                    f"a receive {d0.recv_overhead * 1e6:.1f} us, links {cluster.bandwidth[0, -1] / 1e9:.1f} GB/s + {cluster.latency[0, -1] * 1e6:.1f} us"),
+                    f"a receive {d0.recv_overhead * 1e6:.1f} us + {d0.recv_bandwidth / 1e9:.1f} GB/s on the receiver, "
+                    f"links {cluster.bandwidth[0, -1] / 1e9:.1f} GB/s + {cluster.latency[0, -1] * 1e6:.1f} us"),
         "versions": f"Python {platform.python_version()}, learnedsys {__version__}, torch {torch.__version__}, numpy {np.__version__}, numba {numba.__version__}",
         "cluster_spec": cluster.to_dict(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),

@@ -771,11 +771,15 @@ def _transfer_overheads(torch: Any, n: int = 200) -> tuple[float, float]:
     return _time_min(send, 7) / n, _time_min(receive, 7) / n
 
 
-def _handoff_cost(torch: Any, cores: list[int], n: int = 32, steps: int = 30) -> float:
-    """Busy CPU seconds per transfer of a one-element value between two :class:`PlacedRuntime`
-    workers on ``cores``: a chain of ``n`` negations alternating between them, less the same
-    chain on one worker, over its ``n`` transfers (medians over ``steps`` steps). Busy CPU time
-    (not wall time) so that other processes on the cores hardly change it."""
+def _handoff_cost(torch: Any, cores: list[int], numels: tuple[int, ...] = (1,), n: int = 32, steps: int = 30, rounds: int = 3) -> list[float]:
+    """Busy CPU seconds per transfer between two :class:`PlacedRuntime` workers on ``cores``, one
+    figure per value size in ``numels`` (float32 elements): a chain of ``n`` negations (each reads
+    its input once) alternating between the two workers, less the same chain on one worker, over
+    its ``n`` transfers (medians over ``steps`` steps per runtime, timed in ``rounds`` interleaved
+    rounds so that a change of the machine's state falls on every runtime alike). Busy CPU time
+    (not wall time) so that other processes on the cores hardly change it. A transfer here costs
+    the sender its copy into the shared buffer and the receiver finding the arrival and reading
+    the value, written by the other core, in its consuming operation."""
 
     class _Chain(torch.nn.Module):
         def forward(self, x: Any) -> Any:
@@ -783,17 +787,30 @@ def _handoff_cost(torch: Any, cores: list[int], n: int = 32, steps: int = 30) ->
                 x = torch.neg(x)
             return x
 
-    x = torch.zeros(1)
-    program = export_program(_Chain(), (x,))
-    graph = graph_from_program(program)
-    alternate = np.arange(graph.n_nodes, dtype=np.int64) % 2
-    crossing = int(np.sum(alternate[graph.edge_src] != alternate[graph.edge_dst]))
-    busy = []
-    for dev in (np.zeros(graph.n_nodes, dtype=np.int64), alternate):
-        with PlacedRuntime(program, dev, (x,), n_devices=2, cores=list(cores), timeout=60.0) as rt:
-            rt.time_steps((x,), warmup=3, repeats=steps)
-            busy.append(float(np.median(rt.busy_cpu.sum(axis=1))))
-    return max(0.0, (busy[1] - busy[0]) / max(crossing, 1))
+    runs: list[tuple[int, PlacedRuntime, tuple[Any, ...]]] = []  # (size index, runtime, inputs)
+    crossing = []
+    try:
+        for k, numel in enumerate(numels):
+            x = torch.zeros(check_int(numel, "numels", "_handoff_cost", low=1))
+            program = export_program(_Chain(), (x,))
+            graph = graph_from_program(program)
+            alternate = np.arange(graph.n_nodes, dtype=np.int64) % 2
+            crossing.append(max(1, int(np.sum(alternate[graph.edge_src] != alternate[graph.edge_dst]))))
+            for dev in (np.zeros(graph.n_nodes, dtype=np.int64), alternate):
+                rt = PlacedRuntime(program, dev, (x,), n_devices=2, cores=list(cores), timeout=60.0).start()
+                runs.append((k, rt, (x,)))
+                rt.time_steps((x,), warmup=3, repeats=1)
+        busy: list[list[float]] = [[] for _ in runs]
+        per_round = max(1, steps // rounds)
+        for _ in range(rounds):
+            for i, (_, rt, inputs) in enumerate(runs):
+                rt.time_steps(inputs, warmup=0, repeats=per_round)
+                busy[i].extend(rt.busy_cpu.sum(axis=1).tolist())
+    finally:
+        for _, rt, _ in runs:
+            rt.close()
+    med = [float(np.median(b)) for b in busy]
+    return [max(0.0, (med[2 * k + 1] - med[2 * k]) / crossing[k]) for k in range(len(numels))]
 
 
 _LOCAL: dict[tuple[int, ...], dict[str, Any]] = {}
@@ -801,7 +818,7 @@ _LOCAL: dict[tuple[int, ...], dict[str, Any]] = {}
 
 def local_cluster_spec(cores: list[int] | None = None, *, refresh: bool = False) -> dict[str, Any]:
     """The :meth:`Cluster.from_dict` form of this machine: one device per core in ``cores``
-    (default: the cores this process may run on), measured once per process (about 4 s on two cores).
+    (default: the cores this process may run on), measured once per process (about 5 s on two cores).
 
     * ``flops``: a single-thread 256 x 512 x 512 matrix product (best of 5).
     * ``mem_bandwidth``: bytes read + written by a single-thread copy of 32 MiB (best of 5).
@@ -818,10 +835,18 @@ def local_cluster_spec(cores: list[int] | None = None, *, refresh: bool = False)
       alternating between two cores, less the same chain on one core, per transfer, less
       ``send_overhead`` (:func:`_handoff_cost`; no less than the bookkeeping alone, timed over
       200 arrivals). The replicas of the code paths alone missed two thirds of it.
+    * ``recv_bandwidth``: bytes/s of what receiving costs beyond ``recv_overhead``, measured on
+      the runtime itself: the same chain on 512-KiB values, timed in the same interleaved rounds
+      as the one-element chain; per transfer, its cost over the one-element chain's, less the
+      sender's copy (``send_bandwidth``) and the link's share (below), is the receiver's time for
+      the bytes (its operation reading a value written by the other core, which is slower than
+      reading its own; at most 10x ``mem_bandwidth`` when there is no measurable extra). The
+      runtime spends it inside the consuming operation, on the receiving core.
     * links: ``latency`` the flag's one-way time (8-byte :func:`transfer_probe`); ``bandwidth``
       the rate of the receiver's extra time reading 512 KiB written by the other core over reading
-      them from its own cache (at most 10x ``mem_bandwidth`` when there is no measurable extra).
-      The sender's copy is not on the link: it is the sender's time, as the runtime spends it.
+      them from its own cache in a plain copy (at most 10x ``mem_bandwidth`` when there is no
+      measurable extra). The sender's copy is not on the link: it is the sender's time, as the
+      runtime spends it.
     * ``memory``: physical memory divided among the devices.
     """
     torch = require("torch", extra="torch", purpose="measuring this machine")
@@ -879,18 +904,23 @@ def local_cluster_spec(cores: list[int] | None = None, *, refresh: bool = False)
         os.sched_setaffinity(0, old_aff)
     big = 512 << 10
     if len(cores) >= 2:
-        recv_overhead = max(recv_overhead, _handoff_cost(torch, cores[:2]) - send_overhead)
+        one, large_handoff = _handoff_cost(torch, cores[:2], numels=(1, big // 4))
+        recv_overhead = max(recv_overhead, one - send_overhead)
         small = transfer_probe(8, (cores[0], cores[1]))
         large = transfer_probe(big, (cores[0], cores[1]), rounds=30)
         lat = small["flag"]
         send_bw = big / max(large["send"] - small["send"], big / (10 * mem_bw))
         bw = big / max(large["read_remote"] - large["read_local"], big / (10 * mem_bw))
+        # what the 512-KiB hand-off costs beyond the one-element one, less the sender's copy of
+        # the bytes and the link's share of them: the receiver's time for the bytes
+        recv_bytes = large_handoff - one - (big - 4) / send_bw - big / bw
+        recv_bw = big / max(recv_bytes, big / (10 * mem_bw))
     else:
-        lat, bw, send_bw = 0.0, mem_bw / 2, mem_bw / 2
+        lat, bw, send_bw, recv_bw = 0.0, mem_bw / 2, mem_bw / 2, float("inf")
     mem_total = float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
     devices = [
         {"name": f"core{c}", "kind": "cpu", "flops": flops, "memory": mem_total / len(cores), "mem_bandwidth": mem_bw, "overhead": overhead,
-         "send_overhead": send_overhead, "send_bandwidth": send_bw, "recv_overhead": recv_overhead}
+         "send_overhead": send_overhead, "send_bandwidth": send_bw, "recv_overhead": recv_overhead, "recv_bandwidth": recv_bw}
         for c in cores
     ]
     spec = {"name": f"local-{len(cores)}core", "devices": devices, "links": {"bandwidth": bw, "latency": lat}}

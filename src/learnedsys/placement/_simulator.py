@@ -9,10 +9,11 @@ Semantics (what the exact-answer tests check):
   its consumers (transfers only on device changes), over the directed link (src, dst): one
   transfer at a time per link, FIFO; a transfer of ``b`` bytes takes ``b / bandwidth + latency``.
 * Devices that send and receive themselves (:class:`Device` ``send_overhead``, ``send_bandwidth``,
-  ``recv_overhead``; free unless set, as in the presets): an operation whose output goes to other
-  devices holds its device ``send_overhead + b / send_bandwidth`` longer per destination device
-  (the copies run after the operation, and its transfers leave when they are all done); the first
-  consumer (lowest index) of a received value holds its device ``recv_overhead`` longer.
+  ``recv_overhead``, ``recv_bandwidth``; free unless set, as in the presets): an operation whose
+  output goes to other devices holds its device ``send_overhead + b / send_bandwidth`` longer per
+  destination device (the copies run after the operation, and its transfers leave when they are
+  all done); the first consumer (lowest index) of a received value of ``b`` bytes holds its
+  (the receiving) device ``recv_overhead + b / recv_bandwidth`` longer.
 * Memory: parameters take ``param_bytes * (2 + optimizer_slots)`` (weights, gradients, optimizer
   state) on their device for the whole step. An operation allocates its output when it starts;
   the output (and every copy received over a link) is freed when its last consumer on that device
@@ -84,10 +85,11 @@ def _heap_pop(ht, hs, hc, size):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def _end_costs(dev, out_ptr, out_dst, out_bytes, send_over, send_bw, recv_over, n_dev):  # type: ignore[no-untyped-def]
+def _end_costs(dev, out_ptr, out_dst, out_bytes, send_over, send_bw, recv_over, recv_bw, n_dev):  # type: ignore[no-untyped-def]
     """Seconds each node holds its device beyond its own work: sending its output to the other
     devices of its consumers (one copy per destination device, of the largest edge's bytes, as the
-    kernel's transfers) and, on the first consumer of a received value, receiving it."""
+    kernel's transfers) and, on the first consumer of a received value, receiving it (the same
+    bytes, at the receiving device's rate)."""
     n = dev.shape[0]
     extra = np.zeros(n)
     dest_bytes = np.full(n_dev, -1.0)
@@ -105,7 +107,7 @@ def _end_costs(dev, out_ptr, out_dst, out_bytes, send_over, send_bw, recv_over, 
         for dv in range(n_dev):
             if first[dv] >= 0:
                 extra[u] += send_over[du] + dest_bytes[dv] / send_bw[du]
-                extra[first[dv]] += recv_over[dv]
+                extra[first[dv]] += recv_over[dv] + dest_bytes[dv] / recv_bw[dv]
                 first[dv] = -1
                 dest_bytes[dv] = -1.0
     return extra
@@ -362,12 +364,13 @@ class Simulator:
         self.mem_factor = (2.0 + self.optimizer_slots) if training else 1.0
         self.memory = cluster.memory
         # what a transfer costs the devices at its ends (None: free, the kernel's input unchanged)
-        self._ends: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._ends: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
         if cluster.charges_transfers:
             self._ends = (
                 np.array([dv.send_overhead for dv in cluster.devices]),
                 np.array([dv.send_bandwidth for dv in cluster.devices]),
                 np.array([dv.recv_overhead for dv in cluster.devices]),
+                np.array([dv.recv_bandwidth for dv in cluster.devices]),
             )
         self.n_calls = 0
 
