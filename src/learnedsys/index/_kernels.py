@@ -344,6 +344,160 @@ def fit_leaves_monotone(kind, params, keys, pos, m: int, n_leaves: int, n: int, 
     return out
 
 
+@_inline
+def _turn(dx1: float, dy1: float, dx2: float, dy2: float) -> int:
+    """Sign of the cross product: 1 when (dx2, dy2) turns clockwise from (dx1, dy1)."""
+    e = dy1 * dx2 - dy2 * dx1
+    if e > 0.0:
+        return 1
+    if e < 0.0:
+        return -1
+    return 0
+
+
+@_jit
+def _spline_run(keys, pos, a: int, b: int, eps: float, buf, nk: int, cap: int) -> int:  # type: ignore[no-untyped-def]
+    """Greedy spline corridor (RadixSpline's builder) over the points (float(key), position) of
+    the distinct keys a..b-1, appended to ``buf`` as (x, y) pairs from knot ``nk``: every point
+    whose float differs from the previous one is within ``eps`` of the spline. Returns the new
+    knot count, or -1 when it would pass ``cap`` knots."""
+    k0 = nk
+    x_prev = float(keys[_p(pos, a)])
+    y_prev = float(_p(pos, a))
+    if nk >= cap:
+        return -1
+    buf[2 * nk] = x_prev
+    buf[2 * nk + 1] = y_prev
+    nk += 1
+    have = False  # a corridor (upper and lower limit) beyond the last knot
+    ux = 0.0
+    uy = 0.0
+    lx = 0.0
+    ly = 0.0
+    for i in range(a + 1, b):
+        x = float(keys[_p(pos, i)])
+        y = float(_p(pos, i))
+        if x == x_prev:
+            continue
+        bx = buf[2 * (nk - 1)]
+        by = buf[2 * (nk - 1) + 1]
+        if not have:
+            ux = x
+            uy = y + eps
+            lx = x
+            ly = y - eps
+            have = True
+        else:
+            dx = x - bx
+            dy = y - by
+            if _turn(ux - bx, uy - by, dx, dy) != 1 or _turn(lx - bx, ly - by, dx, dy) != -1:
+                # the point leaves the corridor: the previous point becomes a knot
+                if nk >= cap:
+                    return -1
+                buf[2 * nk] = x_prev
+                buf[2 * nk + 1] = y_prev
+                nk += 1
+                ux = x
+                uy = y + eps
+                lx = x
+                ly = y - eps
+            else:
+                if _turn(ux - bx, uy - by, dx, dy + eps) == 1:
+                    ux = x
+                    uy = y + eps
+                if _turn(lx - bx, ly - by, dx, dy - eps) == -1:
+                    lx = x
+                    ly = y - eps
+        x_prev = x
+        y_prev = y
+    if nk - k0 < 2 or buf[2 * (nk - 1)] != x_prev:  # the last point ends the spline
+        if nk >= cap:
+            return -1
+        buf[2 * nk] = x_prev
+        buf[2 * nk + 1] = y_prev
+        nk += 1
+    return nk
+
+
+@_jit
+def spline_poor_leaves(kind, params, leaves, keys, pos, m: int, threshold: float, eps: float, cap: int):  # type: ignore[no-untyped-def]
+    """Replace every leaf whose error window exceeds ``threshold`` by an error-bounded spline over
+    its keys (a monotone root: each leaf is one contiguous run of keys), where the spline's window
+    is at most half the line's. Returns (params with the knots appended, the new leaf rows,
+    knots used); knots used is -1 when more than ``cap`` knots were needed (nothing replaced).
+
+    A spline leaf's row is [-(first knot's index in params) - 1, knot count, err_lo, err_hi]: the
+    errors, measured on every key with the same arithmetic the lookup uses, bound the search."""
+    L = leaves.shape[0]
+    base = params.shape[0]
+    out = leaves.copy()
+    buf = np.empty(2 * cap + 4)
+    nk = 0
+    first = np.full(L, -1, dtype=np.int64)
+    count = np.zeros(L, dtype=np.int64)
+    lo_b = np.zeros(L, dtype=np.int64)
+    hi_b = np.zeros(L, dtype=np.int64)
+    prev_end = _first_leaf_at_least(kind, params, keys, pos, m, L, 0)
+    for j in range(L):
+        a = prev_end
+        b = _first_leaf_at_least(kind, params, keys, pos, m, L, j + 1) if j + 1 < L else m
+        prev_end = b
+        if b - a < 3 or not leaves[j, 3] - leaves[j, 2] > threshold:
+            continue
+        k = _spline_run(keys, pos, a, b, eps, buf, nk, cap)
+        if k < 0:
+            return params.copy(), leaves.copy(), -1
+        first[j] = nk
+        count[j] = k - nk
+        lo_b[j] = a
+        hi_b[j] = b
+        nk = k
+    full = np.empty(base + 2 * nk)
+    full[:base] = params
+    full[base:] = buf[: 2 * nk]
+    # the errors of each spline, then keep the splines that at least halve the window
+    keep = 0
+    for j in range(L):
+        if first[j] < 0:
+            continue
+        off = base + 2 * first[j]
+        emin = np.inf
+        emax = -np.inf
+        for i in range(lo_b[j], hi_b[j]):
+            e = float(_p(pos, i)) - _knot_eval(full, off, count[j], float(keys[_p(pos, i)]))
+            emin = min(emin, e)
+            emax = max(emax, e)
+        lo = np.floor(emin)
+        hi = np.ceil(emax)
+        if 2.0 * (hi - lo) <= leaves[j, 3] - leaves[j, 2]:
+            out[j, 0] = -float(off) - 1.0
+            out[j, 1] = float(count[j])
+            out[j, 2] = lo
+            out[j, 3] = hi
+            keep += 1
+        else:
+            first[j] = -1
+    if keep == 0:
+        return params.copy(), leaves.copy(), 0
+    # drop the knots of splines not kept and renumber
+    used = 0
+    for j in range(L):
+        if first[j] >= 0:
+            used += count[j]
+    packed = np.empty(base + 2 * used)
+    packed[:base] = params
+    w = base
+    for j in range(L):
+        if first[j] < 0:
+            continue
+        off = base + 2 * first[j]
+        for t in range(2 * count[j]):
+            packed[w + t] = full[off + t]
+        out[j, 0] = -float(w) - 1.0
+        w += 2 * count[j]
+    return packed, out, used
+
+
 @_jit
 def mean_log_window(kind: int, params: np.ndarray, leaves: np.ndarray, keys, sample) -> float:  # type: ignore[no-untyped-def]
     """Mean log2(window + 2) over the keys at positions ``sample`` under a fitted leaf table."""
@@ -431,10 +585,49 @@ def _fix(keys, q, pos: int, lo: int, hi: int, side: int):  # type: ignore[no-unt
 
 
 @_inline
+def _knot_eval(buf, off: int, cnt: int, x: float) -> float:  # type: ignore[no-untyped-def]
+    """Position predicted by the spline whose ``cnt`` knots lie at ``buf[off:off + 2 * cnt]`` as
+    (x, y) pairs; 0.0 for a range outside ``buf`` (a crafted file: slow, never wrong)."""
+    if off < 0 or cnt < 2 or off + 2 * cnt > buf.shape[0]:
+        return 0.0
+    if not x > buf[off]:  # also NaN
+        return buf[off + 1]
+    last = off + 2 * (cnt - 1)
+    if x >= buf[last]:
+        return buf[last + 1]
+    b = 0
+    k = cnt
+    while k > 1:
+        half = k >> 1
+        if buf[off + 2 * (b + half)] <= x:
+            b += half
+        k -= half
+    # knot b: x_b <= x < x_{b+1}
+    i = off + 2 * b
+    x0 = buf[i]
+    y0 = buf[i + 1]
+    x1 = buf[i + 2]
+    if x1 > x0:
+        return y0 + (x - x0) * ((buf[i + 3] - y0) / (x1 - x0))
+    return y0
+
+
+@_inline
+def _leaf_pred(params, leaves, j: int, x: float) -> float:  # type: ignore[no-untyped-def]
+    """Leaf j's predicted position: its line, or for a spline leaf (slope <= -1, which no
+    least-squares line over sorted keys has) the spline whose knots start at params[-slope - 1],
+    their count in the intercept's column."""
+    s = leaves[j, 0]
+    if s > -0.5:
+        return s * x + leaves[j, 1]
+    return _knot_eval(params, int(-s) - 1, int(leaves[j, 1]), x)
+
+
+@_inline
 def _window(kind, params, leaves, keys, x: float, n: int):  # type: ignore[no-untyped-def]
     n_leaves = leaves.shape[0]
     j = leaf_of(kind, params, x, n_leaves)
-    pred = leaves[j, 0] * x + leaves[j, 1]
+    pred = _leaf_pred(params, leaves, j, x)
     lo = _clamp(np.floor(pred + leaves[j, 2]), n)
     hi = _clamp(np.ceil(pred + leaves[j, 3]) + 1.0, n)
     if hi < lo:
@@ -455,7 +648,7 @@ def lookup_one(kind, params, leaves, keys, q, side: int):  # type: ignore[no-unt
         return _fix(keys, q, p, lo, hi, side)
     # exponential search from the prediction
     j = leaf_of(kind, params, x, leaves.shape[0])
-    p0 = _clamp(leaves[j, 0] * x + leaves[j, 1], n)
+    p0 = _clamp(_leaf_pred(params, leaves, j, x), n)
     if p0 >= n:
         p0 = n - 1
     if _less(keys[p0], q, side):

@@ -44,7 +44,7 @@ SUPPORTED_DTYPES = tuple(
     np.dtype(t) for t in ("uint64", "int64", "float64", "uint32", "int32", "float32")
 )
 _KIND = "learnedsys.index.RMI"
-_KIND_VERSION = 1
+_KIND_VERSION = 2
 _SAMPLE = 1 << 18  # keys the auto-configuration looks at
 _SPEED_CAP = 1 << 20  # default size budget for target="speed" with config="estimate"
 _MEASURE_CAP = 4 << 20  # with config="measure": timing, not the cache model, judges bigger models
@@ -54,6 +54,8 @@ _MEASURE_QUERIES = 1 << 14
 _GRID_LEAVES_PER_STEP = 4  # a grid root has one step per this many leaves
 _SPLINE_MAX_KNOTS = 2048
 _SPLINE_LEAVES_PER_KNOT = 16
+_SPLINE_EPS = (8, 16, 32, 64, 128)  # error bounds tried for spline leaves, tightest first
+_KNOT_BYTES = 16  # one (x, y) knot of a spline leaf
 _META_BYTES = 64  # scalars beside the arrays: n, dtype, root kind, leaf count, flags
 
 
@@ -228,6 +230,11 @@ class RMI(Estimator):
             outward from the prediction), or "auto" (default: with config="measure", both forms
             of the shortlisted models are timed in the lookup mode this index runs and the
             faster wins, see ``leaf_search_``; otherwise "binary").
+        spline_leaves: a leaf whose line fits its keys poorly (clustered keys, runs and gaps) is
+            replaced by an error-bounded spline over its keys (RadixSpline's greedy corridor,
+            the smallest error bound of 8, 16, 32, 64 or 128 positions whose knots fit in what
+            ``max_bytes`` leaves), where that at least halves its search window; the knots are
+            searched by bisection. False: linear leaves only (the format of version 1 files).
         hybrid_threshold: a leaf whose error window exceeds this many positions falls back to a
             binary search over its key range (the paper's hybrid index); None: only where the
             range is narrower than the window.
@@ -272,6 +279,7 @@ class RMI(Estimator):
         target: str = "speed",
         max_bytes: int | None = None,
         leaf_search: str = "auto",
+        spline_leaves: bool = True,
         hybrid_threshold: int | None = None,
         nn_hidden: tuple[int, ...] = (16,),
         interleave: bool = True,
@@ -285,6 +293,7 @@ class RMI(Estimator):
         self.target = target
         self.max_bytes = max_bytes
         self.leaf_search = leaf_search
+        self.spline_leaves = spline_leaves
         self.hybrid_threshold = hybrid_threshold
         self.nn_hidden = nn_hidden
         self.interleave = interleave
@@ -303,6 +312,7 @@ class RMI(Estimator):
         check_choice(self.target, "target", o, ["speed", "space"])
         check_int(self.max_bytes, "max_bytes", o, low=64, none_ok=True)
         check_choice(self.leaf_search, "leaf_search", o, ["auto", "binary", "exponential"])
+        check_bool(self.spline_leaves, "spline_leaves", o)
         check_int(self.hybrid_threshold, "hybrid_threshold", o, low=0, none_ok=True)
         hidden = self.nn_hidden
         if (
@@ -403,11 +413,29 @@ class RMI(Estimator):
         kind = ROOTS[root]
         if root in _MONOTONE_ROOTS or K.is_monotone(kind, params, keys, sample, L):
             leaves = K.fit_leaves_monotone(kind, params, keys, pos, m, L, n, self._hybrid())
+            if self.spline_leaves:
+                params, leaves = self._spline_poor_leaves(kind, params, leaves, keys, pos, m)
         else:
             leaf = K.assign_leaves_at(kind, params, keys, pos, m, L)
             leaves = K.fit_leaves(keys, pos, leaf, L, n, self._hybrid())
             del leaf
         return params, leaves[:, : self._leaf_cols()]
+
+    def _spline_poor_leaves(
+        self, kind: int, params: np.ndarray, leaves: np.ndarray, keys: np.ndarray, pos: np.ndarray, m: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Splines for the leaves a line fits poorly: the tightest error bound whose knots fit in
+        the size budget left by the root and the leaves (see ``spline_leaves``)."""
+        room = self._budget(keys) - self._size(params, leaves.shape[0])
+        cap = room // _KNOT_BYTES
+        if cap < 2:
+            return params, leaves
+        for eps in _SPLINE_EPS:
+            # a leaf is worth a spline when its window is several times the spline's bound
+            out = K.spline_poor_leaves(kind, params, leaves, keys, pos, m, 4.0 * eps + 8.0, float(eps), int(cap))
+            if out[2] >= 0:
+                return out[0], out[1]
+        return params, leaves
 
     def _measure(
         self,
@@ -434,6 +462,11 @@ class RMI(Estimator):
         biggest = max((c for c in fitting if c.root == best.root), key=lambda c: c.n_leaves)
         if biggest not in short:
             short.append(biggest)
+        if self.spline_leaves and best.root in _MONOTONE_ROOTS and best.n_leaves >= 128:
+            # fewer leaves leave room for spline leaves, which on clustered keys (osm-, fb-like)
+            # bound windows that no leaf count within the budget does
+            few = best.n_leaves // 8
+            short.append(_Candidate(best.root, few, best.est_ns, self._size(np.zeros(2), few)))
         # the hybrid index's last resort: one leaf whose window is the whole array, i.e. a plain
         # binary search; on keys no model of this size fits (clustered, osm-like), it is faster
         short.append(_Candidate("linear", 1, math.inf, self._size(np.zeros(2), 1)))
@@ -462,7 +495,7 @@ class RMI(Estimator):
                     K.lookup_serial(kind, params, lv, keys, q, 0, self.interleave)
                     times.append(time.perf_counter() - t0)
                 size = self._size(params, c.n_leaves) - 8 * (4 - lv.shape[1]) * c.n_leaves
-                cand = c if lv.shape[1] == 4 else _Candidate(c.root, c.n_leaves, c.est_ns, size)
+                cand = _Candidate(c.root, c.n_leaves, c.est_ns, size)
                 out.append((cand, min(times) / q.shape[0] * 1e9, (params, form)))
         return out
 
@@ -879,6 +912,10 @@ class RMI(Estimator):
             "size_bytes": self.size_in_bytes(),
             "leaf_search": self.leaf_search_,
         }
+        spline = self.leaves_[:, 0] <= -0.5
+        if spline.any():
+            info["spline_leaves"] = int(spline.sum())
+            info["knots"] = int(self.leaves_[spline, 1].sum())
         if self.leaves_.shape[1] == 4 and self.n_leaves_:
             w = self.leaves_[:, 3] - self.leaves_[:, 2]
             info["mean_window"] = float(w.mean())
@@ -896,10 +933,12 @@ class RMI(Estimator):
         params = self.get_params(deep=False)
         params["nn_hidden"] = list(params["nn_hidden"])
         meta = {"params": params, "root": self.root_, "n": self.n_}
+        # version 2 added spline leaves; a file without them stays readable by version-1 readers
+        version = _KIND_VERSION if (self.leaves_[:, 0] <= -0.5).any() else 1
         _serialization.save(
             path,
             _KIND,
-            _KIND_VERSION,
+            version,
             meta,
             {"keys": self.keys_, "root_params": self.root_params_, "leaves": self.leaves_},
         )
@@ -935,6 +974,8 @@ def load_rmi(path: str | os.PathLike[str]) -> RMI:
         raise err(f"{str(path)!r}: root parameters are invalid")
     if not np.isfinite(leaves).all():
         raise err(f"{str(path)!r}: leaf table holds non-finite values")
+    full_rp = rp
+    rp = rp[: _check_spline_leaves(path, rp, leaves)]
     if root == "spline":
         k = rp[0]
         if k != int(k) or k < 2 or rp.shape[0] != 1 + 2 * int(k):
@@ -966,5 +1007,29 @@ def load_rmi(path: str | os.PathLike[str]) -> RMI:
     index.keys_ = keys
     index.n_ = n
     index.candidates_ = []
-    index._set_model(root, rp, leaves)
+    index._set_model(root, full_rp, leaves)
     return index
+
+
+def _check_spline_leaves(path: str | os.PathLike[str], rp: np.ndarray, leaves: np.ndarray) -> int:
+    """Validate the spline leaves' references into the parameter array; return where the root's
+    own parameters end (the knots follow them)."""
+    err = _serialization.FormatError
+    spline = leaves[:, 0] <= -0.5
+    if not spline.any():
+        return int(rp.shape[0])
+    off = -leaves[spline, 0] - 1.0
+    cnt = leaves[spline, 1]
+    if (
+        (off != np.floor(off)).any()
+        or (cnt != np.floor(cnt)).any()
+        or (cnt < 2).any()
+        or (off + 2 * cnt > rp.shape[0]).any()
+    ):
+        raise err(f"{str(path)!r}: a spline leaf refers to knots outside the parameter array")
+    root_len = int(off.min())
+    if root_len < 2:
+        raise err(f"{str(path)!r}: a spline leaf's knots overlap the root parameters")
+    if leaves.shape[1] == 4 and (leaves[spline, 2] > leaves[spline, 3]).any():
+        raise err(f"{str(path)!r}: a spline leaf has an empty error window")
+    return root_len
