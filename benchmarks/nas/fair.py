@@ -12,6 +12,12 @@ seed: 5000 samples are drawn with the seed, 1000 held back (seeded, stratified);
 - k-nearest neighbours (k from 1/3/5/7 by 5-fold accuracy), logistic regression and an RBF SVM
   (C from 1/10 by 3-fold accuracy), on standardised pixels, timed the same way (fit + predict).
 
+Each run's row records the search's budget split (``allocation``: whether exploring stopped early
+because the hand-built CNN still led, when, and the seconds and epochs the final phase got).
+``--search-args`` passes options to the search's command only (an A/B of the allocation:
+``--search-args=--full-search`` is the split before the early stop); rows are kept per task,
+seed, budget and search arguments.
+
 Usage::
 
     nice -n 19 .venv/bin/python benchmarks/nas/fair.py --tasks strokes28 shapes32 textures32 patches32 \\
@@ -41,9 +47,32 @@ def _commit() -> str | None:
     return head + ("+" if dirty else "")
 
 
-def measure(tasks: list[str], seeds: list[int], budget: float, n: int, out: Path) -> None:
+def _record_allocation(search_args: list[str]) -> None:
+    """Make ``image_comparison`` pass ``search_args`` to the search's command (not to the
+    ``--hand-built`` baseline) and keep the search's budget split from its --json."""
+    import learnedsys.bench.nas as bench_nas
+
+    plain = bench_nas._cli_cnn
+
+    def cli_cnn(tag: str, rest: Path, held: Path, y_held: Any, budget: float, seed: int, work: Path,
+                extra: list[str]) -> dict[str, Any]:
+        if tag == "search":
+            extra = [*extra, *search_args]
+        out = plain(tag, rest, held, y_held, budget, seed, work, extra)
+        js = work / f"{tag}.json"
+        if js.exists():  # the temporary folder lives until image_comparison returns
+            rec = json.loads(js.read_text())
+            out["allocation"], out["stopped"] = rec.get("allocation"), rec.get("stopped")
+        return out
+
+    bench_nas._cli_cnn = cli_cnn
+
+
+def measure(tasks: list[str], seeds: list[int], budget: float, n: int, out: Path, search_args: list[str] | None = None) -> None:
     from learnedsys.bench.nas import image_comparison
 
+    search_args = list(search_args or [])
+    _record_allocation(search_args)
     results: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
     results.setdefault("runs", [])
     results["machine"] = {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
@@ -52,7 +81,12 @@ def measure(tasks: list[str], seeds: list[int], budget: float, n: int, out: Path
             print(f"{t} seed {seed} (load {os.getloadavg()[0]:.1f})", flush=True)
             row = image_comparison(t, seed, budget, n, log=lambda m: print("    " + m, flush=True))
             row["commit"], row["date"] = _commit(), time.strftime("%Y-%m-%d", time.gmtime())
-            results["runs"] = [r for r in results["runs"] if (r["task"], r["seed"], r["budget"]) != (t, seed, budget)] + [row]
+            row["search_args"] = search_args
+            alloc = row["search"].get("allocation") or {}
+            print(f"    search's split: {alloc.get('summary', '(not recorded)')}", flush=True)
+            key = (t, seed, budget, search_args)
+            results["runs"] = [r for r in results["runs"]
+                               if (r["task"], r["seed"], r["budget"], r.get("search_args", [])) != key] + [row]
             out.write_text(json.dumps(results, indent=1) + "\n")
 
 
@@ -98,13 +132,16 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=240.0)
     ap.add_argument("--n", type=int, default=5000)
     ap.add_argument("--out", type=Path, default=Path("benchmarks/nas/fair.json"))
+    ap.add_argument("--search-args", default="",
+                    help="options for the search's command only, e.g. --search-args=--full-search (the split before "
+                    "the early stop, for an A/B); one string, split on spaces")
     ap.add_argument("--plot", type=Path)
     ap.add_argument("--figure", type=Path, default=Path("benchmarks/nas/fair.png"))
     a = ap.parse_args()
     if a.plot:
         plot(a.plot, a.figure)
     else:
-        measure(a.tasks, a.seeds, a.budget, a.n, a.out)
+        measure(a.tasks, a.seeds, a.budget, a.n, a.out, a.search_args.split())
 
 
 if __name__ == "__main__":

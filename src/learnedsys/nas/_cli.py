@@ -22,8 +22,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     s = sub.add_parser("search", help="search architectures on a dataset and export the best model",
                        description="Train child models (PyTorch, one thread per trial) proposed by a strategy; retrain the best on "
                        "train+validation, report its held-out test accuracy, save it to --out. On images (space 'image', the default) "
-                       "--budget covers both: about 55%% for the search (successive halving over epochs and data, the hand-built "
-                       "CNN trained first as the floor), the rest for the final ensemble. Results go to stdout, progress to stderr.")
+                       "--budget covers both: at most about 55%% for the search (successive halving over epochs and data, the hand-built "
+                       "CNN trained first as the floor; exploring stops early when the hand-built CNN still leads once a searched "
+                       "architecture has been trained as long), the rest for the final ensemble. Results go to stdout, progress to "
+                       "stderr.")
     s.add_argument("--data", required=True, help="a .npz with X and y, a .csv (with --target), or 'digits'")
     s.add_argument("--target", help="label column of a CSV")
     s.add_argument("--budget", default="240", help="wall-clock budget: seconds, or like 10m / 1h (default 240)")
@@ -44,6 +46,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--hand-built", action="store_true",
                    help="image space: no search; the whole budget trains an ensemble of the hand-built CNN with the same "
                    "recipe (the fair baseline)")
+    s.add_argument("--full-search", action="store_true",
+                   help="image space: explore for the search's whole share of the budget even when the hand-built CNN still "
+                   "leads (by default, once the first searched architecture has been trained as long as it, at the top "
+                   "rung, and none beats it, the rest of the budget goes to its final training)")
+    s.add_argument("--warm-final", action="store_true",
+                   help="image space, experimental: start each final member from the weights the search trained for its "
+                   "architecture (same recipe, the schedule restarted) instead of fresh ones; off by default: in small "
+                   "checks it generalised worse than a fresh start (the warm-starting gap of Ash and Adams, 2020)")
     s.add_argument("--asha", action="store_true", help="successive halving: start at epochs/9, promote the top 1/3 "
                    "(always on for the image space, with a third of the data at the lowest rung)")
     s.add_argument("--objective", default="accuracy", choices=["accuracy", "latency", "params"],
@@ -227,6 +237,9 @@ def _search_image(args: argparse.Namespace, data: Any, budget: float, started: f
         print(f"learnedsys nas: {exc}", file=sys.stderr)
         return 1
     out: dict[str, Any] = {}
+    by_clock = args.final_epochs is None and args.max_trials is None
+    weights: dict[tuple[int, ...], dict[str, Any]] = {}
+    explore = "none (--hand-built)"
     try:
         pool.warm()
         if args.hand_built:
@@ -234,12 +247,18 @@ def _search_image(args: argparse.Namespace, data: Any, budget: float, started: f
             out.update(plan=plan.to_json(), best=None, trials=0, history=[])
             winner = "the hand-built CNN (no search: --hand-built)"
         else:
-            res = search(data, space="image", strategy=args.strategy, budget=max(1.0, plan.search_s - (time.monotonic() - started)),
+            # the final training by the clock is what an early stop feeds; with fixed final
+            # epochs (or a fixed trial count) there is nothing to trade, so the search runs as asked
+            stop = 1 if by_clock and not args.full_search else 0
+            search_from = time.monotonic() - started
+            res = search(data, space="image", strategy=args.strategy, budget=max(1.0, plan.search_s - search_from),
                          max_trials=args.max_trials, workers=args.workers, backend=args.backend, address=args.address,
                          storage=args.storage, study=args.study, fresh=args.fresh, seed=args.seed, epochs=plan.epochs,
                          asha=True, min_epochs=plan.min_epochs, min_fraction=plan.min_fraction, patience=plan.patience,
                          objective=args.objective, progress=not args.no_progress, try_defaults=not args.no_defaults,
-                         measure_latency=False, pool=pool)
+                         measure_latency=False, pool=pool, hand_built_stop=stop,
+                         keep_weights=k if args.warm_final else 0)
+            weights = res.weights
             out.update(res.to_json())
             out["plan"] = plan.to_json()
             print(f"{res.trials} finished trials ({res.resumed_trials} resumed, {res.failed} failed) in {res.seconds:.0f} s")
@@ -254,6 +273,15 @@ def _search_image(args: argparse.Namespace, data: Any, budget: float, started: f
             members = [tuple(top[i % len(top)]) for i in range(k)]
             hb = res.hand_built
             floor = chance_floor(data.y_val)
+            explore_end = time.monotonic() - started
+            if res.stopped is not None:
+                st = res.stopped
+                explore = (f"explore stopped at {search_from + st['t']:.0f} s of {budget:.0f} (the search's share: "
+                           f"{plan.search_s:.0f} s): hand-built incumbent ({st['hand_built_val_acc']:.4f} against "
+                           f"{st['rivals']} searched architecture(s) at the top rung, best "
+                           f"{'-' if st['rivals_best_val_acc'] is None else format(st['rivals_best_val_acc'], '.4f')})")
+            else:
+                explore = f"explored to {explore_end:.0f} s of {budget:.0f} (the search's share: {plan.search_s:.0f} s)"
             if res.best["hand_built"]:
                 winner = "the hand-built CNN (no searched architecture beat it on validation)"
             elif res.best["val_acc"] < floor:
@@ -271,20 +299,24 @@ def _search_image(args: argparse.Namespace, data: Any, budget: float, started: f
                   f"{json.dumps(res.best['architecture'])}")
         remaining = budget - (time.monotonic() - started)
         seconds = None
-        if args.final_epochs is None and args.max_trials is None:
+        init = [weights.get(tuple(m)) if args.warm_final else None for m in members]
+        warm = [0 if w is None else int(w["epochs_run"]) for w in init]
+        if by_clock:
             # by the clock: every member's one-cycle schedule is stretched over its share of the
             # time left, so the ensemble ends converged and on time whatever the machine's load
             rounds = -(-len(members) // max(1, min(args.workers, pool.capacity)))
             seconds = max(1.0, (remaining - 3.0) / rounds)
             final_epochs = 1000
             _note(args, f"final training: {len(members)} member(s) on train+validation for {seconds:.0f} s each "
-                  f"({remaining:.0f} s of the budget left)")
+                  f"({remaining:.0f} s of the budget left){_warm_note(warm)}")
         else:
             final_epochs = args.final_epochs or plan.final_epochs(remaining, len(members))
             _note(args, f"final training: {len(members)} member(s) x {final_epochs} epochs on train+validation "
-                  f"({remaining:.0f} s of the budget left)")
+                  f"({remaining:.0f} s of the budget left){_warm_note(warm)}")
+        final_from = time.monotonic()
         model, test_acc = fit_final(sp, [tuple(m) for m in members], data, epochs=final_epochs, seed=args.seed,
-                                    pool=pool, seconds=seconds)
+                                    pool=pool, seconds=seconds, init_states=[None if w is None else w["state"] for w in init])
+        final_s = time.monotonic() - final_from
         final_epochs = max(model.meta["epochs_run"])
     except RuntimeError as exc:
         return _fail(str(exc))
@@ -296,9 +328,26 @@ def _search_image(args: argparse.Namespace, data: Any, budget: float, started: f
     out["ensemble"] = [{"action": list(m), "architecture": sp.decode(m)} for m in members]
     out["seconds_total"] = round(time.monotonic() - started, 3)
     out["final_epochs_run"] = model.meta["epochs_run"]
+    got = f"final phase got {final_s:.0f} s / {final_epochs} epochs" + (
+        f" (+{max(warm)} from the search: warm start)" if any(warm) else "")
+    out["allocation"] = {
+        "explore": explore, "stopped_early": bool(out.get("stopped")),
+        "stopped_at_s": None if not out.get("stopped") else round(search_from + out["stopped"]["t"], 3),
+        "search_share_s": round(plan.search_s, 1), "final_s": round(final_s, 3),
+        "final_seconds_per_member": None if seconds is None else round(seconds, 3),
+        "final_epochs_run": model.meta["epochs_run"], "warm_start_epochs": warm,
+        "summary": f"{explore}; {got}"}
+    print(f"{explore}; {got}")
     print(f"retrained {len(members)} member(s) ({'/'.join(map(str, model.meta['epochs_run']))} epochs) on train+validation in "
           f"{out['seconds_total']:.0f} s in all: held-out test accuracy {test_acc:.4f}")
     return _finish(args, model, out)
+
+
+def _warm_note(warm: list[int]) -> str:
+    """How the final members start, for the progress notes."""
+    if not any(warm):
+        return ""
+    return "; starting from the weights the search trained (" + "/".join(map(str, warm)) + " epochs)"
 
 
 def _final_plan(res: Any, args: argparse.Namespace, epochs: int, budget: float, data: Any) -> tuple[list[Any], int]:

@@ -3,6 +3,10 @@
 Workers are started once and keep torch imported and the data loaded (``import torch`` alone takes
 about 2 s, more than many trials), and each trains with one intra-op thread: two threads per
 trial on a loaded machine were seen to turn a 0.25 s trial into 27 s.
+
+A pool with ``interruptible = True`` can end its running trials within one batch
+(:meth:`LocalPool.interrupt`): a search that stops exploring early hands its workers to the final
+training at once instead of when the trials' deadline comes.
 """
 
 from __future__ import annotations
@@ -44,9 +48,11 @@ def _watch_parent(parent: int) -> None:
             os._exit(1)
 
 
-def _init_worker(space_spec: SpaceSpec | Space, data: Dataset, options: dict[str, Any], parent: int | None = None) -> None:
+def _init_worker(space_spec: SpaceSpec | Space, data: Dataset, options: dict[str, Any], parent: int | None = None,
+                 generation: Any = None) -> None:
     if parent is not None:
         threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    _WORKER["generation"] = generation  # a shared int; a job submitted under another value stops
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     torch = require("torch", extra="torch")
     torch.set_num_threads(1)
@@ -68,11 +74,15 @@ def _warm_up(data: Dataset) -> None:
 
 def _run_job(action: tuple[int, ...], epochs: int, seed: int, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """One trial; ``extra`` adds or overrides :func:`train_eval` options (``fraction``,
-    ``patience``, ``final``)."""
+    ``patience``, ``final``, ``init_state``...). Its ``_generation`` (set by the pool) is the
+    pool's interrupt count when the job was submitted: the job stops once that count moves on."""
     from learnedsys.nas._train import train_eval
 
-    return train_eval(_WORKER["space"], action, _WORKER["data"], epochs=epochs, seed=seed,
-                      **{**_WORKER["options"], **(extra or {})})
+    opts = {**_WORKER["options"], **(extra or {})}
+    gen, shared = opts.pop("_generation", None), _WORKER.get("generation")
+    if gen is not None and shared is not None:
+        opts["stop"] = lambda: shared.value != gen
+    return train_eval(_WORKER["space"], action, _WORKER["data"], epochs=epochs, seed=seed, **opts)
 
 
 def _ready(pause: float) -> int:
@@ -82,6 +92,9 @@ def _ready(pause: float) -> int:
 
 class InlinePool:
     """Runs each trial in the calling process when results are awaited (tests, tiny searches)."""
+
+    #: nothing runs while the caller decides; :meth:`interrupt` drops the queued trials
+    interruptible = True
 
     def __init__(self, space: SpaceSpec | Space, data: Dataset, options: dict[str, Any]) -> None:
         self.capacity = 1
@@ -116,6 +129,11 @@ class InlinePool:
         """Forget the trials not yet run; the pool stays usable."""
         self._queue.clear()
 
+    def interrupt(self) -> bool:
+        """Forget the trials not yet run (none is ever running between calls)."""
+        self._queue.clear()
+        return True
+
     def close(self) -> None:
         self._queue.clear()
 
@@ -123,15 +141,21 @@ class InlinePool:
 class LocalPool:
     """``workers`` long-lived processes (spawned once; never a process per trial)."""
 
+    interruptible = True
+
     def __init__(self, space: SpaceSpec | Space, data: Dataset, options: dict[str, Any], workers: int) -> None:
         self.capacity = workers
         self._args = (space, data, options)
         self._futures: dict[cf.Future[dict[str, Any]], Any] = {}
+        self._ctx = mp.get_context("spawn")
+        # the interrupt count, shared with the workers (inherited at their start): each job
+        # carries the count it was submitted under and stops within one batch once it changes
+        self._generation = self._ctx.Value("i", 0)
         self._ex = self._make()
 
     def _make(self) -> cf.ProcessPoolExecutor:
-        return cf.ProcessPoolExecutor(max_workers=self.capacity, mp_context=mp.get_context("spawn"),
-                                      initializer=_init_worker, initargs=(*self._args, os.getpid()))
+        return cf.ProcessPoolExecutor(max_workers=self.capacity, mp_context=self._ctx,
+                                      initializer=_init_worker, initargs=(*self._args, os.getpid(), self._generation))
 
     @property
     def pending(self) -> int:
@@ -139,7 +163,16 @@ class LocalPool:
 
     def submit(self, key: Any, action: tuple[int, ...], epochs: int, seed: int,
                extra: dict[str, Any] | None = None) -> None:
+        extra = {**(extra or {}), "_generation": self._generation.value}
         self._futures[self._ex.submit(_run_job, action, epochs, seed, extra)] = key
+
+    def interrupt(self) -> bool:
+        """End every job submitted so far within one batch (each returns status ``timeout``);
+        jobs submitted afterwards run normally. Their results still arrive through
+        :meth:`wait` (or are discarded by :meth:`drain`)."""
+        with self._generation.get_lock():
+            self._generation.value += 1
+        return True
 
     def wait(self, timeout: float | None = None) -> list[tuple[Any, dict[str, Any]]]:
         if not self._futures:
@@ -185,7 +218,12 @@ class LocalPool:
 
 
 class RayPool:
-    """``workers`` Ray actors (one CPU each), on a local Ray or the cluster at ``address``."""
+    """``workers`` Ray actors (one CPU each), on a local Ray or the cluster at ``address``.
+
+    Its running trials cannot be interrupted (they run to their deadline): ``interruptible`` is
+    False, so a search on it explores for its whole budget."""
+
+    interruptible = False
 
     def __init__(self, space: SpaceSpec | Space, data: Dataset, options: dict[str, Any], workers: int,
                  address: str | None = None) -> None:
@@ -250,6 +288,10 @@ class RayPool:
         for _, actor in self._refs.values():
             self._free.append(actor)
         self._refs.clear()
+
+    def interrupt(self) -> bool:
+        """Not supported: returns False (running trials end at their deadline)."""
+        return False
 
     def close(self) -> None:
         for a in self._actors:

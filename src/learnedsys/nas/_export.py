@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -285,7 +285,8 @@ def _check_meta(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str)
 
 def fit_final(space: Space, actions: Sequence[int] | Sequence[Sequence[int]], data: Dataset, *, epochs: int,
               seed: int = 0, threads: int | None = None, pool: Any = None,
-              seconds: float | None = None) -> tuple[NASModel, float]:
+              seconds: float | None = None,
+              init_states: Sequence[Mapping[str, Any] | None] | None = None) -> tuple[NASModel, float]:
     """Retrain one architecture, or several (an ensemble), on train + validation.
 
     Member ``k`` is trained with seed ``seed + k`` (an architecture listed twice gives two
@@ -299,6 +300,9 @@ def fit_final(space: Space, actions: Sequence[int] | Sequence[Sequence[int]], da
         seconds: with ``pool``, train each member for this much wall-clock time (``epochs`` is
             then a cap; see :func:`~learnedsys.nas._train.fit_model`); the epochs each ran are in
             ``model.meta["epochs_run"]``.
+        init_states: per member, weights to start from (a warm start: the ``state`` a search
+            trial of that architecture trained, so its epochs count) or None for a fresh
+            initialisation; the recipe and the schedule are the same either way.
 
     Returns the model and its held-out test accuracy. Cost: one training per member.
     """
@@ -310,11 +314,15 @@ def fit_final(space: Space, actions: Sequence[int] | Sequence[Sequence[int]], da
     else:
         acts.extend(tuple(int(x) for x in a) for a in actions)  # type: ignore[union-attr]
     ran = [epochs] * len(acts)
+    inits: list[Mapping[str, Any] | None] = list(init_states) if init_states is not None else [None] * len(acts)
+    if len(inits) != len(acts):
+        raise InvalidParameterError(f"init_states must give one entry per member ({len(acts)}); got {len(inits)}")
     if pool is None:
-        modules = [fit_model(space, a, data, epochs=epochs, seed=seed + k, include_val=True, seconds=seconds)
+        modules = [fit_model(space, a, data, epochs=epochs, seed=seed + k, include_val=True, seconds=seconds,
+                             init_state=inits[k])
                    for k, a in enumerate(acts)]
     else:
-        modules, ran = _fit_on_pool(pool, space, acts, data, epochs, seed, seconds)
+        modules, ran = _fit_on_pool(pool, space, acts, data, epochs, seed, seconds, inits)
     members = [{"action": list(a), "architecture": space.decode(a)} for a in acts]
     model = NASModel(space.name, space.family, members, data.shape, data.classes, data.mean, data.std, modules,
                      meta={"epochs": epochs, "epochs_run": ran, "seed": seed, "data": data.describe()})
@@ -324,7 +332,7 @@ def fit_final(space: Space, actions: Sequence[int] | Sequence[Sequence[int]], da
 
 
 def _fit_on_pool(pool: Any, space: Space, acts: list[tuple[int, ...]], data: Dataset, epochs: int, seed: int,
-                 seconds: float | None) -> tuple[list[Any], list[int]]:
+                 seconds: float | None, inits: list[Mapping[str, Any] | None]) -> tuple[list[Any], list[int]]:
     torch = require("torch", extra="torch")
     todo = list(enumerate(acts))
     states: dict[int, dict[str, Any]] = {}
@@ -332,7 +340,10 @@ def _fit_on_pool(pool: Any, space: Space, acts: list[tuple[int, ...]], data: Dat
     while todo or pool.pending:
         while todo and pool.pending < pool.capacity:
             k, a = todo.pop(0)
-            pool.submit(("final", k), a, epochs, seed + k, {"final": True, "seconds": seconds})
+            extra: dict[str, Any] = {"final": True, "seconds": seconds}
+            if inits[k] is not None:
+                extra["init_state"] = inits[k]
+            pool.submit(("final", k), a, epochs, seed + k, extra)
         for (_, k), res in pool.wait(timeout=1.0):
             if res.get("status") != "ok":
                 raise RuntimeError(f"the final training of member {k} failed: {res.get('error')}")

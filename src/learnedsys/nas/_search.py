@@ -57,10 +57,18 @@ class SearchResult:
     top: list[dict[str, Any]] = field(default_factory=list)
     hand_built: dict[str, Any] | None = None
     timed_out: int = 0
+    #: when the search stopped exploring before its budget (``hand_built_stop``): ``t`` (seconds
+    #: into the search), ``reason``, the validation accuracy of the hand-built network and of its
+    #: best rival, the rivals at the top rung, the passes over the data each side had made and the
+    #: trials interrupted; None when it explored to the end
+    stopped: dict[str, Any] | None = None
+    #: trained weights by architecture (``keep_weights``): ``{action: {"state", "number",
+    #: "epochs", "epochs_run", "val_acc"}}``; not in :meth:`to_json`
+    weights: dict[tuple[int, ...], dict[str, Any]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {"best": self.best, "hand_built": self.hand_built, "trials": self.trials, "resumed_trials": self.resumed_trials,
-                "timed_out_trials": self.timed_out,
+                "timed_out_trials": self.timed_out, "stopped": self.stopped,
                 "failed_trials": self.failed, "space": self.space, "strategy": self.strategy,
                 "seconds": round(self.seconds, 3), "config": self.config, "top": self.top, "pareto": self.pareto,
                 "history": self.history}
@@ -120,7 +128,8 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str | P
            objective: str = "accuracy", cost_weight: float = -0.07, cost_target: float | None = None,
            measure_latency: bool = True, progress: bool = False,
            strategy_options: dict[str, Any] | None = None, try_defaults: bool = True,
-           min_fraction: float = 1.0, patience: int = 0, pool: Any = None) -> SearchResult:
+           min_fraction: float = 1.0, patience: int = 0, pool: Any = None, hand_built_stop: int = 0,
+           keep_weights: int = 0) -> SearchResult:
     """Search ``space`` for the architecture with the best validation accuracy on ``data``.
 
     Args:
@@ -168,6 +177,22 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str | P
             the budget allows it to be trained. With ``asha`` they are trained at the top rung
             (the fidelity the winner is chosen at) and always waited for, so the winner's
             validation accuracy is at least theirs.
+        hand_built_stop: when > 0, stop exploring once the hand-built network's top-rung trial and
+            ``hand_built_stop`` searched architectures' top-rung trials have finished and the
+            hand-built network still leads: the search has run its first bracket(s) (with
+            ``asha``, the best of the first ``eta`` architectures promoted to the top) and found
+            nothing better, and the rest of the budget is worth more as training of the
+            hand-built network (issue 20: a final phase that kept it with 45 % of the budget lost
+            to the same network given the whole budget). Running trials are interrupted within
+            one batch (by the budget; the pool must be ``interruptible``, else the search explores
+            to the end) or waited for (``max_trials``). Counted in trials, not seconds, so the
+            decision is the same for the same results whatever the machine's speed.
+            :attr:`SearchResult.stopped` records it, with the passes over the data (epochs run x
+            data fraction) the searched trials and the hand-built network had made.
+        keep_weights: keep the trained weights of the hand-built network's top-rung trial and of
+            the ``keep_weights`` best architectures at the top rung in
+            :attr:`SearchResult.weights` (to warm-start the final training: the search's epochs
+            then count). Trials of a resumed study have none.
 
     Returns:
         a :class:`SearchResult`. Cost: the trials; the loop itself is O(trials) bookkeeping.
@@ -186,6 +211,8 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str | P
     eta = check_int(eta, "eta", owner, low=2)
     check_choice(objective, "objective", owner, OBJECTIVES)
     cost_weight = check_float(cost_weight, "cost_weight", owner, high=0.0)
+    hand_built_stop = check_int(hand_built_stop, "hand_built_stop", owner, low=0)
+    keep_weights = check_int(keep_weights, "keep_weights", owner, low=0)
     user_policy = strategy if isinstance(strategy, Policy) else None
     if user_policy is None:
         check_choice(strategy, "strategy", owner, ("evolution", "reinforce", "random", "tpe"))
@@ -227,6 +254,8 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str | P
     best: dict[str, Any] | None = None
     n_failed = 0
     n_timeout = 0
+    stopped: dict[str, Any] | None = None
+    weights: dict[tuple[int, ...], dict[str, Any]] = {}
 
     def better(tr: dict[str, Any], cur: dict[str, Any] | None) -> bool:
         if tr["status"] != "ok" or not _finite(tr.get("val_acc")):
@@ -267,14 +296,33 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str | P
     if pool is None:
         pool = make_pool(backend, sp if isinstance(space, Space) else space, data, options, workers, address)
     bar = _Progress(budget_s) if progress else None
+    # stopping early needs the running trials to end now (by the budget) or to be waited for
+    can_stop = hand_built_stop > 0 and (max_trials is not None or bool(getattr(pool, "interruptible", False)))
+
+    def check_stop() -> None:
+        nonlocal stopped
+        if stopped is not None or not can_stop:
+            return
+        why = _hand_built_leads(best, all_trials, defaults, epochs, hand_built_stop)
+        if why is None:
+            return
+        stopped = {"t": round(time.monotonic() - started, 3), **why, "interrupted": len(running)}
+        if max_trials is None and running:
+            pool.interrupt()  # they end within one batch; journaled 'lost' as at the budget's end
+        if bar is not None:
+            bar.say(f"nas: exploration stopped {stopped['t']:.0f} s into the search's {budget_s:.0f} s: the hand-built network "
+                    f"leads at the top rung ({why['hand_built_val_acc']:.4f}; {why['rivals']} searched architecture(s) "
+                    f"trained as long, best {_fmt(why['rivals_best_val_acc'])}) after {why['explored_passes']:.1f} passes "
+                    f"over the data of exploration; the rest of the budget goes to its final training")
     must_finish: set[int] = set()
-    running: dict[int, tuple[Job, float]] = {}
     n_new = 0
     waited = False
+    running: dict[int, tuple[Job, float]] = {}
+    check_stop()  # a resumed study may have decided already
     try:
         while True:
             elapsed = time.monotonic() - started
-            stop_new = elapsed >= budget_s or (max_trials is not None and n_new >= max_trials)
+            stop_new = elapsed >= budget_s or (max_trials is not None and n_new >= max_trials) or stopped is not None
             if n_new == 0 and best is None:
                 stop_new = False  # a budget shorter than one trial still trains one
             while not stop_new and pool.pending < pool.capacity:
@@ -295,13 +343,15 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str | P
                 if max_trials is None and number not in must_finish and best is not None:
                     # stops at the budget's end (until a trial succeeds, trials run to the end)
                     extra["deadline"] = time.time() + budget_s - (time.monotonic() - started)
+                if keep_weights and job.epochs == epochs:
+                    extra["return_state"] = True
                 pool.submit(number, job.action, job.epochs, seed, extra or None)
                 running[number] = (job, time.monotonic())
                 n_new += 1
                 stop_new = max_trials is not None and n_new >= max_trials
             if pool.pending == 0:
                 break
-            if max_trials is None and elapsed >= budget_s:
+            if max_trials is None and (elapsed >= budget_s or stopped is not None):
                 if best is not None and not (must_finish & set(running)):
                     break  # trials still running are abandoned (journaled as 'running', then 'lost')
                 if not waited:  # nothing has succeeded yet: wait for the running trials, not a new one
@@ -312,6 +362,7 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str | P
             wait_for = 1.0 if max_trials is not None else max(0.05, min(1.0, budget_s - elapsed))
             for num, res in pool.wait(timeout=wait_for):
                 job, _ = running.pop(num)
+                state = res.pop("state", None)
                 journal.finish(num, res)
                 tr = {"number": num, "action": job.action, "epochs": job.epochs, "rung": job.rung,
                       "fraction": job.fraction, **res}
@@ -326,6 +377,9 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str | P
                     strat.update(job.proposal, tr["reward"])
                 all_trials.append(tr)
                 record(tr, time.monotonic() - started)
+                if state is not None and tr["status"] == "ok":
+                    _keep_weights(weights, tr, state, defaults, keep_weights)
+                check_stop()
             if bar is not None:
                 bar.show(time.monotonic() - started, len(all_trials), pool.pending, best,
                          best is not None and tuple(best["action"]) in defaults)
@@ -363,9 +417,52 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str | P
     return SearchResult(best=best_out, trials=len(all_trials), resumed_trials=n_resumed, history=history,
                         pareto=pareto_front(pts, cost_key), space=space_name, strategy=strategy_name,
                         seconds=time.monotonic() - started, failed=n_failed, config=config, top=top, timed_out=n_timeout,
+                        stopped=stopped, weights={a: {k: v for k, v in w.items() if k != "key"} for a, w in weights.items()},
                         hand_built=None if hand_best is None else {
                             "number": hand_best["number"], "val_acc": hand_best["val_acc"], "epochs": hand_best["epochs"],
                             "val_loss": _clean(hand_best.get("val_loss"))})
+
+
+def _passes(t: dict[str, Any]) -> float:
+    """Passes over the training data a finished trial made: epochs run x its data fraction."""
+    ran = t.get("epochs_run")
+    if not isinstance(ran, (int, float)):
+        ran = t["epochs"] if t["status"] == "ok" else 0
+    return float(ran) * float(t.get("fraction", 1.0) or 1.0)
+
+
+def _hand_built_leads(best: dict[str, Any] | None, trials: list[dict[str, Any]], defaults: set[tuple[int, ...]],
+                      top_epochs: int, rivals: int) -> dict[str, Any] | None:
+    """Why the search should stop exploring now, or None: the incumbent is a hand-built
+    architecture trained at the top rung, and at least ``rivals`` searched architectures have
+    finished the top rung (all below it, since it leads). O(trials)."""
+    if best is None or tuple(best["action"]) not in defaults or best["epochs"] != top_epochs:
+        return None
+    hand = [t for t in trials if tuple(t["action"]) in defaults and t["status"] == "ok" and t["epochs"] == top_epochs]
+    searched = [t for t in trials if tuple(t["action"]) not in defaults]
+    top = {tuple(t["action"]) for t in searched if t["epochs"] == top_epochs}
+    if not hand or len(top) < rivals:
+        return None
+    return {"reason": "hand-built incumbent", "hand_built_val_acc": float(best["val_acc"]),
+            "rivals": len(top), "rivals_best_val_acc": max((float(t["val_acc"]) for t in searched
+                                                            if t["epochs"] == top_epochs and _finite(t.get("val_acc"))),
+                                                           default=None),
+            "hand_built_passes": round(max(_passes(t) for t in hand), 3),
+            "explored_passes": round(sum(_passes(t) for t in searched), 3), "trials": len(trials)}
+
+
+def _keep_weights(weights: dict[tuple[int, ...], dict[str, Any]], tr: dict[str, Any], state: dict[str, Any],
+                  defaults: set[tuple[int, ...]], keep: int) -> None:
+    """Add a top-rung trial's weights; keep the hand-built ones and the ``keep`` best others."""
+    a = tuple(tr["action"])
+    if a in weights and weights[a]["key"] <= _rank_key(tr):
+        return
+    weights[a] = {"state": state, "number": tr["number"], "epochs": tr["epochs"],
+                  "epochs_run": int(tr.get("epochs_run") or tr["epochs"]), "val_acc": float(tr["val_acc"]),
+                  "key": _rank_key(tr)}
+    others = sorted((k for k in weights if k not in defaults), key=lambda k: weights[k]["key"])
+    for k in others[keep:]:
+        del weights[k]
 
 
 def _rank_key(t: dict[str, Any]) -> tuple[float, float, float, int]:
@@ -378,6 +475,10 @@ def _rank_key(t: dict[str, Any]) -> tuple[float, float, float, int]:
     raw = t.get("val_loss")
     loss = float(raw) if isinstance(raw, (int, float)) and math.isfinite(raw) else math.inf
     return (-t["epochs"], -t["reward"], loss, t["number"])
+
+
+def _fmt(x: Any) -> str:
+    return "-" if x is None else f"{x:.4f}"
 
 
 def _clean(x: Any) -> Any:
@@ -407,6 +508,14 @@ class _Progress:
             self.width = len(line)
         else:
             sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+    def say(self, line: str) -> None:
+        """A line of its own (a decision), below the live line."""
+        if self.tty and self.width:
+            sys.stderr.write("\n")
+            self.width = 0
+        sys.stderr.write(line + "\n")
         sys.stderr.flush()
 
     def close(self) -> None:

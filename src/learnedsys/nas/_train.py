@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -100,7 +100,8 @@ def fit_model(space: Space, action: Sequence[int], data: Dataset, *, epochs: int
               batch_size: int = 64, include_val: bool = False, eval_every: int = 0,
               curve: list[float] | None = None, schedule: str | None = None, fraction: float = 1.0,
               patience: int = 0, stats: dict[str, Any] | None = None, deadline: float | None = None,
-              seconds: float | None = None) -> Any:
+              seconds: float | None = None, init_state: Mapping[str, Any] | None = None,
+              stop: Callable[[], bool] | None = None) -> Any:
     """Build and train the model of ``action``; return it (raises on NaN loss).
 
     Args:
@@ -124,6 +125,13 @@ def fit_model(space: Space, action: Sequence[int], data: Dataset, *, epochs: int
             is then only a cap): the one-cycle schedule follows the elapsed fraction of
             ``seconds`` rather than of the steps, so the run ends converged whatever the machine's
             load (the final training of a budgeted search, and its hand-built baseline).
+        init_state: start from these weights (a ``state_dict`` as names -> arrays, e.g. the
+            ``state`` a search trial of the same architecture returned) instead of a fresh
+            initialisation: a warm start. Everything else is the same recipe (a new optimiser and
+            the whole schedule over ``epochs`` / ``seconds``); ``seed`` still orders the batches
+            and draws the augmentation.
+        stop: called before every batch; when it returns True training stops with
+            :class:`TimeoutError` (the search stopped exploring: its running trials end now).
     """
     schedule = recipe(space) if schedule is None else schedule
     check_choice(schedule, "schedule", "fit_model", ("cosine", "onecycle", "constant"))
@@ -131,6 +139,8 @@ def fit_model(space: Space, action: Sequence[int], data: Dataset, *, epochs: int
     arch = space.decode(action)
     torch.manual_seed(seed)
     model = build_model(space.family, arch, data.shape, data.n_classes)
+    if init_state is not None:
+        model.load_state_dict({k: torch.from_numpy(np.array(v, copy=True)) for k, v in init_state.items()}, strict=True)
     lr = float(arch.get("lr", _DEFAULT_LR))
     if schedule == "onecycle":
         opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=5e-4)
@@ -172,6 +182,8 @@ def fit_model(space: Space, action: Sequence[int], data: Dataset, *, epochs: int
                 xb = _shift(xb, shift, gen, torch)
             if deadline is not None and time.time() > deadline:
                 raise TimeoutError(f"the search's budget ended at epoch {ep}")
+            if stop is not None and stop():
+                raise TimeoutError(f"the search stopped exploring at epoch {ep}")
             if timed:
                 pct = (time.perf_counter() - t_start) / float(seconds)  # type: ignore[arg-type]
                 if pct >= 1.0:
@@ -226,13 +238,14 @@ def train_eval(space: Space, action: Sequence[int], data: Dataset, *, epochs: in
                batch_size: int = 64, eval_every: int = 0, measure_latency: bool = True,
                with_test: bool = False, return_state: bool = False, schedule: str | None = None,
                fraction: float = 1.0, patience: int = 0, final: bool = False,
-               deadline: float | None = None, seconds: float | None = None) -> dict[str, Any]:
+               deadline: float | None = None, seconds: float | None = None,
+               init_state: Mapping[str, Any] | None = None, stop: Callable[[], bool] | None = None) -> dict[str, Any]:
     """Train the architecture ``action`` of ``space`` on ``data``; return a JSON-compatible result.
 
     Cost: ``epochs`` passes over the training part plus one over the validation part.
-    ``fraction`` and ``patience`` are :func:`fit_model`'s; ``final`` trains on train +
-    validation and returns the weights (``state``) without scoring (the final retraining, run on
-    the search's workers).
+    ``fraction``, ``patience``, ``init_state`` (a warm start) and ``stop`` are :func:`fit_model`'s;
+    ``final`` trains on train + validation and returns the weights (``state``) without scoring
+    (the final retraining, run on the search's workers).
 
     Returns:
         ``status`` ("ok", "nan" or "error"), ``val_acc`` and ``val_loss`` (NaN unless ok), ``params``,
@@ -252,7 +265,7 @@ def train_eval(space: Space, action: Sequence[int], data: Dataset, *, epochs: in
         model = fit_model(space, action, data, epochs=epochs, seed=seed, batch_size=batch_size,
                           eval_every=eval_every, curve=curve, schedule=schedule, fraction=fraction,
                           patience=0 if final else patience, include_val=final, stats=stats, deadline=deadline,
-                          seconds=seconds)
+                          seconds=seconds, init_state=init_state, stop=stop)
         out["curve"] = curve
         out["epochs_run"] = stats.get("epochs_run", epochs)
         if final:
