@@ -584,7 +584,7 @@ def _fix(keys, q, pos: int, lo: int, hi: int, side: int):  # type: ignore[no-unt
     return pos, lo, hi
 
 
-@_inline
+@_jit
 def _knot_eval(buf, off: int, cnt: int, x: float) -> float:  # type: ignore[no-untyped-def]
     """Position predicted by the spline whose ``cnt`` knots lie at ``buf[off:off + 2 * cnt]`` as
     (x, y) pairs; 0.0 for a range outside ``buf`` (a crafted file: slow, never wrong)."""
@@ -613,21 +613,24 @@ def _knot_eval(buf, off: int, cnt: int, x: float) -> float:  # type: ignore[no-u
 
 
 @_inline
-def _leaf_pred(params, leaves, j: int, x: float) -> float:  # type: ignore[no-untyped-def]
+def _leaf_pred(params, leaves, j: int, x: float, spline: bool) -> float:  # type: ignore[no-untyped-def]
     """Leaf j's predicted position: its line, or for a spline leaf (slope <= -1, which no
     least-squares line over sorted keys has) the spline whose knots start at params[-slope - 1],
-    their count in the intercept's column."""
+    their count in the intercept's column. The spline is a call, not inlined: the lines' path
+    stays as small as it was. ``spline`` is a compile-time constant (``numba.literally`` in the
+    kernels that take it): False for a model without spline leaves, whose lookups then run the
+    code they ran before spline leaves existed (the check alone cost 4-11 % in mode A)."""
     s = leaves[j, 0]
-    if s > -0.5:
-        return s * x + leaves[j, 1]
-    return _knot_eval(params, int(-s) - 1, int(leaves[j, 1]), x)
+    if spline and s <= -0.5:
+        return _knot_eval(params, int(-s) - 1, int(leaves[j, 1]), x)
+    return s * x + leaves[j, 1]
 
 
 @_inline
-def _window(kind, params, leaves, keys, x: float, n: int):  # type: ignore[no-untyped-def]
+def _window(kind, params, leaves, keys, x: float, n: int, spline: bool):  # type: ignore[no-untyped-def]
     n_leaves = leaves.shape[0]
     j = leaf_of(kind, params, x, n_leaves)
-    pred = _leaf_pred(params, leaves, j, x)
+    pred = _leaf_pred(params, leaves, j, x, spline)
     lo = _clamp(np.floor(pred + leaves[j, 2]), n)
     hi = _clamp(np.ceil(pred + leaves[j, 3]) + 1.0, n)
     if hi < lo:
@@ -636,19 +639,19 @@ def _window(kind, params, leaves, keys, x: float, n: int):  # type: ignore[no-un
 
 
 @_inline
-def lookup_one(kind, params, leaves, keys, q, side: int):  # type: ignore[no-untyped-def]
+def lookup_one(kind, params, leaves, keys, q, side: int, spline: bool):  # type: ignore[no-untyped-def]
     """(pos, lo, hi) for one query: the bound and the window that was searched."""
     n = keys.shape[0]
     if n == 0:
         return 0, 0, 0
     x = float(q)
     if leaves.shape[1] == 4:
-        lo, hi = _window(kind, params, leaves, keys, x, n)
+        lo, hi = _window(kind, params, leaves, keys, x, n, spline)
         p = _bsearch(keys, q, lo, hi, side)
         return _fix(keys, q, p, lo, hi, side)
     # exponential search from the prediction
     j = leaf_of(kind, params, x, leaves.shape[0])
-    p0 = _clamp(_leaf_pred(params, leaves, j, x), n)
+    p0 = _clamp(_leaf_pred(params, leaves, j, x, spline), n)
     if p0 >= n:
         p0 = n - 1
     if _less(keys[p0], q, side):
@@ -675,8 +678,8 @@ def lookup_one(kind, params, leaves, keys, q, side: int):  # type: ignore[no-unt
     return p, lo, hi
 
 
-@_jit
-def _lookup_range(kind, params, leaves, keys, queries, out, start: int, stop: int, side: int, interleave: bool):  # type: ignore[no-untyped-def]
+@_inline
+def _lookup_range(kind, params, leaves, keys, queries, out, start: int, stop: int, side: int, interleave: bool, spline: bool):  # type: ignore[no-untyped-def]
     n = keys.shape[0]
     if n == 0:
         for i in range(start, stop):
@@ -684,7 +687,7 @@ def _lookup_range(kind, params, leaves, keys, queries, out, start: int, stop: in
         return
     if leaves.shape[1] != 4 or not interleave:
         for i in range(start, stop):
-            out[i] = lookup_one(kind, params, leaves, keys, queries[i], side)[0]
+            out[i] = lookup_one(kind, params, leaves, keys, queries[i], side, spline)[0]
         return
     G = GROUP
     base = np.empty(G, dtype=np.int64)
@@ -696,7 +699,7 @@ def _lookup_range(kind, params, leaves, keys, queries, out, start: int, stop: in
         # stage 1: every lane's window; the leaf rows are independent loads in flight together
         maxn = 0
         for g in range(G):
-            lo, hi = _window(kind, params, leaves, keys, float(queries[i + g]), n)
+            lo, hi = _window(kind, params, leaves, keys, float(queries[i + g]), n, spline)
             los[g] = lo
             his[g] = hi
             base[g] = lo
@@ -735,14 +738,22 @@ def _lookup_range(kind, params, leaves, keys, queries, out, start: int, stop: in
             out[i + g] = _fix(keys, q, b, los[g], his[g], side)[0]
         i += G
     while i < stop:
-        out[i] = lookup_one(kind, params, leaves, keys, queries[i], side)[0]
+        out[i] = lookup_one(kind, params, leaves, keys, queries[i], side, spline)[0]
         i += 1
 
 
 @_jit
 def lookup_serial(kind, params, leaves, keys, queries, side: int, interleave: bool):  # type: ignore[no-untyped-def]
     out = np.empty(queries.shape[0], dtype=np.int64)
-    _lookup_range(kind, params, leaves, keys, queries, out, 0, queries.shape[0], side, interleave)
+    _lookup_range(kind, params, leaves, keys, queries, out, 0, queries.shape[0], side, interleave, False)
+    return out
+
+
+@_jit
+def lookup_serial_spline(kind, params, leaves, keys, queries, side: int, interleave: bool):  # type: ignore[no-untyped-def]
+    """lookup_serial for a model with spline leaves (the plain kernels never look for them)."""
+    out = np.empty(queries.shape[0], dtype=np.int64)
+    _lookup_range(kind, params, leaves, keys, queries, out, 0, queries.shape[0], side, interleave, True)
     return out
 
 
@@ -755,7 +766,20 @@ def lookup_parallel(kind, params, leaves, keys, queries, side: int, interleave: 
     for c in nb.prange(n_chunks):
         s = c * chunk
         e = min(m, s + chunk)
-        _lookup_range(kind, params, leaves, keys, queries, out, s, e, side, interleave)
+        _lookup_range(kind, params, leaves, keys, queries, out, s, e, side, interleave, False)
+    return out
+
+
+@nb.njit(cache=True, nogil=True, parallel=True)
+def lookup_parallel_spline(kind, params, leaves, keys, queries, side: int, interleave: bool):  # type: ignore[no-untyped-def]
+    m = queries.shape[0]
+    out = np.empty(m, dtype=np.int64)
+    chunk = 1 << 14
+    n_chunks = (m + chunk - 1) // chunk
+    for c in nb.prange(n_chunks):
+        s = c * chunk
+        e = min(m, s + chunk)
+        _lookup_range(kind, params, leaves, keys, queries, out, s, e, side, interleave, True)
     return out
 
 
@@ -766,7 +790,21 @@ def search_many(kind, params, leaves, keys, queries, side: int):  # type: ignore
     lo = np.empty(m, dtype=np.int64)
     hi = np.empty(m, dtype=np.int64)
     for i in range(m):
-        p, a, b = lookup_one(kind, params, leaves, keys, queries[i], side)
+        p, a, b = lookup_one(kind, params, leaves, keys, queries[i], side, False)
+        pos[i] = p
+        lo[i] = a
+        hi[i] = b
+    return pos, lo, hi
+
+
+@_jit
+def search_many_spline(kind, params, leaves, keys, queries, side: int):  # type: ignore[no-untyped-def]
+    m = queries.shape[0]
+    pos = np.empty(m, dtype=np.int64)
+    lo = np.empty(m, dtype=np.int64)
+    hi = np.empty(m, dtype=np.int64)
+    for i in range(m):
+        p, a, b = lookup_one(kind, params, leaves, keys, queries[i], side, True)
         pos[i] = p
         lo[i] = a
         hi[i] = b
@@ -836,7 +874,7 @@ def scalar_op(kind: int, model: np.ndarray, keys, q, op: int) -> int:  # type: i
     leaves = model[2 : 2 + L * c].reshape((L, c))
     params = model[2 + L * c :]
     side = 1 if op == 1 else 0
-    p = lookup_one(kind, params, leaves, keys, q, side)[0]
+    p = lookup_one(kind, params, leaves, keys, q, side, True)[0]
     if op == 2:
         return 1 if p < keys.shape[0] and keys[p] == q else 0
     return p
@@ -878,7 +916,45 @@ def lookup_partitioned(kind, params, leaves, keys, queries, side: int, n_buckets
         qs[k] = queries[i]
         counts[b] = k + 1
     res = np.empty(m, dtype=np.int64)
-    _lookup_range(kind, params, leaves, keys, qs, res, 0, m, side, True)
+    _lookup_range(kind, params, leaves, keys, qs, res, 0, m, side, True, False)
+    for k in range(m):
+        out[order[k]] = res[k]
+    return out
+
+
+@_jit
+def lookup_partitioned_spline(kind, params, leaves, keys, queries, side: int, n_buckets: int):  # type: ignore[no-untyped-def]
+    """lookup_partitioned for a model with spline leaves."""
+    m = queries.shape[0]
+    n = keys.shape[0]
+    out = np.empty(m, dtype=np.int64)
+    L = leaves.shape[0]
+    if n == 0:
+        out[:] = 0
+        return out
+    B = n_buckets
+    bucket = np.empty(m, dtype=np.int32)
+    counts = np.zeros(B + 1, dtype=np.int64)
+    scale = B / L
+    for i in range(m):
+        j = leaf_of(kind, params, float(queries[i]), L)
+        b = int(j * scale)
+        if b >= B:
+            b = B - 1
+        bucket[i] = b
+        counts[b + 1] += 1
+    for b in range(B):
+        counts[b + 1] += counts[b]
+    order = np.empty(m, dtype=np.int64)
+    qs = np.empty(m, dtype=queries.dtype)
+    for i in range(m):
+        b = bucket[i]
+        k = counts[b]
+        order[k] = i
+        qs[k] = queries[i]
+        counts[b] = k + 1
+    res = np.empty(m, dtype=np.int64)
+    _lookup_range(kind, params, leaves, keys, qs, res, 0, m, side, True, True)
     for k in range(m):
         out[order[k]] = res[k]
     return out

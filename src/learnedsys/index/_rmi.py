@@ -269,6 +269,7 @@ class RMI(Estimator):
     # an empty int range and no fast type, so every query takes the general path (NotFittedError)
     _pk: tuple[Any, ...] = (None, 0, None, None, 1, 0, frozenset())
     _model: Any = None
+    _spline: bool = False
     _sample_cache: Any = None
 
     def __init__(
@@ -492,7 +493,8 @@ class RMI(Estimator):
                 times = []
                 for _ in range(3):
                     t0 = time.perf_counter()
-                    K.lookup_serial(kind, params, lv, keys, q, 0, self.interleave)
+                    run = K.lookup_serial_spline if (lv[:, 0] <= -0.5).any() else K.lookup_serial
+                    run(kind, params, lv, keys, q, 0, self.interleave)
                     times.append(time.perf_counter() - t0)
                 size = self._size(params, c.n_leaves) - 8 * (4 - lv.shape[1]) * c.n_leaves
                 cand = _Candidate(c.root, c.n_leaves, c.est_ns, size)
@@ -546,6 +548,8 @@ class RMI(Estimator):
         self.leaves_ = np.ascontiguousarray(leaves[:, :cols], dtype=np.float64)
         self.n_leaves_ = int(self.leaves_.shape[0])
         self.leaf_search_ = "binary" if cols == 4 else "exponential"
+        # which compiled lookups run: with spline leaves or the plain ones (see K._leaf_pred)
+        self._spline = bool((self.leaves_[:, 0] <= -0.5).any())
         # the per-key path: one packed model, and the Python ints the kernel takes exactly
         # (int64 for signed keys, [0, 2**63) for unsigned: numba types larger ints as uint64)
         self._model = K.pack_model(self.root_params_, self.leaves_)
@@ -784,11 +788,11 @@ class RMI(Estimator):
         q, below, above, scalar = prepare_queries(queries, self.keys_.dtype)
         B = self._partition_buckets(q.shape[0])
         if B:
-            out = K.lookup_partitioned(self._root_kind, self.root_params_, self.leaves_, self.keys_, q, side, B)
+            out = (K.lookup_partitioned_spline if self._spline else K.lookup_partitioned)(self._root_kind, self.root_params_, self.leaves_, self.keys_, q, side, B)
         elif self.parallel and q.shape[0] >= (1 << 16):
-            out = K.lookup_parallel(self._root_kind, self.root_params_, self.leaves_, self.keys_, q, side, self.interleave)
+            out = (K.lookup_parallel_spline if self._spline else K.lookup_parallel)(self._root_kind, self.root_params_, self.leaves_, self.keys_, q, side, self.interleave)
         else:
-            out = K.lookup_serial(self._root_kind, self.root_params_, self.leaves_, self.keys_, q, side, self.interleave)
+            out = (K.lookup_serial_spline if self._spline else K.lookup_serial)(self._root_kind, self.root_params_, self.leaves_, self.keys_, q, side, self.interleave)
         if below is not None:
             out[below] = 0
         if above is not None:
@@ -830,7 +834,7 @@ class RMI(Estimator):
         benchmarks). Fit with ``interleave=False`` so auto-configuration times this mode."""
         self._check_fitted()
         q, below, above, _ = prepare_queries(queries, self.keys_.dtype)
-        out = K.lookup_serial(self._root_kind, self.root_params_, self.leaves_, self.keys_, q, 0, False)
+        out = (K.lookup_serial_spline if self._spline else K.lookup_serial)(self._root_kind, self.root_params_, self.leaves_, self.keys_, q, 0, False)
         if below is not None:
             out[below] = 0
         if above is not None:
@@ -886,7 +890,7 @@ class RMI(Estimator):
         """
         self._check_fitted()
         q, below, above, scalar = prepare_queries(queries, self.keys_.dtype)
-        pos, lo, hi = K.search_many(self._root_kind, self.root_params_, self.leaves_, self.keys_, q, 0)
+        pos, lo, hi = (K.search_many_spline if self._spline else K.search_many)(self._root_kind, self.root_params_, self.leaves_, self.keys_, q, 0)
         for mask, value in ((below, 0), (above, self.n_)):
             if mask is not None:
                 pos[mask] = lo[mask] = hi[mask] = value
