@@ -64,6 +64,11 @@ def test_answers_match_searchsorted(params: dict, dups: bool) -> None:
     assert [index.lower_bound(int(x)) for x in q[:300]] == np.searchsorted(keys, q[:300]).tolist()
     exp = RMI(max_bytes=200_000, leaf_search="exponential", **params).fit(keys)
     np.testing.assert_array_equal(exp.lower_bound(q), np.searchsorted(keys, q))
+    if not dups:  # the parallel and partitioned batch kernels (batches of 64k+ queries)
+        big = np.tile(q, 1 + (1 << 16) // q.size)
+        for kw in ({"parallel": True, "partition": "never"}, {"partition": "always"}):
+            other = RMI(max_bytes=200_000, **kw, **params).fit(keys)
+            np.testing.assert_array_equal(other.lower_bound(big), np.searchsorted(keys, big))
 
 
 def test_error_bounds_hold_for_every_key() -> None:

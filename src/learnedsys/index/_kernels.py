@@ -757,6 +757,17 @@ def lookup_serial_spline(kind, params, leaves, keys, queries, side: int, interle
     return out
 
 
+@_jit
+def _range_plain(kind, params, leaves, keys, queries, out, start: int, stop: int, side: int, interleave: bool):  # type: ignore[no-untyped-def]
+    # a call, not inlined code, inside prange (inlined there, numba's parfor lowering crashed)
+    _lookup_range(kind, params, leaves, keys, queries, out, start, stop, side, interleave, False)
+
+
+@_jit
+def _range_spline(kind, params, leaves, keys, queries, out, start: int, stop: int, side: int, interleave: bool):  # type: ignore[no-untyped-def]
+    _lookup_range(kind, params, leaves, keys, queries, out, start, stop, side, interleave, True)
+
+
 @nb.njit(cache=True, nogil=True, parallel=True)
 def lookup_parallel(kind, params, leaves, keys, queries, side: int, interleave: bool):  # type: ignore[no-untyped-def]
     m = queries.shape[0]
@@ -766,7 +777,7 @@ def lookup_parallel(kind, params, leaves, keys, queries, side: int, interleave: 
     for c in nb.prange(n_chunks):
         s = c * chunk
         e = min(m, s + chunk)
-        _lookup_range(kind, params, leaves, keys, queries, out, s, e, side, interleave, False)
+        _range_plain(kind, params, leaves, keys, queries, out, s, e, side, interleave)
     return out
 
 
@@ -779,7 +790,7 @@ def lookup_parallel_spline(kind, params, leaves, keys, queries, side: int, inter
     for c in nb.prange(n_chunks):
         s = c * chunk
         e = min(m, s + chunk)
-        _lookup_range(kind, params, leaves, keys, queries, out, s, e, side, interleave, True)
+        _range_spline(kind, params, leaves, keys, queries, out, s, e, side, interleave)
     return out
 
 
