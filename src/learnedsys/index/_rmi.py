@@ -387,7 +387,13 @@ class RMI(Estimator):
             if self.config == "measure" and n >= _MEASURE_MIN_KEYS and len(fitting) > 1:
                 measured = self._measure(fitting, best, keys, pos, m, n, sample, rng)
                 self.measured_ = [
-                    (c.root, c.n_leaves, c.size, ns, "binary" if lv.shape[1] == 4 else "exponential")
+                    (
+                        c.root,
+                        c.n_leaves,
+                        c.size,
+                        ns,
+                        ("binary" if lv.shape[1] == 4 else "exponential") + ("+spline" if (lv[:, 0] <= -0.5).any() else ""),
+                    )
                     for c, ns, (_, lv) in measured
                 ]
                 fastest = min(ns for _, ns, _ in measured)
@@ -402,25 +408,31 @@ class RMI(Estimator):
             self.candidates_ = []
             # more leaves than distinct keys only costs memory: cap by the data
             root, L = self.root, max(1, min(int(self.n_leaves), m))
-        self._set_model(root, *self._fit_model(root, L, keys, pos, m, n, sample))
+        self._set_model(root, *self._fit_model(root, L, keys, pos, m, n, sample)[:2])
         self._sample_cache = None
         return self
 
     def _fit_model(
         self, root: str, L: int, keys: np.ndarray, pos: np.ndarray, m: int, n: int, sample: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Root parameters and the leaf table of one configuration, fitted on all the keys."""
+    ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+        """Root parameters and the leaf table of one configuration, fitted on all the keys, and
+        the same model with lines in place of its spline leaves (None when it has none)."""
         params = self._fit_root(root, keys, sample, n, L)
         kind = ROOTS[root]
+        cols = self._leaf_cols()
+        lines = None
         if root in _MONOTONE_ROOTS or K.is_monotone(kind, params, keys, sample, L):
             leaves = K.fit_leaves_monotone(kind, params, keys, pos, m, L, n, self._hybrid())
             if self.spline_leaves:
+                plain = (params, leaves[:, :cols])
                 params, leaves = self._spline_poor_leaves(kind, params, leaves, keys, pos, m)
+                if params is not plain[0]:
+                    lines = plain
         else:
             leaf = K.assign_leaves_at(kind, params, keys, pos, m, L)
             leaves = K.fit_leaves(keys, pos, leaf, L, n, self._hybrid())
             del leaf
-        return params, leaves[:, : self._leaf_cols()]
+        return params, leaves[:, :cols], lines
 
     def _spline_poor_leaves(
         self, kind: int, params: np.ndarray, leaves: np.ndarray, keys: np.ndarray, pos: np.ndarray, m: int
@@ -477,28 +489,43 @@ class RMI(Estimator):
             if c.n_leaves == 1 and c.est_ns == math.inf:
                 params = np.zeros(2)
                 leaves = np.array([[0.0, 0.0, 0.0, float(n - 1)]])[:, : self._leaf_cols()]
+                lines = None
                 if self.leaf_search == "exponential":
                     continue
             else:
-                params, leaves = self._fit_model(c.root, c.n_leaves, keys, pos, m, n, sample)
+                params, leaves, lines = self._fit_model(c.root, c.n_leaves, keys, pos, m, n, sample)
             kind = ROOTS[c.root]
-            forms = [leaves]
-            if self.leaf_search == "auto" and c.n_leaves > 1:
-                # the same model without its error bounds: half the bytes (a table that stays in
-                # a nearer cache) and a search outward from the prediction, which on most keys
-                # touches fewer cache lines than bisecting the leaf's worst-case window
-                forms.append(leaves[:, :2])
-            for form in forms:
-                lv = np.ascontiguousarray(form, dtype=np.float64)
-                times = []
-                for _ in range(3):
-                    t0 = time.perf_counter()
-                    run = K.lookup_serial_spline if (lv[:, 0] <= -0.5).any() else K.lookup_serial
-                    run(kind, params, lv, keys, q, 0, self.interleave)
-                    times.append(time.perf_counter() - t0)
-                size = self._size(params, c.n_leaves) - 8 * (4 - lv.shape[1]) * c.n_leaves
-                cand = _Candidate(c.root, c.n_leaves, c.est_ns, size)
-                out.append((cand, min(times) / q.shape[0] * 1e9, (params, form)))
+            models = [(params, leaves)]
+            if lines is not None:
+                # the same model with lines for its spline leaves: in 16-lane lockstep the knot
+                # search runs lane by lane, and the lines' wider windows can be the faster
+                models.append(lines)
+            for params, leaves in models:
+                forms = [leaves]
+                if self.leaf_search == "auto" and c.n_leaves > 1:
+                    # the same model without its error bounds: half the bytes (a table that stays
+                    # in a nearer cache) and a search outward from the prediction, which on most
+                    # keys touches fewer cache lines than bisecting the leaf's worst-case window
+                    forms.append(leaves[:, :2])
+                out.extend(self._time_forms(c, kind, params, forms, keys, q))
+        return out
+
+    def _time_forms(
+        self, c: _Candidate, kind: int, params: np.ndarray, forms: list[np.ndarray], keys: np.ndarray, q: np.ndarray
+    ) -> list[tuple[_Candidate, float, tuple[np.ndarray, np.ndarray]]]:
+        """Lookup time (ns, best of 3 on ``q``) of each leaf form of one model."""
+        out: list[tuple[_Candidate, float, tuple[np.ndarray, np.ndarray]]] = []
+        for form in forms:
+            lv = np.ascontiguousarray(form, dtype=np.float64)
+            run = K.lookup_serial_spline if (lv[:, 0] <= -0.5).any() else K.lookup_serial
+            times = []
+            for _ in range(3):
+                t0 = time.perf_counter()
+                run(kind, params, lv, keys, q, 0, self.interleave)
+                times.append(time.perf_counter() - t0)
+            size = self._size(params, c.n_leaves) - 8 * (4 - lv.shape[1]) * c.n_leaves
+            cand = _Candidate(c.root, c.n_leaves, c.est_ns, size)
+            out.append((cand, min(times) / q.shape[0] * 1e9, (params, form)))
         return out
 
     def _estimate_log_window(
