@@ -56,6 +56,9 @@ _SPLINE_MAX_KNOTS = 2048
 _SPLINE_LEAVES_PER_KNOT = 16
 _SPLINE_EPS = (8, 16, 32, 64, 128)  # error bounds tried for spline leaves, tightest first
 _KNOT_BYTES = 16  # one (x, y) knot of a spline leaf
+# below this many distinct keys the keys and any model stay in cache, where a spline leaf's knot
+# search costs as much as the longer window it saves (and its kernels' compile is not paid)
+_SPLINE_MIN_KEYS = 1 << 14
 _META_BYTES = 64  # scalars beside the arrays: n, dtype, root kind, leaf count, flags
 
 
@@ -234,7 +237,7 @@ class RMI(Estimator):
             replaced by an error-bounded spline over its keys (RadixSpline's greedy corridor,
             the smallest error bound of 8, 16, 32, 64 or 128 positions whose knots fit in what
             ``max_bytes`` leaves), where that at least halves its search window; the knots are
-            searched by bisection. False: linear leaves only (the format of version 1 files).
+            searched by bisection. Only for 16,384 or more distinct keys. False: linear leaves only (the format of version 1 files).
         hybrid_threshold: a leaf whose error window exceeds this many positions falls back to a
             binary search over its key range (the paper's hybrid index); None: only where the
             range is narrower than the window.
@@ -441,7 +444,7 @@ class RMI(Estimator):
         the size budget left by the root and the leaves (see ``spline_leaves``)."""
         room = self._budget(keys) - self._size(params, leaves.shape[0])
         cap = room // _KNOT_BYTES
-        if cap < 2:
+        if cap < 2 or m < _SPLINE_MIN_KEYS:
             return params, leaves
         for eps in _SPLINE_EPS:
             # a leaf is worth a spline when its window is several times the spline's bound
