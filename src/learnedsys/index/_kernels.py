@@ -628,8 +628,12 @@ def _leaf_pred(params, leaves, j: int, x: float, spline: bool) -> float:  # type
 
 @_inline
 def _window(kind, params, leaves, keys, x: float, n: int, spline: bool):  # type: ignore[no-untyped-def]
-    n_leaves = leaves.shape[0]
-    j = leaf_of(kind, params, x, n_leaves)
+    return _window_of(params, leaves, leaf_of(kind, params, x, leaves.shape[0]), x, n, spline)
+
+
+@_inline
+def _window_of(params, leaves, j: int, x: float, n: int, spline: bool):  # type: ignore[no-untyped-def]
+    """Leaf j's search window [lo, hi) for x."""
     pred = _leaf_pred(params, leaves, j, x, spline)
     lo = _clamp(np.floor(pred + leaves[j, 2]), n)
     hi = _clamp(np.ceil(pred + leaves[j, 3]) + 1.0, n)
@@ -645,12 +649,14 @@ def lookup_one(kind, params, leaves, keys, q, side: int, spline: bool):  # type:
     if n == 0:
         return 0, 0, 0
     x = float(q)
+    # one root evaluation site (each inlined copy of the root costs compile time: issue 18's
+    # test-suite time)
+    j = leaf_of(kind, params, x, leaves.shape[0])
     if leaves.shape[1] == 4:
-        lo, hi = _window(kind, params, leaves, keys, x, n, spline)
+        lo, hi = _window_of(params, leaves, j, x, n, spline)
         p = _bsearch(keys, q, lo, hi, side)
         return _fix(keys, q, p, lo, hi, side)
     # exponential search from the prediction
-    j = leaf_of(kind, params, x, leaves.shape[0])
     p0 = _clamp(_leaf_pred(params, leaves, j, x, spline), n)
     if p0 >= n:
         p0 = n - 1
@@ -685,17 +691,14 @@ def _lookup_range(kind, params, leaves, keys, queries, out, start: int, stop: in
         for i in range(start, stop):
             out[i] = 0
         return
-    if leaves.shape[1] != 4 or not interleave:
-        for i in range(start, stop):
-            out[i] = lookup_one(kind, params, leaves, keys, queries[i], side, spline)[0]
-        return
     G = GROUP
-    base = np.empty(G, dtype=np.int64)
-    cnt = np.empty(G, dtype=np.int64)
-    los = np.empty(G, dtype=np.int64)
-    his = np.empty(G, dtype=np.int64)
+    lanes = G if leaves.shape[1] == 4 and interleave else 0
+    base = np.empty(lanes, dtype=np.int64)
+    cnt = np.empty(lanes, dtype=np.int64)
+    los = np.empty(lanes, dtype=np.int64)
+    his = np.empty(lanes, dtype=np.int64)
     i = start
-    while i + G <= stop:
+    while lanes > 0 and i + G <= stop:
         # stage 1: every lane's window; the leaf rows are independent loads in flight together
         maxn = 0
         for g in range(G):
@@ -737,9 +740,9 @@ def _lookup_range(kind, params, leaves, keys, queries, out, start: int, stop: in
                 b += 1
             out[i + g] = _fix(keys, q, b, los[g], his[g], side)[0]
         i += G
-    while i < stop:
-        out[i] = lookup_one(kind, params, leaves, keys, queries[i], side, spline)[0]
-        i += 1
+    # one at a time (mode A), or the tail of the lockstep groups: one inlined site of lookup_one
+    for k in range(i, stop):
+        out[k] = lookup_one(kind, params, leaves, keys, queries[k], side, spline)[0]
 
 
 @_jit
@@ -757,9 +760,14 @@ def lookup_serial_spline(kind, params, leaves, keys, queries, side: int, interle
     return out
 
 
+# Inside prange the lookup loop must be a call (inlined there, numba's parfor lowering crashed).
+# As a call it measured 10-40 % slower than inlined in lookup_serial (the output array no longer
+# known fresh), so the serial kernels keep their own inlined copy; the partitioned kernels call
+# lookup_serial. Calls between kernels pass no literal constants (a computed bool, not True):
+# numba compiles a separate copy for each literal value it sees (a cold first lookup took a
+# minute per key type; issue 18's test-suite time).
 @_jit
 def _range_plain(kind, params, leaves, keys, queries, out, start: int, stop: int, side: int, interleave: bool):  # type: ignore[no-untyped-def]
-    # a call, not inlined code, inside prange (inlined there, numba's parfor lowering crashed)
     _lookup_range(kind, params, leaves, keys, queries, out, start, stop, side, interleave, False)
 
 
@@ -892,6 +900,34 @@ def scalar_op(kind: int, model: np.ndarray, keys, q, op: int) -> int:  # type: i
 
 
 @_jit
+def _partition(kind, params, queries, n_leaves: int, n_buckets: int):  # type: ignore[no-untyped-def]
+    """The queries in bucket order (a counting sort by the root's leaf), and where each came from."""
+    m = queries.shape[0]
+    B = n_buckets
+    bucket = np.empty(m, dtype=np.int32)
+    counts = np.zeros(B + 1, dtype=np.int64)
+    scale = B / n_leaves
+    for i in range(m):
+        j = leaf_of(kind, params, float(queries[i]), n_leaves)
+        b = int(j * scale)
+        if b >= B:
+            b = B - 1
+        bucket[i] = b
+        counts[b + 1] += 1
+    for b in range(B):
+        counts[b + 1] += counts[b]
+    order = np.empty(m, dtype=np.int64)
+    qs = np.empty(m, dtype=queries.dtype)
+    for i in range(m):
+        b = bucket[i]
+        k = counts[b]
+        order[k] = i
+        qs[k] = queries[i]
+        counts[b] = k + 1
+    return order, qs
+
+
+@_jit
 def lookup_partitioned(kind, params, leaves, keys, queries, side: int, n_buckets: int):  # type: ignore[no-untyped-def]
     """A large batch in one pass of a learned counting sort: the root model sends every query to
     one of ``n_buckets`` ranges of equal key counts (the model is the keys' CDF), and the
@@ -899,37 +935,11 @@ def lookup_partitioned(kind, params, leaves, keys, queries, side: int, n_buckets
     to stay in cache. O(m) extra work, no comparison sort; pays when the keys do not fit in the
     cache and the batch is dense enough that several queries share a bucket."""
     m = queries.shape[0]
-    n = keys.shape[0]
-    out = np.empty(m, dtype=np.int64)
-    L = leaves.shape[0]
-    if n == 0:
-        out[:] = 0
+    out = np.zeros(m, dtype=np.int64)
+    if keys.shape[0] == 0:
         return out
-    B = n_buckets
-    bucket = np.empty(m, dtype=np.int32)
-    counts = np.zeros(B + 1, dtype=np.int64)
-    scale = B / L
-    for i in range(m):
-        j = leaf_of(kind, params, float(queries[i]), L)
-        b = int(j * scale)
-        if b >= B:
-            b = B - 1
-        bucket[i] = b
-        counts[b + 1] += 1
-    for b in range(B):
-        counts[b + 1] += counts[b]
-    order = np.empty(m, dtype=np.int64)
-    qs = np.empty(m, dtype=queries.dtype)
-    for i in range(m):
-        b = bucket[i]
-        k = counts[b]
-        order[k] = i
-        qs[k] = queries[i]
-        counts[b] = k + 1
-    res = np.empty(m, dtype=np.int64)
-    _lookup_range(kind, params, leaves, keys, qs, res, 0, m, side, True, False)
-    for k in range(m):
-        out[order[k]] = res[k]
+    order, qs = _partition(kind, params, queries, leaves.shape[0], n_buckets)
+    out[order] = lookup_serial(kind, params, leaves, keys, qs, side, m >= 0)
     return out
 
 
@@ -937,35 +947,9 @@ def lookup_partitioned(kind, params, leaves, keys, queries, side: int, n_buckets
 def lookup_partitioned_spline(kind, params, leaves, keys, queries, side: int, n_buckets: int):  # type: ignore[no-untyped-def]
     """lookup_partitioned for a model with spline leaves."""
     m = queries.shape[0]
-    n = keys.shape[0]
-    out = np.empty(m, dtype=np.int64)
-    L = leaves.shape[0]
-    if n == 0:
-        out[:] = 0
+    out = np.zeros(m, dtype=np.int64)
+    if keys.shape[0] == 0:
         return out
-    B = n_buckets
-    bucket = np.empty(m, dtype=np.int32)
-    counts = np.zeros(B + 1, dtype=np.int64)
-    scale = B / L
-    for i in range(m):
-        j = leaf_of(kind, params, float(queries[i]), L)
-        b = int(j * scale)
-        if b >= B:
-            b = B - 1
-        bucket[i] = b
-        counts[b + 1] += 1
-    for b in range(B):
-        counts[b + 1] += counts[b]
-    order = np.empty(m, dtype=np.int64)
-    qs = np.empty(m, dtype=queries.dtype)
-    for i in range(m):
-        b = bucket[i]
-        k = counts[b]
-        order[k] = i
-        qs[k] = queries[i]
-        counts[b] = k + 1
-    res = np.empty(m, dtype=np.int64)
-    _lookup_range(kind, params, leaves, keys, qs, res, 0, m, side, True, True)
-    for k in range(m):
-        out[order[k]] = res[k]
+    order, qs = _partition(kind, params, queries, leaves.shape[0], n_buckets)
+    out[order] = lookup_serial_spline(kind, params, leaves, keys, qs, side, m >= 0)
     return out
