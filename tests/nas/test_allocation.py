@@ -299,3 +299,24 @@ def test_cli_warm_final_starts_the_members_from_the_searched_weights(tmp_path: P
     ran = res["history"][0]["epochs_run"]
     assert res["allocation"]["warm_start_epochs"] == [ran, ran] and res["final_epochs_run"] == [1, 1]
     assert f"(+{ran} from the search: warm start)" in cap.out and "starting from the weights the search trained" in cap.err
+
+
+def test_cli_a_hand_built_winner_makes_every_final_member_hand_built(tmp_path: Path, monkeypatch, capsys) -> None:
+    """When no searched architecture beats the hand-built network, the final ensemble is the
+    hand-built network only (as the fair baseline trains it), not the hand-built network plus the
+    best of the losers."""
+    datasets = pytest.importorskip("sklearn.datasets")
+    d = datasets.load_digits()
+    npz = tmp_path / "d.npz"
+    np.savez(npz, X=d.data[:150].reshape(-1, 8, 8).astype(np.float32), y=d.target[:150])
+    _fake_searched_trials(monkeypatch)
+    js = tmp_path / "r.json"
+    rc = main(["nas", "search", "--data", str(npz), "--budget", "8", "--backend", "inline", "--ensemble", "2",
+               "--json", str(js)])
+    res = json.loads(js.read_text())
+    capsys.readouterr()
+    assert rc == 0 and res["best"]["hand_built"]
+    # searched architectures did reach the top rung (so the old rule would have taken one of them)
+    searched_top = [h for h in res["history"] if not h["hand_built"] and h["epochs"] == res["best"]["epochs"]]
+    assert searched_top
+    assert [tuple(m["action"]) for m in res["ensemble"]] == [HAND, HAND]
