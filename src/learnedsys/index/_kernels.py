@@ -617,9 +617,10 @@ def _leaf_pred(params, leaves, j: int, x: float, spline: bool) -> float:  # type
     """Leaf j's predicted position: its line, or for a spline leaf (slope <= -1, which no
     least-squares line over sorted keys has) the spline whose knots start at params[-slope - 1],
     their count in the intercept's column. The spline is a call, not inlined: the lines' path
-    stays as small as it was. ``spline`` is a compile-time constant (``numba.literally`` in the
-    kernels that take it): False for a model without spline leaves, whose lookups then run the
-    code they ran before spline leaves existed (the check alone cost 4-11 % in mode A)."""
+    stays as small as it was. ``spline`` is a compile-time constant (a literal passed by the
+    ``*_spline`` kernels and their plain twins): False for a model without spline leaves, whose
+    lookups then run the code they ran before spline leaves existed (the check alone cost 4-11 %
+    in mode A)."""
     s = leaves[j, 0]
     if spline and s <= -0.5:
         return _knot_eval(params, int(-s) - 1, int(leaves[j, 1]), x)

@@ -237,7 +237,8 @@ class RMI(Estimator):
             replaced by an error-bounded spline over its keys (RadixSpline's greedy corridor,
             the smallest error bound of 8, 16, 32, 64 or 128 positions whose knots fit in what
             ``max_bytes`` leaves), where that at least halves its search window; the knots are
-            searched by bisection. Only for 16,384 or more distinct keys. False: linear leaves only (the format of version 1 files).
+            searched by bisection. Only for 16,384 or more distinct keys. False: linear leaves
+            only (the format of version 1 files).
         hybrid_threshold: a leaf whose error window exceeds this many positions falls back to a
             binary search over its key range (the paper's hybrid index); None: only where the
             range is narrower than the window.
