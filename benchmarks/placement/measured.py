@@ -33,6 +33,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--repeats", type=int, default=3, help="timed steps per placement and round (one at a time; as many again pipelined)")
     ap.add_argument("--profile-repeats", type=int, default=5)
     ap.add_argument("--random", type=int, default=3, help="random placements of each kind (per op, per module)")
+    ap.add_argument("--shortlist", type=int, default=4, help="placements place_measured runs for real (the default+measured row)")
     ap.add_argument("--iterations", type=int, default=600, help="policy-gradient iterations of rl / hierarchical (x 8 samples)")
     ap.add_argument("--time-budget", type=float, default=20.0, help="seconds cap of each search")
     ap.add_argument("--anneal-steps", type=int, default=3000)

@@ -38,6 +38,9 @@ Run a placement for real, one pinned worker process per core (tensors over share
     with PlacedRuntime(model, p, inputs) as rt:  # same outputs as model(*inputs)
         seconds = rt.time_steps(inputs)          # measured, next to sim(p).step_time
 
+    best = place_measured(model, inputs)         # the same search; its shortlist run for real,
+                                                 # the fastest measured kept (info["measured"])
+
 ``METHODS`` lists the placers: single, expert, metis, m-topo, m-etf, m-sct, rl, hierarchical,
 default. The simulator (:func:`simulate`) is a numba discrete-event model of one training step;
 its semantics are in :mod:`learnedsys.placement._simulator`.
@@ -63,6 +66,8 @@ _EXPORTS = {
     "HEURISTICS": "_place",
     "METHODS": "_place",
     "place": "_place",
+    "place_measured": "_refine",
+    "measure_placements": "_refine",
     "Placement": "_placement",
     "PlacedRuntime": "_runtime",
     "run_placed": "_runtime",
@@ -81,6 +86,7 @@ if TYPE_CHECKING:
     from learnedsys.placement._place import HEURISTICS, METHODS, place
     from learnedsys.placement._placement import Placement
     from learnedsys.placement._profile import profile_op_times
+    from learnedsys.placement._refine import measure_placements, place_measured
     from learnedsys.placement._runtime import PlacedRuntime, run_placed
     from learnedsys.placement._simulator import SimResult, Simulator, simulate
 
@@ -101,7 +107,9 @@ __all__ = [
     "Simulator",
     "apply",
     "capture",
+    "measure_placements",
     "place",
+    "place_measured",
     "profile_op_times",
     "run_placed",
     "simulate",

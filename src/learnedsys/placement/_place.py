@@ -220,6 +220,7 @@ def place(
     kicks: int = 30,
     simulator: Simulator | None = None,
     warm_start: bool = True,
+    shortlist: int = 1,
 ) -> Placement:
     """Search a placement of ``graph`` on ``cluster``.
 
@@ -252,6 +253,11 @@ def place(
             simulator (every heuristic, and the expert with weight groups shifted across devices:
             :func:`shifted_candidates`) instead of the single-device placement; their result is
             then never slower than any heuristic. ``False``: the papers' cold start.
+        shortlist: the default method keeps the ``shortlist`` simulated-fastest distinct
+            placements it met (every candidate, every descent's end, the final one) in
+            ``info["shortlist"]``: ``{"source", "step_time", "devices"}`` each, fastest first.
+            :func:`~learnedsys.placement.place_measured` runs them for real and keeps the
+            fastest measured. Ignored by the other methods.
 
     Returns:
         A :class:`Placement` with its simulated step time and search time.
@@ -266,6 +272,7 @@ def place(
     time_budget = check_float(time_budget, "time_budget", "place", low=0.0)
     anneal_steps = check_int(anneal_steps, "anneal_steps", "place", low=0)
     kicks = check_int(kicks, "kicks", "place", low=0)
+    shortlist = check_int(shortlist, "shortlist", "place", low=1)
     sim = simulator if simulator is not None else Simulator(graph, cluster)
     k = n_groups or min(256, 20 * cluster.n_devices)
     t0 = time.perf_counter()
@@ -282,7 +289,7 @@ def place(
             dev, _, info = hierarchical(sim, n_groups=k, iterations=iterations, batch=batch, seed=seed, init=init, time_budget=time_budget, moves=moves)
         info["start"] = start
     else:
-        dev, info = _default(sim, k, seed, iterations, batch, time_budget, anneal_steps, kicks, warm_start)
+        dev, info = _default(sim, k, seed, iterations, batch, time_budget, anneal_steps, kicks, warm_start, shortlist=shortlist)
     elapsed = time.perf_counter() - t0
     res = sim(dev)
     return Placement(
@@ -305,7 +312,7 @@ def _warm_start(sim: Simulator, seed: int) -> tuple[str, np.ndarray]:
     return best[2], best[3]
 
 
-def _default(sim: Simulator, k: int, seed: int, iterations: int, batch: int, time_budget: float, anneal_steps: int, kicks: int, warm_start: bool = True, starts: int = 5) -> tuple[np.ndarray, dict[str, Any]]:
+def _default(sim: Simulator, k: int, seed: int, iterations: int, batch: int, time_budget: float, anneal_steps: int, kicks: int, warm_start: bool = True, starts: int = 5, shortlist: int = 1) -> tuple[np.ndarray, dict[str, Any]]:
     t0 = time.perf_counter()
     cands: dict[str, tuple[np.ndarray, float]] = {}
     for name in HEURISTICS:
@@ -338,6 +345,7 @@ def _default(sim: Simulator, k: int, seed: int, iterations: int, batch: int, tim
     left = max(0.0, time_budget - (time.perf_counter() - t0))
     tried: list[np.ndarray] = []
     descents = {}
+    ends: list[tuple[str, np.ndarray, float]] = []
     for name in ranked:
         if len(tried) >= starts:
             break
@@ -347,15 +355,36 @@ def _default(sim: Simulator, k: int, seed: int, iterations: int, batch: int, tim
         tried.append(dv)
         dv, c, _ = local_search(sim, dv, parts, time_budget=left / (2 * starts), seed=seed, anneal_steps=0)
         descents[name] = c
+        ends.append((f"descent-from-{name}", dv, c))
         if c < inc_cost:
             incumbent, inc_cost = dv, c
     left = max(0.0, time_budget - (time.perf_counter() - t0))
     dv, c, ls_info = local_search(sim, incumbent, parts, time_budget=left, seed=seed, anneal_steps=anneal_steps, kicks=kicks)
     if c < inc_cost:
         incumbent, inc_cost = dv, c
-    return incumbent, {
+    info: dict[str, Any] = {
         "start": ranked[0],
         "candidates": {m: (v[1] if np.isfinite(v[1]) else None) for m, v in cands.items()},
         "descents": descents,
         "local_search": ls_info,
     }
+    if shortlist > 1:
+        pool = [("default", incumbent, inc_cost), *ends, *((m, cands[m][0], cands[m][1]) for m in ranked)]
+        info["shortlist"] = _distinct_best(pool, shortlist)
+    return incumbent, info
+
+
+def _distinct_best(pool: list[tuple[str, np.ndarray, float]], n: int) -> list[dict[str, Any]]:
+    """The ``n`` fastest distinct feasible placements of ``pool`` (first source kept on ties)."""
+    out: list[dict[str, Any]] = []
+    seen: set[bytes] = set()
+    for i in sorted(range(len(pool)), key=lambda i: (pool[i][2], i)):
+        src, dv, c = pool[i]
+        key = np.asarray(dv, dtype=np.int64).tobytes()
+        if key in seen or not np.isfinite(c):
+            continue
+        seen.add(key)
+        out.append({"source": src, "step_time": float(c), "devices": np.asarray(dv, dtype=np.int64).tolist()})
+        if len(out) == n:
+            break
+    return out
