@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -90,6 +91,33 @@ def test_place_command_bad_inputs():
     assert r.returncode != 0 and "MODULE:FACTORY" in r.stderr
     r = subprocess.run([*base, "learnedsys.placement.models:chain", "--method", "magic"], capture_output=True, text=True)
     assert r.returncode == 2 and "unknown method 'magic'" in r.stderr
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or len(os.sched_getaffinity(0)) < 2, reason="runs placements on two pinned cores")
+def test_place_command_measures_the_shortlist_on_this_machine(tmp_path, capsys):
+    pytest.importorskip("torch")
+    from learnedsys.cli import main
+
+    out = tmp_path / "p.json"
+    args = ["place", "learnedsys.placement.models:towers", "--kwargs", json.dumps({"d": 32, "depth": 2, "batch": 8, "n": 2}),
+            "--method", "single", "--method", "default", "--cluster", "local", "--inference", "--measure", "3", "--measure-within", "10",
+            "--iterations", "5", "--time-budget", "2", "--anneal-steps", "100", "--kicks", "1", "--json", str(out)]
+    assert main(args) == 0
+    got = capsys.readouterr()
+    assert "| default+measured |" in got.out and "(kept)" in got.err
+    payload = json.loads(out.read_text())
+    pl = payload["placement"]
+    assert pl["method"] == "default+measured" and len(pl["devices"]) == payload["graph"]["ops"]
+    meas = pl["info"]["measured"]
+    real = [c["real_step_time"] for c in meas]
+    assert len(meas) >= 2 and pl["info"]["chosen"] == real.index(min(real))
+    assert payload["results"]["default+measured"]["info"]["chosen"] == pl["info"]["chosen"]
+
+
+def test_place_command_measure_needs_the_local_cluster():
+    r = subprocess.run([sys.executable, "-m", "learnedsys.cli", "place", "learnedsys.placement.models:chain", "--measure", "3"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "--cluster local" in r.stderr and "--inference" in r.stderr
 
 
 def test_bench_section_contract():

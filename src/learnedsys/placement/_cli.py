@@ -28,7 +28,8 @@ def add_parser(subparsers: Any) -> None:
         ),
     )
     p.add_argument("target", help="MODULE:FACTORY, e.g. learnedsys.placement.models:inception_v3")
-    p.add_argument("--cluster", default="k80x4", help="preset name (k80x4, p100x4-nvlink, h100x8) or a JSON file")
+    p.add_argument("--cluster", default="k80x4",
+                   help="preset name (k80x4, p100x4-nvlink, h100x8), 'local' (this machine's cores, measured) or a JSON file")
     p.add_argument("--method", action="append", default=None,
                    help="placer to run (repeatable; default: all); the placement written is the last one's, or 'default'")
     p.add_argument("--kwargs", default="{}", help="JSON keyword arguments for the factory, e.g. '{\"batch\": 32}'")
@@ -42,6 +43,11 @@ def add_parser(subparsers: Any) -> None:
                    help="calibrate the simulator by timing every operation on real devices: one torch device per "
                         "cluster device, comma-separated (e.g. cpu,cuda:0,cuda:1,cuda:2,cuda:3); the model is "
                         "built with device='cpu' when the factory made it on the meta device")
+    p.add_argument("--measure", type=int, default=0, metavar="N",
+                   help="with --cluster local and --inference: also run the default search's N simulated-fastest "
+                        "placements for real (one worker per core) and keep the fastest measured (row default+measured)")
+    p.add_argument("--measure-within", type=float, default=0.15, metavar="FRACTION",
+                   help="--measure runs only placements simulated within this fraction of the fastest (default 0.15)")
     p.add_argument("--json", type=Path, default=None, metavar="PATH", help="write the results and the placement here")
     p.add_argument("--storage", "--journal", dest="journal", default=None, metavar="PATH|URL",
                    help="where finished methods are journaled (a SQLite file, sqlite:/// or postgresql:// URL); a rerun resumes from it")
@@ -124,7 +130,17 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.json is not None:  # before the search: a bad path fails now, not after minutes
             check_output_path(args.json, "--json")
-        cluster = Cluster.from_json(args.cluster) if args.cluster.endswith(".json") else Cluster.preset(args.cluster)
+        if not args.measure_within >= 0:
+            print(f"learnedsys place: --measure-within must be a fraction >= 0, got {args.measure_within}", file=sys.stderr)
+            return 2
+        if args.measure and (args.cluster != "local" or not args.inference or args.measure < 2):
+            print("learnedsys place: --measure N needs N >= 2, --cluster local (placements run on this machine's cores) "
+                  "and --inference (the runtime runs forward steps)", file=sys.stderr)
+            return 2
+        if args.cluster == "local":
+            cluster = Cluster.local()
+        else:
+            cluster = Cluster.from_json(args.cluster) if args.cluster.endswith(".json") else Cluster.preset(args.cluster)
     except (ValueError, FileNotFoundError) as exc:  # PathError, InvalidParameterError: one line each
         print(f"learnedsys place: {exc}", file=sys.stderr)
         return 2
@@ -153,6 +169,18 @@ def run(args: argparse.Namespace) -> int:
         op_times = profile_op_times(model, inputs, graph, names)
         note(f"profiled {graph.n_nodes} operations on {', '.join(dict.fromkeys(names))}")
     sim = Simulator(graph, cluster, training=not args.inference, op_times=op_times)
+    if args.measure:  # every row against the simulator place_measured uses: op times profiled on one core
+        from learnedsys.placement._refine import profiled_simulator
+
+        if any(getattr(p, "is_meta", False) for p in model.parameters()):
+            made = factory(**{**kwargs, "device": "cpu"})
+            model, inputs = made if isinstance(made, tuple) else (made, made.example_inputs)
+        if hasattr(model, "eval"):
+            model.eval()
+        if not isinstance(inputs, tuple):
+            inputs = (inputs,)
+        sim = profiled_simulator(model, inputs, graph, cluster)[0]
+        note(f"profiled {graph.n_nodes} operations on one core of {cluster.name}")
     from learnedsys._validation import InfrastructureError, InvalidParameterError
 
     try:
@@ -166,6 +194,8 @@ def run(args: argparse.Namespace) -> int:
     results: dict[str, Placement] = {}
     for m in methods:
         settings = [args.target, args.kwargs, cluster.name, m, args.seed, args.iterations, args.anneal_steps, args.kicks, args.inference]
+        if args.measure:  # a simulator with op times profiled here: results of their own
+            settings.append("profiled")
         key = _journal_key(args.study, settings)
         row = None
         if con is not None and not args.fresh:
@@ -181,13 +211,22 @@ def run(args: argparse.Namespace) -> int:
         results[m] = p
         if con is not None:
             _journal_put(con, key, json.dumps(p.to_dict(), default=float))
+    if args.measure:
+        from learnedsys.placement import place_measured
+
+        pm = place_measured(model, inputs, cluster, shortlist=args.measure, tolerance=args.measure_within, seed=args.seed, simulator=sim, iterations=args.iterations,
+                            time_budget=args.time_budget, anneal_steps=args.anneal_steps, kicks=args.kicks)
+        for i, c in enumerate(pm.info["measured"]):
+            real = "-" if c["real_step_time"] is None else f"{c['real_step_time'] * 1e3:.3f} ms"
+            note(f"  measured {c['source']}: simulated {c['sim_step_time'] * 1e3:.3f} ms, real {real}" + (" (kept)" if i == pm.info["chosen"] else ""))
+        results["default+measured"] = pm
     base = results.get("single")
     print("| method | step time (ms) | vs single | feasible | search (s) |\n|---|---|---|---|---|")
     for m, p in results.items():
         rel = f"{p.step_time / base.step_time:.3f}" if base is not None and base.feasible and p.feasible else "-"
         st = f"{p.step_time * 1e3:.3f}" if p.feasible else "infeasible"
         print(f"| {m} | {st} | {rel} | {p.feasible} | {p.search_seconds:.2f} |")
-    chosen = results["default"] if "default" in results else results[methods[-1]]
+    chosen = results.get("default+measured") or (results["default"] if "default" in results else results[methods[-1]])
     if args.json is not None:
         payload = {
             "model": args.target,
