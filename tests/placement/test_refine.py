@@ -76,7 +76,13 @@ def test_place_measured_keeps_the_fastest_measured_candidate(towers_small):
     assert p.method == "default+measured" and len(meas) >= 2
     real = [m["real_step_time"] for m in meas]
     assert all(r > 0 for r in real)
-    assert p.info["chosen"] == int(np.argmin(real))  # the fastest of its own measurements
+    # the fastest of its own measurements, unless within the margin of the search's own choice (0)
+    best = int(np.argmin(real))
+    assert p.info["chosen"] == (best if real[best] < real[0] * (1 - 0.03) else 0)
+    # margin 1: the measurement never overrides the search's own choice (the simulated fastest)
+    kept = place_measured(model, inputs, cluster, shortlist=4, tolerance=10.0, margin=1.0, rounds=1, repeats=1, **kw)
+    assert kept.info["chosen"] == 0 and all(m["real_step_time"] > 0 for m in kept.info["measured"])
+    assert kept.step_time == pytest.approx(min(m["sim_step_time"] for m in kept.info["measured"]), rel=1e-12)
     sims = [m["sim_step_time"] for m in meas]
     assert sims == sorted(sims) and sims[-1] <= sims[0] * 11.0  # within the tolerance
     # the chosen placement runs and answers as the model does
