@@ -63,6 +63,9 @@ def _record_allocation(search_args: list[str]) -> None:
         if js.exists():  # the temporary folder lives until image_comparison returns
             rec = json.loads(js.read_text())
             out["allocation"], out["stopped"] = rec.get("allocation"), rec.get("stopped")
+            # every trial: rung, accuracy, hand-built or searched, when (why the search stopped or not)
+            out["history"] = [{k: h.get(k) for k in ("number", "rung", "epochs", "fraction", "status", "val_acc", "hand_built", "t")}
+                              for h in rec.get("history") or []]
         return out
 
     bench_nas._cli_cnn = cli_cnn

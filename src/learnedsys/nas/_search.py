@@ -187,7 +187,8 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str | P
             come before any searched architecture reaches the top: exploring also stops when the
             hand-built network leads at the top rung and, at every lower rung both have reached,
             no searched architecture beat it at that same fidelity, with at least
-            ``2 * hand_built_stop * eta ** (rungs above)`` searched architectures at one of them
+            ``hand_built_stop * eta ** (rungs above)`` searched architectures at one of them (the
+            evidence of the top-rung rule: ASHA promotes the best of ``eta`` to the next rung)
             (issue 20: on 2 of 12 runs no searched architecture reached the top rung in the
             search's time, and exploring ran to its end). The rest of the budget is then worth more as training of the
             hand-built network (issue 20: a final phase that kept it with 45 % of the budget lost
@@ -465,7 +466,7 @@ def _hand_built_leads(best: dict[str, Any] | None, trials: list[dict[str, Any]],
     have finished the top rung (all below it, since it leads: reason ``hand-built incumbent``), or
     at every lower rung where the hand-built network and searched architectures have both
     finished, none of them scored above it, and at one such rung ``r`` at least
-    ``2 * rivals * eta ** (n_rungs - 1 - r)`` did (reason ``hand-built leads at equal rungs``).
+    ``rivals * eta ** (n_rungs - 1 - r)`` did (reason ``hand-built leads at equal rungs``).
     O(trials)."""
     if best is None or tuple(best["action"]) not in defaults or best["epochs"] != top_epochs:
         return None
@@ -493,7 +494,7 @@ def _hand_built_leads(best: dict[str, Any] | None, trials: list[dict[str, Any]],
             continue
         if max(at) > max(yard):
             return None  # a searched architecture beat it at equal fidelity: explore on
-        if decided is None and len(at) >= 2 * rivals * eta ** (n_rungs - 1 - r):
+        if decided is None and len(at) >= rivals * eta ** (n_rungs - 1 - r):
             decided = {"reason": "hand-built leads at equal rungs", **common, "rung": r, "rivals": len(at),
                        "rivals_best_val_acc": max(at), "hand_built_rung_val_acc": max(yard)}
     return decided
