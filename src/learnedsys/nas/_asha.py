@@ -80,11 +80,7 @@ class ASHA:
 
     def top_job(self, action: tuple[int, ...]) -> Job:
         """A job that trains ``action`` at the top rung directly (the hand-built baseline)."""
-        return self.rung_job(action, len(self.rungs) - 1)
-
-    def rung_job(self, action: tuple[int, ...], rung: int) -> Job:
-        """A job that trains ``action`` at rung ``rung`` (its epochs and data fraction) directly."""
-        return Job(action, self.rungs[rung], rung, Proposal(action), self.fractions[rung])
+        return Job(action, self.rungs[-1], len(self.rungs) - 1, Proposal(action), 1.0)
 
     def report(self, job: Job, reward: float) -> None:
         """Record the validation accuracy ``job`` earned (NaN/failed: pass 0)."""

@@ -181,16 +181,7 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str | P
             ``hand_built_stop`` searched architectures' top-rung trials have finished and the
             hand-built network still leads: the search has run its first bracket(s) (with
             ``asha``, the best of the first ``eta`` architectures promoted to the top) and found
-            nothing better. With ``asha`` and two or more workers the hand-built network is also
-            trained once at each lower rung, beside its top-rung trial (not reported to the
-            scheduler or the strategy), so the comparison can
-            come before any searched architecture reaches the top: exploring also stops when the
-            hand-built network leads at the top rung and, at every lower rung both have reached,
-            no searched architecture beat it at that same fidelity, with at least
-            ``hand_built_stop * eta ** (rungs above)`` searched architectures at one of them (the
-            evidence of the top-rung rule: ASHA promotes the best of ``eta`` to the next rung)
-            (issue 20: on 2 of 12 runs no searched architecture reached the top rung in the
-            search's time, and exploring ran to its end). The rest of the budget is then worth more as training of the
+            nothing better, and the rest of the budget is worth more as training of the
             hand-built network (issue 20: a final phase that kept it with 45 % of the budget lost
             to the same network given the whole budget). Running trials are interrupted within
             one batch (by the budget; the pool must be ``interruptible``, else the search explores
@@ -294,8 +285,7 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str | P
         tr["reward"] = _reward(tr, objective, cost_weight, cost_target)
         prop = Proposal(tr["action"])
         if sched is not None:
-            if not _reference(tr, defaults, len(sched.rungs)):
-                sched.report(Job(tr["action"], tr["epochs"], tr["rung"], prop), tr["reward"])
+            sched.report(Job(tr["action"], tr["epochs"], tr["rung"], prop), tr["reward"])
         else:
             strat.update(prop, tr["reward"])
         record(tr, None)
@@ -305,12 +295,6 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str | P
     own_pool = pool is None
     if pool is None:
         pool = make_pool(backend, sp if isinstance(space, Space) else space, data, options, workers, address)
-    if try_defaults and sched is not None and hand_built_stop > 0 and pool.capacity >= 2:
-        # the hand-built network at each lower rung too, the yardstick of equal fidelity: on a
-        # second worker beside its top-rung trial (on one worker it would delay everything)
-        done = {(sp.canonical(tr["action"]), tr.get("rung", 0)) for tr in finished}
-        for a in sp.default_actions():
-            first_jobs += [sched.rung_job(a, r) for r in range(len(sched.rungs) - 1) if (a, r) not in done]
     bar = _Progress(budget_s) if progress else None
     # stopping early needs the running trials to end now (by the budget) or to be waited for
     can_stop = hand_built_stop > 0 and (max_trials is not None or bool(getattr(pool, "interruptible", False)))
@@ -319,21 +303,16 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str | P
         nonlocal stopped
         if stopped is not None or not can_stop:
             return
-        why = _hand_built_leads(best, all_trials, defaults, epochs, hand_built_stop,
-                                n_rungs=len(sched.rungs) if sched is not None else 1, eta=eta)
+        why = _hand_built_leads(best, all_trials, defaults, epochs, hand_built_stop)
         if why is None:
             return
         stopped = {"t": round(time.monotonic() - started, 3), **why, "interrupted": len(running)}
         if max_trials is None and running:
             pool.interrupt()  # they end within one batch; journaled 'lost' as at the budget's end
         if bar is not None:
-            if why["reason"] == "hand-built incumbent":
-                rivals = f"{why['rivals']} searched architecture(s) trained as long, best {_fmt(why['rivals_best_val_acc'])}"
-            else:
-                rivals = (f"and at rung {why['rung']} {why['rivals']} searched architecture(s) trained as long as its "
-                          f"{_fmt(why['hand_built_rung_val_acc'])} scored at most {_fmt(why['rivals_best_val_acc'])}")
             bar.say(f"nas: exploration stopped {stopped['t']:.0f} s into the search's {budget_s:.0f} s: the hand-built network "
-                    f"leads at the top rung ({why['hand_built_val_acc']:.4f}; {rivals}) after {why['explored_passes']:.1f} passes "
+                    f"leads at the top rung ({why['hand_built_val_acc']:.4f}; {why['rivals']} searched architecture(s) "
+                    f"trained as long, best {_fmt(why['rivals_best_val_acc'])}) after {why['explored_passes']:.1f} passes "
                     f"over the data of exploration; the rest of the budget goes to its final training")
     must_finish: set[int] = set()
     n_new = 0
@@ -356,8 +335,8 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str | P
                     p = strat.propose()
                     job = Job(p.action, epochs, 0, p)
                 number = journal.start(job.action, job.epochs, job.rung, job.fraction)
-                if first and (sched is None or job.rung == len(sched.rungs) - 1):
-                    must_finish.add(number)  # the hand-built network at the top rung (its lower rungs: not waited for)
+                if first:
+                    must_finish.add(number)
                 extra: dict[str, Any] = {}
                 if job.fraction < 1.0:
                     extra["fraction"] = job.fraction
@@ -393,8 +372,7 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str | P
                     record(tr, time.monotonic() - started)
                     continue
                 if sched is not None:
-                    if not _reference(tr, defaults, len(sched.rungs)):
-                        sched.report(job, tr["reward"])
+                    sched.report(job, tr["reward"])
                 else:
                     strat.update(job.proposal, tr["reward"])
                 all_trials.append(tr)
@@ -453,51 +431,24 @@ def _passes(t: dict[str, Any]) -> float:
     return float(ran) * float(t.get("fraction", 1.0) or 1.0)
 
 
-def _reference(tr: dict[str, Any], defaults: set[tuple[int, ...]], n_rungs: int) -> bool:
-    """Whether ``tr`` is the hand-built network trained at a lower rung: a yardstick for the
-    early stop, kept out of the scheduler (no promotion) and the strategy (it did not propose it)."""
-    return tuple(tr["action"]) in defaults and int(tr.get("rung", 0) or 0) < n_rungs - 1
-
-
 def _hand_built_leads(best: dict[str, Any] | None, trials: list[dict[str, Any]], defaults: set[tuple[int, ...]],
-                      top_epochs: int, rivals: int, *, n_rungs: int = 1, eta: int = 3) -> dict[str, Any] | None:
+                      top_epochs: int, rivals: int) -> dict[str, Any] | None:
     """Why the search should stop exploring now, or None: the incumbent is a hand-built
-    architecture trained at the top rung, and either at least ``rivals`` searched architectures
-    have finished the top rung (all below it, since it leads: reason ``hand-built incumbent``), or
-    at every lower rung where the hand-built network and searched architectures have both
-    finished, none of them scored above it, and at one such rung ``r`` at least
-    ``rivals * eta ** (n_rungs - 1 - r)`` did (reason ``hand-built leads at equal rungs``).
-    O(trials)."""
+    architecture trained at the top rung, and at least ``rivals`` searched architectures have
+    finished the top rung (all below it, since it leads). O(trials)."""
     if best is None or tuple(best["action"]) not in defaults or best["epochs"] != top_epochs:
         return None
     hand = [t for t in trials if tuple(t["action"]) in defaults and t["status"] == "ok" and t["epochs"] == top_epochs]
-    if not hand:
-        return None
     searched = [t for t in trials if tuple(t["action"]) not in defaults]
-    common = {"hand_built_val_acc": float(best["val_acc"]), "hand_built_passes": round(max(_passes(t) for t in hand), 3),
-              "explored_passes": round(sum(_passes(t) for t in searched), 3), "trials": len(trials)}
     top = {tuple(t["action"]) for t in searched if t["epochs"] == top_epochs}
-    if len(top) >= rivals:
-        return {"reason": "hand-built incumbent", **common,
-                "rivals": len(top), "rivals_best_val_acc": max((float(t["val_acc"]) for t in searched
-                                                                if t["epochs"] == top_epochs and _finite(t.get("val_acc"))),
-                                                               default=None)}
-    decided: dict[str, Any] | None = None
-    for r in range(n_rungs - 2, -1, -1):  # highest lower rung first
-        yard = [float(t["val_acc"]) for t in trials if tuple(t["action"]) in defaults and t["status"] == "ok"
-                and t["epochs"] != top_epochs and int(t.get("rung", 0) or 0) == r and _finite(t.get("val_acc"))]
-        if not yard:
-            continue
-        at = [float(t["val_acc"]) for t in searched if t["status"] == "ok" and t["epochs"] != top_epochs
-              and int(t.get("rung", 0) or 0) == r and _finite(t.get("val_acc"))]
-        if not at:
-            continue
-        if max(at) > max(yard):
-            return None  # a searched architecture beat it at equal fidelity: explore on
-        if decided is None and len(at) >= rivals * eta ** (n_rungs - 1 - r):
-            decided = {"reason": "hand-built leads at equal rungs", **common, "rung": r, "rivals": len(at),
-                       "rivals_best_val_acc": max(at), "hand_built_rung_val_acc": max(yard)}
-    return decided
+    if not hand or len(top) < rivals:
+        return None
+    return {"reason": "hand-built incumbent", "hand_built_val_acc": float(best["val_acc"]),
+            "rivals": len(top), "rivals_best_val_acc": max((float(t["val_acc"]) for t in searched
+                                                            if t["epochs"] == top_epochs and _finite(t.get("val_acc"))),
+                                                           default=None),
+            "hand_built_passes": round(max(_passes(t) for t in hand), 3),
+            "explored_passes": round(sum(_passes(t) for t in searched), 3), "trials": len(trials)}
 
 
 def _keep_weights(weights: dict[tuple[int, ...], dict[str, Any]], tr: dict[str, Any], state: dict[str, Any],
