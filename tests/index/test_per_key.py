@@ -101,6 +101,35 @@ def test_partition_auto_only_for_big_keys_and_batches() -> None:
         RMI(partition="sometimes").fit(np.arange(10))
 
 
+def test_measured_configuration_draws_fresh_queries_for_every_timing(monkeypatch: pytest.MonkeyPatch) -> None:
+    # one query set reused measured cached lookups after its first pass (the fit picked a root
+    # 1.5x slower at 100M keys): every timing must see keys no earlier timing touched, and the
+    # forms are timed in interleaved rounds
+    from learnedsys.index import _rmi
+
+    calls: list[tuple[int, bytes]] = []
+    real = {name: getattr(_rmi.K, name) for name in ("lookup_serial", "lookup_serial_spline")}
+
+    def spy(name: str):  # type: ignore[no-untyped-def]
+        def run(kind, params, leaves, keys, q, side, interleave):  # type: ignore[no-untyped-def]
+            calls.append((id(leaves), q.tobytes()))
+            return real[name](kind, params, leaves, keys, q, side, interleave)
+        return run
+
+    for name in real:
+        monkeypatch.setattr(_rmi.K, name, spy(name))
+    rng = np.random.default_rng(6)
+    keys = np.sort(rng.lognormal(0, 2, 300_000) * 1e9).astype(np.uint64)
+    index = RMI(config="measure").fit(keys)
+    forms = len(index.measured_)
+    assert len(calls) == _rmi._MEASURE_ROUNDS * forms
+    assert len({qb for _, qb in calls}) == len(calls)  # no query set twice
+    order = [lid for lid, _ in calls]
+    first = order[:forms]
+    assert len(set(first)) == forms  # every form once per round, the same order each round
+    assert order == first * _rmi._MEASURE_ROUNDS
+
+
 def test_measured_configuration_times_a_shortlist_and_stays_exact() -> None:
     rng = np.random.default_rng(5)
     keys = np.sort(rng.lognormal(0, 2, 300_000) * 1e9).astype(np.uint64)

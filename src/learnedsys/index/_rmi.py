@@ -51,6 +51,7 @@ _MEASURE_CAP = 4 << 20  # with config="measure": timing, not the cache model, ju
 _MEASURE_MIN_KEYS = 1 << 18  # below this the estimate is as good as a noisy timing
 _MEASURE_CANDIDATES = 4
 _MEASURE_QUERIES = 1 << 14
+_MEASURE_ROUNDS = 3  # interleaved rounds over the shortlist's forms (the best of them kept)
 _GRID_LEAVES_PER_STEP = 4  # a grid root has one step per this many leaves
 _SPLINE_MAX_KNOTS = 2048
 _SPLINE_LEAVES_PER_KNOT = 16
@@ -487,8 +488,7 @@ class RMI(Estimator):
         # the hybrid index's last resort: one leaf whose window is the whole array, i.e. a plain
         # binary search; on keys no model of this size fits (clustered, osm-like), it is faster
         short.append(_Candidate("linear", 1, math.inf, self._size(np.zeros(2), 1)))
-        q = keys[rng.integers(0, n, _MEASURE_QUERIES)]
-        out: list[tuple[_Candidate, float, tuple[np.ndarray, np.ndarray]]] = []
+        jobs: list[tuple[_Candidate, int, np.ndarray, np.ndarray]] = []
         for c in short:
             if c.n_leaves == 1 and c.est_ns == math.inf:
                 params = np.zeros(2)
@@ -511,25 +511,32 @@ class RMI(Estimator):
                     # in a nearer cache) and a search outward from the prediction, which on most
                     # keys touches fewer cache lines than bisecting the leaf's worst-case window
                     forms.append(leaves[:, :2])
-                out.extend(self._time_forms(c, kind, params, forms, keys, q))
-        return out
+                jobs.extend((c, kind, params, np.ascontiguousarray(form, dtype=np.float64)) for form in forms)
+        return self._time_forms(jobs, keys, n, rng)
 
     def _time_forms(
-        self, c: _Candidate, kind: int, params: np.ndarray, forms: list[np.ndarray], keys: np.ndarray, q: np.ndarray
+        self, jobs: list[tuple[_Candidate, int, np.ndarray, np.ndarray]], keys: np.ndarray, n: int, rng: np.random.Generator
     ) -> list[tuple[_Candidate, float, tuple[np.ndarray, np.ndarray]]]:
-        """Lookup time (ns, best of 3 on ``q``) of each leaf form of one model."""
-        out: list[tuple[_Candidate, float, tuple[np.ndarray, np.ndarray]]] = []
-        for form in forms:
-            lv = np.ascontiguousarray(form, dtype=np.float64)
-            run = K.lookup_serial_spline if (lv[:, 0] <= -0.5).any() else K.lookup_serial
-            times = []
-            for _ in range(3):
+        """Lookup time (ns per lookup, best of ``_MEASURE_ROUNDS``) of each fitted model form.
+
+        Every timing draws its own ``_MEASURE_QUERIES`` random keys, so none finds the key lines
+        an earlier timing brought into the cache, and the forms are timed in interleaved rounds,
+        so that a change of the machine's speed falls on all of them alike. (One query set
+        reused for every repetition and form measured cached lookups after the first: at 100M
+        keys the same model timed 76 ns in one fit and 136 in the next, and the fit picked a
+        root that took 228 ns in the bench where the other took 156.)"""
+        best = np.full(len(jobs), np.inf)
+        for _ in range(_MEASURE_ROUNDS):
+            for i, (_, kind, params, lv) in enumerate(jobs):
+                q = keys[rng.integers(0, n, _MEASURE_QUERIES)]
+                run = K.lookup_serial_spline if (lv[:, 0] <= -0.5).any() else K.lookup_serial
                 t0 = time.perf_counter()
                 run(kind, params, lv, keys, q, 0, self.interleave)
-                times.append(time.perf_counter() - t0)
+                best[i] = min(best[i], time.perf_counter() - t0)
+        out: list[tuple[_Candidate, float, tuple[np.ndarray, np.ndarray]]] = []
+        for (c, _, params, lv), t in zip(jobs, best, strict=True):
             size = self._size(params, c.n_leaves) - 8 * (4 - lv.shape[1]) * c.n_leaves
-            cand = _Candidate(c.root, c.n_leaves, c.est_ns, size)
-            out.append((cand, min(times) / q.shape[0] * 1e9, (params, form)))
+            out.append((_Candidate(c.root, c.n_leaves, c.est_ns, size), float(t) / _MEASURE_QUERIES * 1e9, (params, lv)))
         return out
 
     def _estimate_log_window(
