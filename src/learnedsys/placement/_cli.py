@@ -72,6 +72,15 @@ def _load_factory(target: str) -> Any:
     return factory
 
 
+def _with_weights(factory: Any, kwargs: dict[str, Any], model: Any, inputs: Any) -> tuple[Any, Any]:
+    """The model with real weights: built again with ``device='cpu'`` when the factory made it
+    on the meta device (what profiling and running it need)."""
+    if any(getattr(p, "is_meta", False) for p in model.parameters()):
+        made = factory(**{**kwargs, "device": "cpu"})
+        model, inputs = made if isinstance(made, tuple) else (made, made.example_inputs)
+    return model, inputs
+
+
 def _journal(where: str | None) -> Any:
     """The journal of finished methods, in the storage grammar of every part (a path, sqlite:///
     or postgresql://)."""
@@ -163,18 +172,14 @@ def run(args: argparse.Namespace) -> int:
         if len(names) != cluster.n_devices:
             print(f"learnedsys place: --profile needs {cluster.n_devices} devices (one per cluster device), got {len(names)}", file=sys.stderr)
             return 2
-        if any(getattr(p, "is_meta", False) for p in model.parameters()):
-            made = factory(**{**kwargs, "device": "cpu"})
-            model, inputs = made if isinstance(made, tuple) else (made, made.example_inputs)
+        model, inputs = _with_weights(factory, kwargs, model, inputs)
         op_times = profile_op_times(model, inputs, graph, names)
         note(f"profiled {graph.n_nodes} operations on {', '.join(dict.fromkeys(names))}")
     sim = Simulator(graph, cluster, training=not args.inference, op_times=op_times)
     if args.measure:  # every row against the simulator place_measured uses: op times profiled on one core
         from learnedsys.placement._refine import profiled_simulator
 
-        if any(getattr(p, "is_meta", False) for p in model.parameters()):
-            made = factory(**{**kwargs, "device": "cpu"})
-            model, inputs = made if isinstance(made, tuple) else (made, made.example_inputs)
+        model, inputs = _with_weights(factory, kwargs, model, inputs)
         if hasattr(model, "eval"):
             model.eval()
         if not isinstance(inputs, tuple):
