@@ -142,3 +142,16 @@ def test_profiled_op_times_feed_the_simulator(small):
     sim = Simulator(g, Cluster.homogeneous(2), op_times=times)
     r = sim(np.zeros(g.n_nodes, np.int64))
     assert r.step_time == pytest.approx(3 * times[:, 0].sum(), rel=1e-9)
+
+
+def test_profile_min_is_the_fastest_whole_run():
+    # "min" keeps the timed run with the smallest total; each operation's own minimum would
+    # combine runs into a step faster than any that ran ([1, 1] here, 2 s against 4 s)
+    from learnedsys.placement._profile import _summarize
+
+    runs = np.array([[1.0, 5.0], [4.0, 1.0], [2.0, 2.0]])
+    assert _summarize(runs, "min").tolist() == [2.0, 2.0]
+    assert _summarize(runs, "median").tolist() == [2.0, 2.0]
+    runs = np.array([[1.0, 5.0], [4.0, 1.0], [3.0, 3.0], [9.0, 9.0]])
+    assert _summarize(runs, "min").tolist() == [4.0, 1.0]
+    assert _summarize(runs, "median").tolist() == [3.5, 4.0]

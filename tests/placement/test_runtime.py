@@ -126,6 +126,58 @@ def test_handoff_probe_sees_the_bytes():
     assert large > one
 
 
+def _peak_rss(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) << 10 for line in f if line.startswith("VmHWM:"))
+
+
+def test_worker_drops_each_value_after_its_last_consumer():
+    # ten chained links of 16-MiB values on one worker: dropped after their consumer ran, the
+    # worker's peak memory grows by a few of them; kept to the end of the step (the earlier
+    # runtime, rebuilt here by emptying the plans' drop lists), by all; same answer both ways
+    class Chain(torch.nn.Module):
+        def forward(self, x):
+            for _ in range(10):
+                x = x * 1.5 + 1.0
+            return x
+
+    x = torch.ones(4 << 20)
+    program = export_program(Chain(), (x,))
+    graph = graph_from_program(program)
+    place = np.zeros(graph.n_nodes, dtype=np.int64)
+    grown = {}
+    for keep in (False, True):
+        with PlacedRuntime(program, place, (x,), n_devices=1) as rt:
+            for p in rt.plans:
+                assert all(i in p.consumers[a] for i, ins in enumerate(p.local_inputs) for a in ins)
+                assert sum(map(len, p.local_inputs)) == sum(map(len, p.consumers))
+            if keep:
+                for p in rt.plans:
+                    p.local_inputs = [[] for _ in p.nodes]
+                rt.close()
+                rt.start()
+            before = _peak_rss(rt._procs[0].pid)
+            out = rt(x)
+            grown[keep] = _peak_rss(rt._procs[0].pid) - before
+        torch.testing.assert_close(out, Chain()(x))
+    # kept, the step's 20 values (a multiply and an add per link) are all alive at its end: at
+    # least 20 x 16 MiB; dropped, at most a few at a time (the allocator keeps some freed blocks)
+    block = 16 << 20
+    assert grown[True] >= 19 * block, grown
+    assert grown[False] < 12 * block, grown
+
+
+@pytest.mark.skipif(len(__import__("os").sched_getaffinity(0)) < 1, reason="needs a core")
+def test_op_cost_is_measured_on_the_runtime():
+    # what a worker spends per operation beyond the call (Cluster.local's overhead): positive,
+    # microseconds, and not below the replica of the worker's loop that it replaced
+    from learnedsys.placement._runtime import _op_cost
+
+    cost = _op_cost(torch, min(__import__("os").sched_getaffinity(0)), steps=12, rounds=2)
+    assert 0 < cost < 1e-4
+    assert Cluster.local().devices[0].overhead >= 1e-7
+
+
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16", "int64", "bool"])
 def test_caller_copies_are_plain_and_exact(dtype):
     # the caller's side copies through numpy (one thread, no OpenMP pool left spinning on the

@@ -69,6 +69,7 @@ class _WorkerPlan:
     nodes: list[Any] = field(default_factory=list)  # fx nodes, in fx (topological) order
     n_deps: list[int] = field(default_factory=list)
     consumers: list[list[int]] = field(default_factory=list)  # local consumer positions
+    local_inputs: list[list[int]] = field(default_factory=list)  # positions of the local values each node reads
     outgoing: list[list[int]] = field(default_factory=list)  # transfer ids sent after each node
     incoming: list[int] = field(default_factory=list)  # transfer ids received
     incoming_consumers: dict[int, list[int]] = field(default_factory=dict)
@@ -255,6 +256,7 @@ class PlacedRuntime:
             p.nodes.append(n)
             p.n_deps.append(0)
             p.consumers.append([])
+            p.local_inputs.append([])
             p.outgoing.append([])
         for n in nodes:
             d = dev[n.name]
@@ -269,6 +271,7 @@ class PlacedRuntime:
             for a in dict.fromkeys(n.all_input_nodes):
                 if dev[a.name] == d:
                     p.consumers[pos[a.name]].append(me)
+                    p.local_inputs[me].append(pos[a.name])
                     p.n_deps[me] += 1
                 else:
                     t = transfer(a.name, dev[a.name], d)
@@ -403,6 +406,10 @@ class PlacedRuntime:
         written, read, ctrl, bufs = self._written, self._read, self._ctrl, self._bufs
         deadline = time.perf_counter() + self.timeout
         env: dict[str, Any] = {}
+        # a value is dropped after its last local consumer ran, as torch.fx's interpreter does:
+        # kept to the end of the step, every intermediate took fresh memory (cold pages and
+        # cache lines) where a freed block would have been reused
+        uses = [len(c) for c in plan.consumers]
         pending = list(plan.n_deps)
         ready = deque(i for i, c in enumerate(pending) if c == 0)
         waiting = np.asarray(plan.incoming, dtype=np.int64)
@@ -463,7 +470,12 @@ class PlacedRuntime:
                 if not on_cpu and "device" in kwargs:
                     kwargs = {**kwargs, "device": dev}
                 val = n.target(*args, **kwargs)
-            env[n.name] = val
+            if uses[i]:
+                env[n.name] = val
+            for a in plan.local_inputs[i]:
+                uses[a] -= 1
+                if not uses[a]:
+                    del env[nodes[a].name]
             for t in plan.outgoing[i]:
                 floor = stamp - K  # the step that used this slot before must have released it
                 if read[t, slot] < floor:  # waiting for a consumer, not working
@@ -813,6 +825,53 @@ def _handoff_cost(torch: Any, cores: list[int], numels: tuple[int, ...] = (1,), 
     return [max(0.0, (med[2 * k + 1] - med[2 * k]) / crossing[k]) for k in range(len(numels))]
 
 
+def _op_cost(torch: Any, core: int, lengths: tuple[int, int] = (16, 128), steps: int = 30, rounds: int = 3) -> float:
+    """Busy CPU seconds a :class:`PlacedRuntime` worker on ``core`` spends per operation beyond the
+    operation's own call: chains of ``lengths`` one-element negations on that one worker, the
+    slope of their busy time per step over the chain length (medians over ``steps`` steps per
+    runtime, in ``rounds`` interleaved rounds; the slope drops what every step costs once), less
+    a bare negation timed on the same core."""
+    neg = torch.ops.aten.neg.default
+
+    class _Chain(torch.nn.Module):
+        def __init__(self, n: int) -> None:
+            super().__init__()
+            self.n = n
+
+        def forward(self, x: Any) -> Any:
+            for _ in range(self.n):
+                x = torch.neg(x)
+            return x
+
+    x = torch.zeros(1)
+    runs: list[PlacedRuntime] = []
+    try:
+        for n in lengths:
+            program = export_program(_Chain(n), (x,))
+            graph = graph_from_program(program)
+            rt = PlacedRuntime(program, np.zeros(graph.n_nodes, dtype=np.int64), (x,), n_devices=1, cores=[core], timeout=60.0).start()
+            runs.append(rt)
+            rt.time_steps((x,), warmup=3, repeats=1)
+        busy: list[list[float]] = [[] for _ in runs]
+        per_round = max(1, steps // rounds)
+        for _ in range(rounds):
+            for i, rt in enumerate(runs):
+                rt.time_steps((x,), warmup=0, repeats=per_round)
+                busy[i].extend(rt.busy_cpu.sum(axis=1).tolist())
+    finally:
+        for rt in runs:
+            rt.close()
+    per_op = (float(np.median(busy[1])) - float(np.median(busy[0]))) / (lengths[1] - lengths[0])
+    old_aff = os.sched_getaffinity(0)
+    try:
+        os.sched_setaffinity(0, {core})
+        with torch.inference_mode():
+            bare = _time_min(lambda: [neg(x) for _ in range(200)], 7) / 200
+    finally:
+        os.sched_setaffinity(0, old_aff)
+    return max(0.0, per_op - bare)
+
+
 _LOCAL: dict[tuple[int, ...], dict[str, Any]] = {}
 
 
@@ -823,9 +882,11 @@ def local_cluster_spec(cores: list[int] | None = None, *, refresh: bool = False)
     * ``flops``: a single-thread 256 x 512 x 512 matrix product (best of 5).
     * ``mem_bandwidth``: bytes read + written by a single-thread copy of 32 MiB (best of 5).
     * ``overhead``: per operation, what a worker spends around an operation's call (its ready
-      queue, argument lookup, bookkeeping), timed on a chain of 200 tiny operations minus the
-      calls themselves (best of 7), and never less than the same walk without the calls (on a busy
-      machine the difference can drown in noise): what an operation costs beyond its own time.
+      queue, argument lookup, bookkeeping, freeing values): the busy time of a
+      :class:`PlacedRuntime` worker on chains of 16 and 128 tiny operations, per added operation,
+      less the bare operation (:func:`_op_cost`); never less than a replica of the worker's loop
+      timed on a chain of 200 tiny operations minus the calls (best of 7), nor than that walk
+      without the calls: what an operation costs beyond its own time.
     * ``send_overhead``: per transfer, what a worker spends sending a one-element value (its slot
       check, the copy into the shared buffer, the flags), timed over 200 transfers (best of 7).
     * ``send_bandwidth``: bytes/s of the sender's copy into a shared buffer that the other core
@@ -906,6 +967,9 @@ def local_cluster_spec(cores: list[int] | None = None, *, refresh: bool = False)
     finally:
         torch.set_num_threads(old_threads)
         os.sched_setaffinity(0, old_aff)
+    # the replica of the worker's loop above misses most of what the runtime spends per operation
+    # (2.8 against 0.55 us here): measured on the runtime itself, never below the replica
+    overhead = max(overhead, _op_cost(torch, cores[0]))
     big = 512 << 10
     if len(cores) >= 2:
         one, large_handoff = _handoff_cost(torch, cores[:2], numels=(1, big // 4))
