@@ -320,3 +320,37 @@ def test_cli_a_hand_built_winner_makes_every_final_member_hand_built(tmp_path: P
     searched_top = [h for h in res["history"] if not h["hand_built"] and h["epochs"] == res["best"]["epochs"]]
     assert searched_top
     assert [tuple(m["action"]) for m in res["ensemble"]] == [HAND, HAND]
+
+
+def test_cli_takes_a_searched_network_that_beat_the_hand_built_one_with_less_training(tmp_path: Path, monkeypatch, capsys) -> None:
+    """Searched architectures score 0.95 at the lower rung (a third of the data) and 0.05 at the
+    top; the hand-built network 0.50 at the top: the search's own best is the hand-built network,
+    and the final phase trains the searched network that beat it with less training."""
+    datasets = pytest.importorskip("sklearn.datasets")
+    import learnedsys.nas._train as train_mod
+
+    d = datasets.load_digits()
+    npz = tmp_path / "d.npz"
+    np.savez(npz, X=d.data[:300].reshape(-1, 8, 8).astype(np.float32), y=d.target[:300])
+    real = train_mod.train_eval
+
+    def fake(space: Any, action: Any, data: Any, **kw: Any) -> dict[str, Any]:
+        if kw.get("final"):
+            return real(space, action, data, **kw)
+        time.sleep(0.01)
+        acc = 0.50 if tuple(action) == HAND else (0.95 if kw.get("fraction", 1.0) < 1.0 else 0.05)
+        return {"status": "ok", "val_acc": acc, "val_loss": 1.0 - acc, "params": 1, "latency_ms": float("nan"),
+                "curve": [], "error": "", "epochs_run": kw.get("epochs", 1), "seconds": 0.01}
+
+    monkeypatch.setattr(train_mod, "train_eval", fake)
+    js = tmp_path / "r.json"
+    rc = main(["nas", "search", "--data", str(npz), "--budget", "20", "--max-trials", "4", "--epochs", "3",
+               "--final-epochs", "1", "--backend", "inline", "--ensemble", "2", "--no-progress", "--json", str(js)])
+    cap = capsys.readouterr()
+    res = json.loads(js.read_text())
+    assert rc == 0 and res["best"]["hand_built"] and res["best"]["val_acc"] == 0.50
+    rival = res["less_trained_rival"]
+    lower = [h for h in res["history"] if not h["hand_built"] and h["fraction"] < 1.0]
+    assert lower and rival["number"] in [h["number"] for h in lower] and rival["evidence_val_acc"] == 0.95
+    assert [tuple(m["action"]) for m in res["ensemble"]] == [tuple(rival["action"])] * 2
+    assert "with less training" in res["winner"] and "with less training" in cap.out

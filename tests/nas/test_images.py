@@ -229,3 +229,52 @@ def test_cli_falls_back_to_the_hand_built_cnn_when_the_search_learnt_nothing(tmp
     assert res["fallback"]["reason"] == "chance" and res["best"]["val_acc"] < res["fallback"]["floor"]
     assert {tuple(m["action"]) for m in res["ensemble"]} == {tuple(image_space().default_actions()[0])}
     assert "within 3 standard errors of chance" in cap.out
+
+
+def test_less_trained_rival_needs_less_training_and_more_than_one_standard_error() -> None:
+    from learnedsys.nas._plan import less_trained_rival
+
+    se = (0.9 * 0.1 / 800) ** 0.5  # about 0.0106 at the hand-built CNN's 0.90
+    hist = [
+        {"number": 0, "hand_built": True, "status": "ok", "epochs": 13, "fraction": 1.0, "val_acc": 0.90},
+        {"number": 1, "hand_built": True, "status": "ok", "epochs": 4, "fraction": 1 / 3, "val_acc": 0.99},  # hand-built: never a rival
+        {"number": 2, "hand_built": False, "status": "ok", "epochs": 13, "fraction": 1.0, "val_acc": 0.97},  # top rung: the search's own ranking
+        {"number": 3, "hand_built": False, "status": "ok", "epochs": 4, "fraction": 1 / 3, "val_acc": 0.90 + se / 2},  # within the noise
+        {"number": 4, "hand_built": False, "status": "error", "epochs": 4, "fraction": 1 / 3, "val_acc": None},
+        {"number": 5, "hand_built": False, "status": "timeout", "epochs": 13, "fraction": 1.0, "epochs_run": 0, "partial_val_acc": None},
+    ]
+    assert less_trained_rival(hist, 0.90, 800, 13) is None
+    lower = {"number": 6, "hand_built": False, "status": "ok", "epochs": 4, "fraction": 1 / 3, "val_acc": 0.941, "action": [1]}
+    assert less_trained_rival([*hist, lower], 0.90, 800, 13)["number"] == 6
+    assert less_trained_rival([*hist, lower], 0.935, 800, 13) is None  # 0.941 is within one error of 0.935
+    cut = {"number": 7, "hand_built": False, "status": "timeout", "epochs": 13, "fraction": 1.0, "epochs_run": 8, "val_acc": None,
+           "partial_val_acc": 0.95, "action": [2]}
+    got = less_trained_rival([*hist, lower, cut], 0.90, 800, 13)
+    assert got["number"] == 7 and got["evidence_val_acc"] == 0.95  # the best of the two
+    # fewer epochs on all the data is less training too
+    short = {"number": 8, "hand_built": False, "status": "ok", "epochs": 4, "fraction": 1.0, "val_acc": 0.93}
+    assert less_trained_rival([hist[0], short], 0.90, 800, 13)["number"] == 8
+
+
+def test_a_cut_trial_reports_what_its_weights_reached(tiny_data) -> None:
+    # stopped at the second epoch's first batch, a trial reports the validation accuracy after
+    # one whole epoch: the same as a one-epoch training of the same seed (constant rate, so the
+    # schedule does not depend on the epochs asked for)
+    from learnedsys.nas._train import train_eval
+
+    sp = image_space()
+    a = sp.default_actions()[0]
+    per_epoch = sum(1 for i in range(0, len(tiny_data.y_train), 64) if len(tiny_data.y_train) - i >= 2)
+    calls = {"n": 0}
+
+    def stop() -> bool:
+        calls["n"] += 1
+        return calls["n"] > per_epoch
+
+    cut = train_eval(sp, a, tiny_data, epochs=3, seed=0, schedule="constant", measure_latency=False, stop=stop)
+    one = train_eval(sp, a, tiny_data, epochs=1, seed=0, schedule="constant", measure_latency=False)
+    assert cut["status"] == "timeout" and cut["epochs_run"] == 1 and "epoch 1" in cut["error"]
+    assert cut["partial_val_acc"] == one["val_acc"]
+    calls["n"] = 10**9  # cut before the first epoch ended: nothing to report
+    early = train_eval(sp, a, tiny_data, epochs=3, seed=0, schedule="constant", measure_latency=False, stop=stop)
+    assert early["status"] == "timeout" and early["epochs_run"] == 0 and "partial_val_acc" not in early

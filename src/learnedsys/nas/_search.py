@@ -275,6 +275,7 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str | P
                         "epochs_run": tr.get("epochs_run", tr["epochs"]),
                         "hand_built": tuple(tr["action"]) in defaults,
                         "val_acc": _clean(tr.get("val_acc")), "val_loss": _clean(tr.get("val_loss")),
+                        "partial_val_acc": _clean(tr.get("partial_val_acc")),
                         "reward": _clean(tr["reward"]),
                         "seconds": _clean(tr.get("seconds")), "t": None if elapsed is None else round(elapsed, 3),
                         "resumed": elapsed is None,
@@ -352,7 +353,13 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str | P
             if pool.pending == 0:
                 break
             if max_trials is None and (elapsed >= budget_s or stopped is not None):
-                if best is not None and not (must_finish & set(running)):
+                # a searched architecture's top-rung trial, cut by the budget, reports how far its
+                # weights got (within one batch and an evaluation): the caller may weigh that
+                # against the incumbent; a few seconds at most
+                cut_top = any(j.epochs == epochs and tuple(j.action) not in defaults for j, _ in running.values())
+                if cut_top and elapsed < budget_s + _CUT_WAIT_S and stopped is None:
+                    pass
+                elif best is not None and not (must_finish & set(running)):
                     break  # trials still running are abandoned (journaled as 'running', then 'lost')
                 if not waited:  # nothing has succeeded yet: wait for the running trials, not a new one
                     waited = True
@@ -463,6 +470,10 @@ def _keep_weights(weights: dict[tuple[int, ...], dict[str, Any]], tr: dict[str, 
     others = sorted((k for k in weights if k not in defaults), key=lambda k: weights[k]["key"])
     for k in others[keep:]:
         del weights[k]
+
+
+#: seconds past the budget the search waits for a searched top-rung trial it cut to report
+_CUT_WAIT_S = 5.0
 
 
 def _rank_key(t: dict[str, Any]) -> tuple[float, float, float, int]:

@@ -96,6 +96,17 @@ def recipe(space: Space) -> str:
     return "onecycle" if space.family == "convnet" else "cosine"
 
 
+class TrainingCut(TimeoutError):
+    """Training stopped by the search (its budget's end, or it stopped exploring) after
+    ``epochs_done`` whole epochs; ``model`` holds the weights it reached (with early stopping,
+    the best epoch's)."""
+
+    def __init__(self, message: str, model: Any, epochs_done: int) -> None:
+        super().__init__(message)
+        self.model = model
+        self.epochs_done = epochs_done
+
+
 def fit_model(space: Space, action: Sequence[int], data: Dataset, *, epochs: int, seed: int,
               batch_size: int = 64, include_val: bool = False, eval_every: int = 0,
               curve: list[float] | None = None, schedule: str | None = None, fraction: float = 1.0,
@@ -180,10 +191,15 @@ def fit_model(space: Space, action: Sequence[int], data: Dataset, *, epochs: int
             xb = Xt[b]
             if shift > 0:
                 xb = _shift(xb, shift, gen, torch)
+            cut = ""
             if deadline is not None and time.time() > deadline:
-                raise TimeoutError(f"the search's budget ended at epoch {ep}")
-            if stop is not None and stop():
-                raise TimeoutError(f"the search stopped exploring at epoch {ep}")
+                cut = f"the search's budget ended at epoch {ep}"
+            elif stop is not None and stop():
+                cut = f"the search stopped exploring at epoch {ep}"
+            if cut:
+                if early and best_state is not None:
+                    model.load_state_dict(best_state)
+                raise TrainingCut(cut, model, ep)
             if timed:
                 pct = (time.perf_counter() - t_start) / float(seconds)  # type: ignore[arg-type]
                 if pct >= 1.0:
@@ -248,7 +264,9 @@ def train_eval(space: Space, action: Sequence[int], data: Dataset, *, epochs: in
     (the final retraining, run on the search's workers).
 
     Returns:
-        ``status`` ("ok", "nan" or "error"), ``val_acc`` and ``val_loss`` (NaN unless ok), ``params``,
+        ``status`` ("ok", "nan", "timeout" or "error"), ``val_acc`` and ``val_loss`` (NaN unless ok),
+        ``partial_val_acc`` (a trial cut after at least one whole epoch: the validation accuracy
+        its weights reached), ``params``,
         ``latency_ms``, ``seconds``, ``curve`` (validation accuracy every ``eval_every`` epochs),
         ``error`` (message), ``test_acc`` when ``with_test``, ``state`` (name -> numpy array)
         when ``return_state``.
@@ -284,6 +302,12 @@ def train_eval(space: Space, action: Sequence[int], data: Dataset, *, epochs: in
             out["status"] = "nan"
     except FloatingPointError as exc:
         out.update(status="nan", error=str(exc))
+    except TrainingCut as exc:
+        out.update(status="timeout", error=str(exc), epochs_run=exc.epochs_done)
+        if exc.epochs_done >= 1 and not final and len(data.y_val):
+            # what the cut trial reached in the epochs it ran: with fewer epochs than the
+            # rung's, a lower bound on what it would have reached (the search may compare it)
+            out["partial_val_acc"], _ = evaluate(exc.model, data.X_val, data.y_val)
     except TimeoutError as exc:
         out.update(status="timeout", error=str(exc))
     except Exception as exc:
