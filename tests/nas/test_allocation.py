@@ -354,3 +354,70 @@ def test_cli_takes_a_searched_network_that_beat_the_hand_built_one_with_less_tra
     assert lower and rival["number"] in [h["number"] for h in lower] and rival["evidence_val_acc"] == 0.95
     assert [tuple(m["action"]) for m in res["ensemble"]] == [tuple(rival["action"])] * 2
     assert "with less training" in res["winner"] and "with less training" in cap.out
+
+
+class _ScriptedPool:
+    """A pool whose trials take scripted times and scores: the hand-built network 0.50 at the top
+    rung (9 epochs), searched architectures 0.90 at the lower rungs; a searched top-rung trial runs until the
+    budget cuts it and reports ``late`` seconds after its deadline, with the accuracy its weights
+    reached (0.80 after 2 epochs)."""
+
+    interruptible = True
+
+    def __init__(self, late: float) -> None:
+        self.capacity, self.late = 2, late
+        self.jobs: dict[Any, tuple[float, dict[str, Any]]] = {}
+
+    @property
+    def pending(self) -> int:
+        return len(self.jobs)
+
+    def submit(self, key: Any, action: tuple[int, ...], epochs: int, seed: int, extra: dict[str, Any] | None = None) -> None:
+        extra = extra or {}
+        if tuple(action) == HAND:
+            res = {"status": "ok", "val_acc": 0.50, "val_loss": 1.0, "epochs_run": epochs}
+            at = time.time() + 0.05
+        elif epochs < 9:  # the lower rungs
+            res = {"status": "ok", "val_acc": 0.90, "val_loss": 0.3, "epochs_run": epochs}
+            at = time.time() + 0.05
+        else:
+            res = {"status": "timeout", "val_acc": float("nan"), "error": "the search's budget ended at epoch 2",
+                   "epochs_run": 2, "partial_val_acc": 0.80}
+            at = extra["deadline"] + self.late
+        self.jobs[key] = (at, {"params": 1, "latency_ms": float("nan"), "curve": [], "seconds": 0.05, **res})
+
+    def wait(self, timeout: float | None = None) -> list[tuple[Any, dict[str, Any]]]:
+        if self.jobs:
+            time.sleep(max(0.0, min(min(at for at, _ in self.jobs.values()) - time.time(), timeout or 0.0)))
+        done = [k for k, (at, _) in self.jobs.items() if at <= time.time()]
+        return [(k, self.jobs.pop(k)[1]) for k in done]
+
+    def interrupt(self) -> bool:
+        return True
+
+    def drain(self, timeout: float = 30.0) -> None:
+        self.jobs.clear()
+
+    def close(self) -> None:
+        self.jobs.clear()
+
+
+@pytest.mark.parametrize("late, waited", [(0.3, True), (3.0, False)])
+def test_search_waits_briefly_for_a_cut_searched_top_rung_trial(tiny_data, late: float, waited: bool, monkeypatch) -> None:
+    # cut by the budget, a searched top-rung trial reports within one batch and an evaluation:
+    # the search waits a few seconds for that report (in the history, with the accuracy its
+    # weights reached), and abandons a trial that has not reported by then (the wait cut to 1 s)
+    import learnedsys.nas._search as search_mod
+
+    monkeypatch.setattr(search_mod, "_CUT_WAIT_S", 1.0)
+    t0 = time.monotonic()
+    res = search(tiny_data, space="image", strategy="random", budget=1.5, asha=True, epochs=9, min_epochs=1,
+                 min_fraction=1 / 3, seed=0, pool=_ScriptedPool(late), measure_latency=False)
+    took = time.monotonic() - t0
+    cut = [h for h in res.history if h["status"] == "timeout" and not h["hand_built"] and h["epochs"] == 9]
+    assert res.best is not None and res.best["hand_built"] and res.best["val_acc"] == 0.50
+    if waited:
+        assert cut and all(h["partial_val_acc"] == 0.80 and h["epochs_run"] == 2 for h in cut)
+        assert took < 1.5 + 3.0  # no longer than needed (the 1-s wait at most, plus slack for a slow machine)
+    else:
+        assert not cut and took > 1.5 + 0.9  # waited its second, then left the trial behind
