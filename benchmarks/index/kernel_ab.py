@@ -45,6 +45,7 @@ def main() -> None:
     ap.add_argument("-n", type=int, default=20_000_000, help="keys per family")
     ap.add_argument("--queries", type=int, default=1_000_000)
     ap.add_argument("--families", default="lognormal,osm,fb", help="comma-separated key families")
+    ap.add_argument("--leaf-search", default="auto", choices=["auto", "binary", "exponential"], help="the RMI's leaf_search")
     ap.add_argument("versions", nargs="+", help="name=path/to/_kernels.py")
     args = ap.parse_args()
     mods = {name: _load(f"kernels_{name}", path) for name, path in (v.split("=", 1) for v in args.versions)}
@@ -53,7 +54,7 @@ def main() -> None:
         q, _ = _queries(keys, args.queries, 1)
         ref = np.searchsorted(keys, q)
         for inter in (False, True):
-            idx = RMI(interleave=inter).fit(keys)
+            idx = RMI(interleave=inter, leaf_search=args.leaf_search).fit(keys)
             sfx = "_spline" if idx._spline else ""
             base = (idx._root_kind, idx.root_params_, idx.leaves_, idx.keys_, q, 0)
             paths = {"serial": (f"lookup_serial{sfx}", (*base, inter))}

@@ -22,8 +22,14 @@ Leaves are rows of ``leaves``: [slope, intercept, err_lo, err_hi] (binary search
 
 from __future__ import annotations
 
+from typing import Any
+
 import numba as nb
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 ROOT_LINEAR = 0
 ROOT_CUBIC = 1
@@ -34,6 +40,32 @@ ROOT_LOGGRID = 5
 
 #: Lookups in flight per group in the interleaved kernel (memory-level parallelism).
 GROUP = 16
+
+#: A lookup one at a time prefetches every cache line of its window when the window holds at
+#: most this many keys, so the binary search's misses overlap instead of following each other
+#: (osm at 20M keys, windows of 66: 494 against 554 ns per lookup; fb, windows of about 240:
+#: 466 against 577)
+PREFETCH_KEYS = 512
+
+def _prefetch_impl(typingctx, arr, idx):  # type: ignore[no-untyped-def]
+    """Prefetch ``arr[idx]`` into all cache levels (never faults, so ``idx`` may be out of range)."""
+    sig = types.void(arr, types.intp)
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        ptr = builder.gep(ary.data, [args[1]])
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+prefetch: Any = intrinsic(_prefetch_impl)  # typed Any for mypy: its stub does not describe calls from jitted code
+
 
 _jit = nb.njit(cache=True, nogil=True, fastmath=False, boundscheck=False)
 # helpers on the lookup path are inlined into their callers at numba's IR level: as separate
@@ -655,6 +687,12 @@ def lookup_one(kind, params, leaves, keys, q, side: int, spline: bool):  # type:
     j = leaf_of(kind, params, x, leaves.shape[0])
     if leaves.shape[1] == 4:
         lo, hi = _window_of(params, leaves, j, x, n, spline)
+        if hi - lo <= PREFETCH_KEYS:
+            t = lo
+            while t < hi:
+                prefetch(keys, t)
+                t += 8
+            prefetch(keys, hi - 1)
         p = _bsearch(keys, q, lo, hi, side)
         return _fix(keys, q, p, lo, hi, side)
     # exponential search from the prediction

@@ -40,13 +40,13 @@ import numba as nb
 import numpy as np
 from llvmlite import ir
 from numba import types
-from numba.core import cgutils
 from numba.cpython.unsafe.numbers import leading_zeros as _lz
 from numba.cpython.unsafe.numbers import trailing_zeros as _tz
 from numba.extending import intrinsic, overload
 
 from learnedsys._estimator import NotFittedError
 from learnedsys._validation import check_int
+from learnedsys.index._kernels import prefetch
 from learnedsys.index._rmi import prepare_keys, prepare_queries
 
 __all__ = ["GROUP", "BTree", "Eytzinger", "PGMIndex", "RadixSpline", "bs_batch", "bs_serial"]
@@ -67,24 +67,7 @@ trailing_zeros: Any = _tz
 # -- intrinsics ------------------------------------------------------------------------------------
 
 
-def _prefetch_impl(typingctx, arr, idx):  # type: ignore[no-untyped-def]
-    """Prefetch ``arr[idx]`` into all cache levels (never faults, so ``idx`` may be out of range)."""
-    sig = types.void(arr, types.intp)
-
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        ary = context.make_array(signature.args[0])(context, builder, args[0])
-        ptr = builder.gep(ary.data, [args[1]])
-        i8p = ir.IntType(8).as_pointer()
-        i32 = ir.IntType(32)
-        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
-        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
-        return context.get_dummy_value()
-
-    return sig, codegen
-
-
-_prefetch: Any = intrinsic(_prefetch_impl)
+_prefetch: Any = prefetch  # shared with the RMI's kernels
 
 
 def _f64_bits_impl(typingctx, x):  # type: ignore[no-untyped-def]
