@@ -63,8 +63,9 @@ def _record_allocation(search_args: list[str]) -> None:
         if js.exists():  # the temporary folder lives until image_comparison returns
             rec = json.loads(js.read_text())
             out["allocation"], out["stopped"] = rec.get("allocation"), rec.get("stopped")
+            out["less_trained_rival"] = rec.get("less_trained_rival")
             # every trial: rung, accuracy, hand-built or searched, when (why the search stopped or not)
-            out["history"] = [{k: h.get(k) for k in ("number", "rung", "epochs", "fraction", "status", "val_acc", "hand_built", "t")}
+            out["history"] = [{k: h.get(k) for k in ("number", "rung", "epochs", "epochs_run", "fraction", "status", "val_acc", "partial_val_acc", "hand_built", "t")}
                               for h in rec.get("history") or []]
         return out
 
