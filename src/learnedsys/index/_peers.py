@@ -46,7 +46,7 @@ from numba.extending import intrinsic, overload
 
 from learnedsys._estimator import NotFittedError
 from learnedsys._validation import check_int
-from learnedsys.index._kernels import prefetch
+from learnedsys.index._kernels import prefetch as _prefetch  # shared with the RMI's kernels
 from learnedsys.index._rmi import prepare_keys, prepare_queries
 
 __all__ = ["GROUP", "BTree", "Eytzinger", "PGMIndex", "RadixSpline", "bs_batch", "bs_serial"]
@@ -65,9 +65,6 @@ trailing_zeros: Any = _tz
 
 
 # -- intrinsics ------------------------------------------------------------------------------------
-
-
-_prefetch: Any = prefetch  # shared with the RMI's kernels
 
 
 def _f64_bits_impl(typingctx, x):  # type: ignore[no-untyped-def]

@@ -356,12 +356,11 @@ def search(data: Dataset, *, space: SpaceSpec | Space = "mlp", strategy: str | P
                 # a searched architecture's top-rung trial, cut by the budget, reports how far its
                 # weights got (within one batch and an evaluation): the caller may weigh that
                 # against the incumbent; a few seconds at most
-                cut_top = any(j.epochs == epochs and tuple(j.action) not in defaults for j, _ in running.values())
-                if cut_top and elapsed < budget_s + _CUT_WAIT_S and stopped is None:
-                    pass
-                elif best is not None and not (must_finish & set(running)):
+                wait_cut = stopped is None and elapsed < budget_s + _CUT_WAIT_S and any(
+                    j.epochs == epochs and tuple(j.action) not in defaults for j, _ in running.values())
+                if not wait_cut and best is not None and not (must_finish & set(running)):
                     break  # trials still running are abandoned (journaled as 'running', then 'lost')
-                if not waited:  # nothing has succeeded yet: wait for the running trials, not a new one
+                if not waited and not wait_cut:  # nothing has succeeded yet: wait for the running trials, not a new one
                     waited = True
                     print(f"learnedsys nas: the budget ({budget_s:.0f} s) ran out before any trial finished; waiting for "
                           f"the {pool.pending} running trial(s) (a larger --budget, or fewer --epochs, fits more)",

@@ -783,6 +783,35 @@ def _transfer_overheads(torch: Any, n: int = 200) -> tuple[float, float]:
     return _time_min(send, 7) / n, _time_min(receive, 7) / n
 
 
+def _neg_chain(torch: Any, n: int) -> Any:
+    """A module of ``n`` chained negations (each reads its input once)."""
+
+    class _Chain(torch.nn.Module):
+        def forward(self, x: Any) -> Any:
+            for _ in range(n):
+                x = torch.neg(x)
+            return x
+
+    return _Chain()
+
+
+def _busy_medians(runs: list[tuple[PlacedRuntime, tuple[Any, ...]]], steps: int, rounds: int) -> list[float]:
+    """Median busy CPU seconds per step (all workers) of each started runtime on its inputs:
+    ``steps`` steps each, in ``rounds`` interleaved rounds so that a change of the machine's state
+    falls on every runtime alike. Closes the runtimes."""
+    try:
+        busy: list[list[float]] = [[] for _ in runs]
+        per_round = max(1, steps // rounds)
+        for _ in range(rounds):
+            for i, (rt, inputs) in enumerate(runs):
+                rt.time_steps(inputs, warmup=0, repeats=per_round)
+                busy[i].extend(rt.busy_cpu.sum(axis=1).tolist())
+    finally:
+        for rt, _ in runs:
+            rt.close()
+    return [float(np.median(b)) for b in busy]
+
+
 def _handoff_cost(torch: Any, cores: list[int], numels: tuple[int, ...] = (1,), n: int = 32, steps: int = 30, rounds: int = 3) -> list[float]:
     """Busy CPU seconds per transfer between two :class:`PlacedRuntime` workers on ``cores``, one
     figure per value size in ``numels`` (float32 elements): a chain of ``n`` negations (each reads
@@ -793,35 +822,24 @@ def _handoff_cost(torch: Any, cores: list[int], numels: tuple[int, ...] = (1,), 
     the sender its copy into the shared buffer and the receiver finding the arrival and reading
     the value, written by the other core, in its consuming operation."""
 
-    class _Chain(torch.nn.Module):
-        def forward(self, x: Any) -> Any:
-            for _ in range(n):
-                x = torch.neg(x)
-            return x
-
-    runs: list[tuple[int, PlacedRuntime, tuple[Any, ...]]] = []  # (size index, runtime, inputs)
+    runs: list[tuple[PlacedRuntime, tuple[Any, ...]]] = []
     crossing = []
     try:
-        for k, numel in enumerate(numels):
+        for numel in numels:
             x = torch.zeros(check_int(numel, "numels", "_handoff_cost", low=1))
-            program = export_program(_Chain(), (x,))
+            program = export_program(_neg_chain(torch, n), (x,))
             graph = graph_from_program(program)
             alternate = np.arange(graph.n_nodes, dtype=np.int64) % 2
             crossing.append(max(1, int(np.sum(alternate[graph.edge_src] != alternate[graph.edge_dst]))))
             for dev in (np.zeros(graph.n_nodes, dtype=np.int64), alternate):
                 rt = PlacedRuntime(program, dev, (x,), n_devices=2, cores=list(cores), timeout=60.0).start()
-                runs.append((k, rt, (x,)))
+                runs.append((rt, (x,)))
                 rt.time_steps((x,), warmup=3, repeats=1)
-        busy: list[list[float]] = [[] for _ in runs]
-        per_round = max(1, steps // rounds)
-        for _ in range(rounds):
-            for i, (_, rt, inputs) in enumerate(runs):
-                rt.time_steps(inputs, warmup=0, repeats=per_round)
-                busy[i].extend(rt.busy_cpu.sum(axis=1).tolist())
-    finally:
-        for _, rt, _ in runs:
+    except BaseException:
+        for rt, _ in runs:
             rt.close()
-    med = [float(np.median(b)) for b in busy]
+        raise
+    med = _busy_medians(runs, steps, rounds)
     return [max(0.0, (med[2 * k + 1] - med[2 * k]) / crossing[k]) for k in range(len(numels))]
 
 
@@ -831,37 +849,22 @@ def _op_cost(torch: Any, core: int, lengths: tuple[int, int] = (16, 128), steps:
     slope of their busy time per step over the chain length (medians over ``steps`` steps per
     runtime, in ``rounds`` interleaved rounds; the slope drops what every step costs once), less
     a bare negation timed on the same core."""
-    neg = torch.ops.aten.neg.default
-
-    class _Chain(torch.nn.Module):
-        def __init__(self, n: int) -> None:
-            super().__init__()
-            self.n = n
-
-        def forward(self, x: Any) -> Any:
-            for _ in range(self.n):
-                x = torch.neg(x)
-            return x
-
     x = torch.zeros(1)
-    runs: list[PlacedRuntime] = []
+    runs: list[tuple[PlacedRuntime, tuple[Any, ...]]] = []
     try:
         for n in lengths:
-            program = export_program(_Chain(n), (x,))
+            program = export_program(_neg_chain(torch, n), (x,))
             graph = graph_from_program(program)
             rt = PlacedRuntime(program, np.zeros(graph.n_nodes, dtype=np.int64), (x,), n_devices=1, cores=[core], timeout=60.0).start()
-            runs.append(rt)
+            runs.append((rt, (x,)))
             rt.time_steps((x,), warmup=3, repeats=1)
-        busy: list[list[float]] = [[] for _ in runs]
-        per_round = max(1, steps // rounds)
-        for _ in range(rounds):
-            for i, rt in enumerate(runs):
-                rt.time_steps((x,), warmup=0, repeats=per_round)
-                busy[i].extend(rt.busy_cpu.sum(axis=1).tolist())
-    finally:
-        for rt in runs:
+    except BaseException:
+        for rt, _ in runs:
             rt.close()
-    per_op = (float(np.median(busy[1])) - float(np.median(busy[0]))) / (lengths[1] - lengths[0])
+        raise
+    short, long = _busy_medians(runs, steps, rounds)
+    per_op = (long - short) / (lengths[1] - lengths[0])
+    neg = torch.ops.aten.neg.default
     old_aff = os.sched_getaffinity(0)
     try:
         os.sched_setaffinity(0, {core})
