@@ -26,7 +26,7 @@ keys = np.arange(1000).astype(sys.argv[1])
 params, leaves = np.array([1.0, 0.0]), np.zeros((4, 4))
 for name in sys.argv[2:]:
     f = getattr(K, name)
-    extra = (4,) if name.startswith("lookup_partitioned") else () if name.startswith("search_many") else (True,)
+    extra = (4, 16) if name.startswith("lookup_partitioned") else () if name.startswith("search_many") else (True, 16)
     t = time.perf_counter()
     f(0, params, leaves, keys, keys, 0, *extra)
     print(f"{name:28s} {time.perf_counter() - t:6.1f} s", flush=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import inspect
 import sys
 import time
 from types import ModuleType
@@ -22,6 +23,7 @@ import numpy as np
 
 from learnedsys.bench.index import _queries, make_keys
 from learnedsys.index import RMI
+from learnedsys.index import _kernels as K
 
 
 def _load(name: str, path: str) -> ModuleType:
@@ -34,7 +36,13 @@ def _load(name: str, path: str) -> ModuleType:
     return mod
 
 
+def _fit_args(f: object, args: tuple) -> tuple:
+    """``args`` cut to the parameters of the kernel ``f`` (older kernels take fewer)."""
+    return args[: len(inspect.signature(f.py_func).parameters)]  # type: ignore[attr-defined]
+
+
 def _ns(f: object, args: tuple, m: int) -> float:
+    args = _fit_args(f, args)
     t = time.perf_counter()
     f(*args)  # type: ignore[operator]
     return (time.perf_counter() - t) / m * 1e9
@@ -57,15 +65,17 @@ def main() -> None:
             idx = RMI(interleave=inter, leaf_search=args.leaf_search).fit(keys)
             sfx = "_spline" if idx._spline else ""
             base = (idx._root_kind, idx.root_params_, idx.leaves_, idx.keys_, q, 0)
-            paths = {"serial": (f"lookup_serial{sfx}", (*base, inter))}
+            # the batch kernels' fixed search width: passed to the versions whose kernels take it
+            width = (K.fixed_width(idx.leaves_),)
+            paths = {"serial": (f"lookup_serial{sfx}", (*base, inter, *width))}
             if inter:
-                paths["partitioned"] = (f"lookup_partitioned{sfx}", (*base, max(1, keys.size // 4096)))
+                paths["partitioned"] = (f"lookup_partitioned{sfx}", (*base, max(1, keys.size // 4096), *width))
             else:
                 paths["search_many"] = (f"search_many{sfx}", base)
             res: dict[str, list[float]] = {}
             for name, mod in mods.items():
                 for path, (kernel, kargs) in paths.items():
-                    out = getattr(mod, kernel)(*kargs)
+                    out = getattr(mod, kernel)(*_fit_args(getattr(mod, kernel), kargs))
                     got = out[0] if isinstance(out, tuple) else out
                     if not np.array_equal(got, ref):
                         raise SystemExit(f"{name} {path}: wrong answers on {fam}")

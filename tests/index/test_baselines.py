@@ -122,6 +122,77 @@ def test_peers_hard_key_sets_and_other_query_types(name: str) -> None:
     assert peer.lower_bound(q[:12].reshape(3, 4)).shape == (3, 4)
 
 
+LEARNED = ("pgm", "pgm_eps2", "radixspline", "radixspline_coarse")
+DTYPES = ("uint64", "int64", "float64", "uint32", "int32", "float32")
+# shorter than one stage gap (PIPE_D = 8), than the pipeline, than the ring (PIPE_RING = 64), equal, longer
+BATCH_LENGTHS = (0, 1, 7, 63, 64, 65, 1000)
+
+
+def _extremes(keys: np.ndarray) -> np.ndarray:
+    """Queries at the dtype's ends and around the first and last keys, as the kernels get them."""
+    dt = keys.dtype
+    if dt.kind == "f":
+        big = float(np.finfo(np.float64).max)
+        v = [-np.inf, -big, -0.0, 0.0, big, np.inf]
+        if keys.size:
+            with np.errstate(over="ignore"):  # next to the largest float: infinity, a query like any other
+                v += [float(keys[0]), float(keys[-1]), np.nextafter(float(keys[0]), -np.inf), np.nextafter(float(keys[-1]), np.inf)]
+        return np.array(v, dtype=np.float64)
+    info = np.iinfo(dt)
+    v = [int(info.min), int(info.min) + 1, 0, int(info.max) - 1, int(info.max)]
+    if keys.size:
+        v += [int(keys[0]), int(keys[-1]), max(int(info.min), int(keys[0]) - 1), min(int(info.max), int(keys[-1]) + 1)]
+    return np.array(v, dtype=dt)
+
+
+def _batch_queries(keys: np.ndarray) -> np.ndarray:
+    """1000+ queries below, inside and above the keys, with the extremes first and last in the
+    batch (the pipeline's fill and drain) and scattered through it."""
+    with np.errstate(over="ignore"):
+        q = np.concatenate([_queries(keys), _queries(keys, seed=3)])
+    q = np.random.default_rng(2).permutation(np.resize(q, max(q.size, 1100)))  # few without keys
+    ex = _extremes(keys)
+    return np.concatenate([ex, q, ex[::-1]]).astype(q.dtype)
+
+
+@pytest.mark.parametrize("name", LEARNED)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_learned_peers_pipelined_batches(name: str, dtype: str) -> None:
+    """Mode B of PGM and RadixSpline is software-pipelined: batches shorter and longer than the
+    pipeline and its ring buffers, duplicates, queries outside the keys and at the dtype's ends."""
+    for dist in ("uniform", "dups", "skewed", "extremes"):
+        keys = _keys(dist, 3000, dtype)
+        peer = PEERS[name](keys)
+        q = _batch_queries(keys)
+        assert q.size > 1000
+        for m in BATCH_LENGTHS:
+            for part in (q[:m], q[q.size - m :]):  # the extremes at the batch's start, then at its end
+                np.testing.assert_array_equal(peer.lower_bound(part), np.searchsorted(keys, part, "left"), err_msg=f"{dist} m={m}")
+        for v in _extremes(keys):  # each alone: a batch of one through the whole pipeline
+            part = np.array([v], dtype=q.dtype)
+            np.testing.assert_array_equal(peer.lower_bound(part), np.searchsorted(keys, part, "left"))
+        np.testing.assert_array_equal(peer.lower_bound(q), peer.lower_bound_serial(q))
+
+
+@pytest.mark.parametrize("name", LEARNED)
+def test_learned_peers_pipeline_empty_and_tiny_keys(name: str) -> None:
+    """Empty keys (the kernels themselves too, though the class answers 0 without them), one key,
+    one repeated key and a straight line of keys (a one-segment PGM), at every batch length."""
+    for dtype in DTYPES:
+        dt = np.dtype(dtype)
+        lo = float(np.finfo(dt).min) if dt.kind == "f" else int(np.iinfo(dt).min)
+        hi = float(np.finfo(dt).max) if dt.kind == "f" else int(np.iinfo(dt).max)
+        sets = [np.zeros(0, dtype=dt), np.array([7], dtype=dt), np.array([lo], dtype=dt), np.array([hi], dtype=dt), np.full(100, 7, dtype=dt), np.arange(2000, dtype=dt)]
+        for keys in sets:
+            peer = PEERS[name](keys)
+            q = _batch_queries(keys)
+            for m in BATCH_LENGTHS:
+                np.testing.assert_array_equal(peer.lower_bound(q[:m]), np.searchsorted(keys, q[:m], "left"), err_msg=f"{dtype} n={keys.size} m={m}")
+            if keys.size == 0:
+                for m in BATCH_LENGTHS:
+                    np.testing.assert_array_equal(peer._lookup(q[:m], True), np.zeros(m, dtype=np.int64))
+
+
 def test_pgm_segments_respect_eps() -> None:
     from learnedsys.bench.index import make_keys
 

@@ -111,9 +111,9 @@ def test_measured_configuration_draws_fresh_queries_for_every_timing(monkeypatch
     real = {name: getattr(_rmi.K, name) for name in ("lookup_serial", "lookup_serial_spline")}
 
     def spy(name: str):  # type: ignore[no-untyped-def]
-        def run(kind, params, leaves, keys, q, side, interleave):  # type: ignore[no-untyped-def]
+        def run(kind, params, leaves, keys, q, side, interleave, width):  # type: ignore[no-untyped-def]
             calls.append((id(leaves), q.tobytes()))
-            return real[name](kind, params, leaves, keys, q, side, interleave)
+            return real[name](kind, params, leaves, keys, q, side, interleave, width)
         return run
 
     for name in real:

@@ -246,3 +246,39 @@ def test_same_seed_same_model() -> None:
     b = RMI(root="nn", n_leaves=64, seed=3).fit(keys)
     np.testing.assert_array_equal(a.root_params_, b.root_params_)
     np.testing.assert_array_equal(a.leaves_, b.leaves_)
+
+
+def test_fixed_width_holds_99_percent_of_the_windows() -> None:
+    """The batch kernel's fixed search width: the smallest power of two over the 99th percentile
+    of the leaves' spans (err_hi - err_lo) plus 3; 0 without error bounds or past 512 keys."""
+    from learnedsys.index import _kernels as K
+
+    leaves = np.zeros((200, 4))
+    leaves[:, 2] = -5.0
+    leaves[:, 3] = 5.0  # span 10: windows of at most 13 keys
+    leaves[0, 3] = 1000.0  # one leaf in 200 past the 99th percentile
+    assert K.fixed_width(leaves) == 16
+    leaves[:10, 3] = 1000.0  # 5 % of the leaves: their windows decide, and exceed 512
+    assert K.fixed_width(leaves) == 0
+    leaves[:10, 3] = 40.0  # span 45 + 3 -> 64
+    assert K.fixed_width(leaves) == 64
+    assert K.fixed_width(leaves[:, :2]) == 0
+    assert K.fixed_width(np.zeros((0, 4))) == 0
+
+
+@pytest.mark.parametrize("dist", ["uniform", "lognormal"])
+def test_pipelined_batches_of_every_length_match_searchsorted(dist: str) -> None:
+    """Batches shorter and longer than the batch kernel's pipeline, both sides, with the fixed
+    search width in use and with every window searched by its own size."""
+    from learnedsys.index import _kernels as K
+
+    keys = _dist(dist, 30_000, seed=21)
+    index = RMI(partition="never", leaf_search="binary").fit(keys)
+    assert index.interleave and index._width > 0
+    q = _queries(keys, seed=22)
+    depth = 3 * K.PIPE_DISTANCE
+    for width in (index._width, 0):
+        index._width = width
+        for m in (0, 1, depth - 1, depth, depth + 1, K.PIPE_RING + 1, 1000, q.size):
+            np.testing.assert_array_equal(index.lower_bound(q[:m]), np.searchsorted(keys, q[:m], "left"))
+            np.testing.assert_array_equal(index.upper_bound(q[:m]), np.searchsorted(keys, q[:m], "right"))

@@ -184,3 +184,20 @@ def test_wild_knots_never_give_wrong_answers(tmp_path: Path) -> None:
     q = _queries(keys, seed=11)
     np.testing.assert_array_equal(back.lower_bound(q), np.searchsorted(keys, q))
     np.testing.assert_array_equal(back.lower_bound_serial(q), np.searchsorted(keys, q))
+
+
+@pytest.mark.parametrize("dups", [False, True])
+def test_pipelined_batches_with_spline_leaves_match_searchsorted(dups: bool) -> None:
+    """The batch kernel's pipeline (leaf row, knots, window, search a few queries apart) on a
+    model with spline leaves: batches shorter and longer than the pipeline, both sides."""
+    keys = _clustered(60_000 if dups else 40_000, seed=12, dups=dups)  # 16,384+ distinct keys
+    index = RMI(root="spline", n_leaves=64, max_bytes=200_000, partition="never").fit(keys)
+    assert index._spline
+    assert index.interleave
+    q = _queries(keys, seed=13)
+    rng = np.random.default_rng(14)
+    q = q[rng.permutation(q.size)]
+    depth = 3 * K.PIPE_DISTANCE
+    for m in (0, 1, depth - 1, depth, depth + 1, K.PIPE_RING + 1, 1000, q.size):
+        np.testing.assert_array_equal(index.lower_bound(q[:m]), np.searchsorted(keys, q[:m], "left"))
+        np.testing.assert_array_equal(index.upper_bound(q[:m]), np.searchsorted(keys, q[:m], "right"))

@@ -8,7 +8,8 @@
 - :class:`BinarySearch`, :class:`BPlusTree`, :class:`Eytzinger`, :class:`BTree`, :class:`PGMIndex`,
   :class:`RadixSpline`: the peers the RMI is measured against (binary search, the Eytzinger layout,
   a 16-key-node B-tree, PGM-index, RadixSpline), as numba kernels in the RMI's style, each with a
-  one-at-a-time ``lower_bound_serial`` and a 16-lane ``lower_bound``.
+  one-at-a-time ``lower_bound_serial`` and a batch ``lower_bound`` (16 lanes in lockstep for the
+  comparison-based ones, a software pipeline for the learned ones, as for the RMI).
 - :func:`load`: read an index written by ``save``.
 
 >>> import numpy as np

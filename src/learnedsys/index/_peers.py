@@ -5,8 +5,13 @@ queries (below, inside or above the key range, duplicates, the dtype's extreme v
 sorted uint64, int64, float64, uint32, int32 or float32 keys, in two ways:
 
 - ``lower_bound_serial`` (mode A, latency): a plain loop, each query finished before the next.
-- ``lower_bound`` (mode B, throughput): 16 queries in lockstep, so their cache misses overlap
-  (the technique of the RMI's interleaved kernel in :mod:`learnedsys.index._kernels`).
+- ``lower_bound`` (mode B, throughput): many lookups in flight, so their cache misses overlap.
+  Eytzinger, B-tree and binary search run 16 queries in lockstep (each descent is a chain of
+  dependent loads: lockstep with look-ahead prefetch is their form); the learned peers (like the
+  RMI's kernels in :mod:`learnedsys.index._kernels`) walk the batch once, software-pipelined: each
+  query's lookup is cut into stages ``PIPE_D`` queries apart, every stage prefetching the line its
+  next stage reads (the next model level, the search window), so by the time that stage runs the
+  line has arrived.
 
 Structures:
 
@@ -46,15 +51,29 @@ from numba.extending import intrinsic, overload
 
 from learnedsys._estimator import NotFittedError
 from learnedsys._validation import check_int
-from learnedsys.index._kernels import prefetch as _prefetch  # shared with the RMI's kernels
+from learnedsys.index._kernels import PREFETCH_KEYS  # shared with the RMI's kernels
+from learnedsys.index._kernels import prefetch as _prefetch
 from learnedsys.index._rmi import prepare_keys, prepare_queries
 
 __all__ = ["GROUP", "BTree", "Eytzinger", "PGMIndex", "RadixSpline", "bs_batch", "bs_serial"]
 
-#: Lookups in flight per group in the lockstep (mode B) kernels, as in the RMI's.
+#: Lookups in flight per group in the lockstep (mode B) kernels of Eytzinger, B-tree and binary search.
 GROUP = 16
 #: Keys per node of :class:`BTree`.
 NODE = 16
+#: Queries between two stages of the software-pipelined (mode B) kernels of the learned peers, as
+#: in the RMI's: a stage prefetches what the query's next stage reads, and D queries' work later
+#: that stage finds it in cache.
+PIPE_D = 8
+#: Slots of the pipelined kernels' per-query ring buffers (slot ``t & (PIPE_RING - 1)``): a power
+#: of two above the pipeline's length in queries (``PIPE_D`` times the stages after the first).
+PIPE_RING = 64
+#: RadixSpline finds its segment by a linear scan over fewer spline points than this, else by a
+#: binary search (whose middle the pipelined kernel prefetches).
+RS_SCAN = 32
+#: Bytes per cache line.
+LINE = 64
+assert PIPE_D * 3 < PIPE_RING and PIPE_RING & (PIPE_RING - 1) == 0  # RadixSpline's pipeline has 4 stages
 
 _jit = nb.njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
 _inline = nb.njit(cache=True, nogil=True, boundscheck=False, error_model="numpy", inline="always")
@@ -189,34 +208,21 @@ def _clamp(v: float, hi: int) -> int:
 
 
 @_inline
-def _lockstep_windows(keys, queries, i: int, los, his, base, cnt, out) -> None:  # type: ignore[no-untyped-def]
-    """Stage 2 and 3 of a lockstep group: branch-free binary searches over each lane's window
-    [los[g], his[g]) advanced together, then the last step and the verification."""
-    G = los.shape[0]
-    maxn = 0
-    for g in range(G):
-        base[g] = los[g]
-        c = his[g] - los[g]
-        cnt[g] = c
-        if c > maxn:
-            maxn = c
-    while maxn > 1:
-        for g in range(G):
-            c = cnt[g]
-            if c > 1:
-                half = c >> 1
-                b = base[g]
-                if keys[b + half] < queries[i + g]:
-                    b += half
-                base[g] = b
-                cnt[g] = c - half
-        maxn -= maxn >> 1
-    for g in range(G):
-        q = queries[i + g]
-        b = base[g]
-        if cnt[g] == 1 and keys[b] < q:
-            b += 1
-        out[i + g] = _repair(keys, q, b, los[g], his[g])
+def _prefetch_span(arr, lo: int, hi: int) -> None:  # type: ignore[no-untyped-def]
+    """Prefetch every cache line of ``arr``'s elements [lo, hi) (flat indices from the data
+    pointer) when they are at most ``PREFETCH_KEYS``, else only the middle one (a wide window's
+    binary search touches few of its lines)."""
+    if hi <= lo:
+        return
+    if hi - lo <= PREFETCH_KEYS:
+        step = LINE // arr.itemsize
+        t = lo
+        while t < hi:
+            _prefetch(arr, t)
+            t += step
+        _prefetch(arr, hi - 1)
+    else:
+        _prefetch(arr, (lo + hi) >> 1)
 
 
 # -- binary search -----------------------------------------------------------------------------------
@@ -638,34 +644,68 @@ def _pgm_predict(segs, s: int, o, size: int) -> int:  # type: ignore[no-untyped-
 
 
 @_inline
+def _pgm_guess(segs, offs, li: int, s: int, eps_r: int, o):  # type: ignore[no-untyped-def]
+    """Segment ``s`` of level ``li`` predicts where ``o`` lies in level ``li - 1``: returns the row
+    where that level's scan starts and the last row it may read (the prediction plus the error,
+    capped by the level's sentinel)."""
+    base = offs[li - 1]
+    size = offs[li] - base - 1
+    p = _pgm_predict(segs, s, o, size - 1)
+    return base + max(0, p - eps_r - 1), base + min(size, p + eps_r + 2)
+
+
+@_inline
+def _pgm_scan(segs, offs, li: int, j: int, o) -> int:  # type: ignore[no-untyped-def]
+    """The segment of level ``li - 1`` that covers ``o``: a short scan from row ``j``."""
+    base = offs[li - 1]
+    end = offs[li] - 1
+    while j > base and segs[j, 0] > o:
+        j -= 1
+    while j + 1 < end and segs[j + 1, 0] <= o:
+        j += 1
+    return j
+
+
+@_inline
+def _pgm_upper(segs, offs, eps_r: int, o):  # type: ignore[no-untyped-def]
+    """The walk through every level above the bottom one (small, so cached): returns the rows of
+    the bottom level its scan starts at and may read up to (the only segment when the index has one
+    level)."""
+    top = offs.shape[0] - 2
+    s = offs[top]
+    if top == 0:
+        return s, s + 1
+    for li in range(top, 1, -1):
+        s = _pgm_scan(segs, offs, li, _pgm_guess(segs, offs, li, s, eps_r, o)[0], o)
+    return _pgm_guess(segs, offs, 1, s, eps_r, o)
+
+
+@_inline
+def _pgm_bottom(segs, offs, j: int, o) -> int:  # type: ignore[no-untyped-def]
+    """The bottom-level segment for ``o``, scanning from row ``j`` (from :func:`_pgm_upper`)."""
+    if offs.shape[0] > 2:
+        return _pgm_scan(segs, offs, 1, j, o)
+    return j
+
+
+@_inline
 def _pgm_segment(segs, offs, eps_r: int, o) -> int:  # type: ignore[no-untyped-def]
     """Row of the bottom-level segment for order value ``o``: top-down through the levels, each
     one predicting the position in the level below and a short scan fixing it."""
-    top = offs.shape[0] - 2
-    s = offs[top]
-    for li in range(top, 0, -1):
-        base = offs[li - 1]
-        size = offs[li] - base - 1
-        p = _pgm_predict(segs, s, o, size - 1)
-        j = base + max(0, p - eps_r - 1)
-        while j > base and segs[j, 0] > o:
-            j -= 1
-        end = base + size
-        while j + 1 < end and segs[j + 1, 0] <= o:
-            j += 1
-        s = j
-    return s
+    return _pgm_bottom(segs, offs, _pgm_upper(segs, offs, eps_r, o)[0], o)
+
+
+@_inline
+def _pgm_window_of(segs, s: int, o, n: int, eps: int):  # type: ignore[no-untyped-def]
+    """Search window [lo, hi) in the keys from bottom segment ``s``'s prediction for ``o``."""
+    p = _pgm_predict(segs, s, o, n)
+    return max(0, p - eps), min(n, p + eps + 2)
 
 
 @_inline
 def _pgm_window(keys, segs, offs, eps: int, eps_r: int, q):  # type: ignore[no-untyped-def]
-    n = keys.shape[0]
     o = _ord(q)
-    s = _pgm_segment(segs, offs, eps_r, o)
-    p = _pgm_predict(segs, s, o, n)
-    lo = max(0, p - eps)
-    hi = min(n, p + eps + 2)
-    return lo, hi
+    return _pgm_window_of(segs, _pgm_segment(segs, offs, eps_r, o), o, keys.shape[0], eps)
 
 
 @_jit
@@ -674,52 +714,54 @@ def _pgm_serial(keys, segs, offs, eps: int, eps_r: int, queries):  # type: ignor
     for i in range(queries.shape[0]):
         q = queries[i]
         lo, hi = _pgm_window(keys, segs, offs, eps, eps_r, q)
+        _prefetch_span(keys, lo, hi)  # as the RMI's lookup one at a time does
         out[i] = _repair(keys, q, _lb(keys, q, lo, hi), lo, hi)
     return out
 
 
 @_jit
-def _pgm_batch(keys, segs, offs, eps: int, eps_r: int, queries):  # type: ignore[no-untyped-def]
+def _pgm_pipe(keys, segs, offs, eps: int, eps_r: int, queries):  # type: ignore[no-untyped-def]
+    """Mode B, software-pipelined over the batch in three stages, ``PIPE_D`` queries apart:
+
+    (a) query t: the upper levels' walk, and a prefetch of the bottom-level rows its scan reads;
+    (b) query t - D: the bottom-level scan (rows now cached), the window, a prefetch of its lines;
+    (c) query t - 2D: the binary search in the cached window and the verification.
+    """
     n = keys.shape[0]
     m = queries.shape[0]
-    out = np.empty(m, dtype=np.int64)
-    G = GROUP
-    top = offs.shape[0] - 2
-    sg = np.empty(G, dtype=np.int64)
-    os_ = np.empty(G, dtype=np.uint64)
-    los = np.empty(G, dtype=np.int64)
-    his = np.empty(G, dtype=np.int64)
-    base = np.empty(G, dtype=np.int64)
-    cnt = np.empty(G, dtype=np.int64)
-    i = 0
-    while i + G <= m:
-        for g in range(G):
-            os_[g] = _ord(queries[i + g])
-            sg[g] = offs[top]
-        for li in range(top, 0, -1):  # one level of every lane, then the next level
-            lb = offs[li - 1]
-            size = offs[li] - lb - 1
-            for g in range(G):
-                o = os_[g]
-                p = _pgm_predict(segs, sg[g], o, size - 1)
-                j = lb + max(0, p - eps_r - 1)
-                while j > lb and segs[j, 0] > o:
-                    j -= 1
-                end = lb + size
-                while j + 1 < end and segs[j + 1, 0] <= o:
-                    j += 1
-                sg[g] = j
-        for g in range(G):
-            p = _pgm_predict(segs, sg[g], os_[g], n)
-            los[g] = max(0, p - eps)
-            his[g] = min(n, p + eps + 2)
-        _lockstep_windows(keys, queries, i, los, his, base, cnt, out)
-        i += G
-    while i < m:
-        q = queries[i]
-        lo, hi = _pgm_window(keys, segs, offs, eps, eps_r, q)
-        out[i] = _repair(keys, q, _lb(keys, q, lo, hi), lo, hi)
-        i += 1
+    out = np.zeros(m, dtype=np.int64)
+    if n == 0:
+        return out
+    D = PIPE_D
+    mask = PIPE_RING - 1
+    w = segs.shape[1]
+    os_ = np.empty(PIPE_RING, dtype=np.uint64)
+    rows = np.empty(PIPE_RING, dtype=np.int64)
+    los = np.empty(PIPE_RING, dtype=np.int64)
+    his = np.empty(PIPE_RING, dtype=np.int64)
+    for t in range(m + 2 * D):
+        if t < m:  # (a)
+            r = t & mask
+            o = _ord(queries[t])
+            j, last = _pgm_upper(segs, offs, eps_r, o)
+            os_[r] = o
+            rows[r] = j
+            _prefetch_span(segs, j * w, (last + 1) * w)
+        i = t - D
+        if i >= 0 and i < m:  # (b)
+            r = i & mask
+            o = os_[r]
+            lo, hi = _pgm_window_of(segs, _pgm_bottom(segs, offs, rows[r], o), o, n, eps)
+            los[r] = lo
+            his[r] = hi
+            _prefetch_span(keys, lo, hi)
+        i = t - 2 * D
+        if i >= 0:  # (c)
+            r = i & mask
+            q = queries[i]
+            lo = los[r]
+            hi = his[r]
+            out[i] = _repair(keys, q, _lb(keys, q, lo, hi), lo, hi)
     return out
 
 
@@ -836,19 +878,32 @@ def _rs_build(keys, eps: float, radix_bits: int):  # type: ignore[no-untyped-def
 
 
 @_inline
-def _rs_window(keys, sx, sy, table, shift: int, eps: int, q):  # type: ignore[no-untyped-def]
-    n = keys.shape[0]
-    o = _ord(q)
-    mn = sx[0]
-    if o <= mn:
-        return 0, 0
-    last = sx.shape[0] - 1
-    if o > sx[last]:
-        return n, n
-    prefix = (o - mn) >> np.uint64(shift)
-    b = int(np.int64(table[prefix]))
-    e = int(np.int64(table[prefix + np.uint64(1)]))
-    if e - b < 32:
+def _rs_edge(sx, o, n: int) -> int:  # type: ignore[no-untyped-def]
+    """The window's both ends when ``o`` lies outside the spline's keys: 0 when ``o`` <= the
+    smallest key, ``n`` when above the largest; -1 when inside (the spline answers)."""
+    if o <= sx[0]:
+        return 0
+    if o > sx[sx.shape[0] - 1]:
+        return n
+    return -1
+
+
+@_inline
+def _rs_prefix(sx, shift: int, o) -> int:  # type: ignore[no-untyped-def]
+    """The radix table's row for ``o`` (inside the key range)."""
+    return int((o - sx[0]) >> np.uint64(shift))
+
+
+@_inline
+def _rs_cell(table, prefix: int):  # type: ignore[no-untyped-def]
+    """Spline points [b, e] among which the segment of a key with radix ``prefix`` ends."""
+    return int(np.int64(table[prefix])), int(np.int64(table[prefix + 1]))
+
+
+@_inline
+def _rs_spline_window(n: int, sx, sy, eps: int, o, b: int, e: int):  # type: ignore[no-untyped-def]
+    """Search window [lo, hi) in the keys from the spline segment ending in points [b, e]."""
+    if e - b < RS_SCAN:
         cur = b
         while sx[cur] < o:
             cur += 1
@@ -862,38 +917,92 @@ def _rs_window(keys, sx, sy, table, shift: int, eps: int, q):  # type: ignore[no
     return max(0, p - eps), min(n, p + eps + 2)
 
 
+@_inline
+def _rs_window(keys, sx, sy, table, shift: int, eps: int, q):  # type: ignore[no-untyped-def]
+    n = keys.shape[0]
+    o = _ord(q)
+    edge = _rs_edge(sx, o, n)
+    if edge >= 0:
+        return edge, edge
+    b, e = _rs_cell(table, _rs_prefix(sx, shift, o))
+    return _rs_spline_window(n, sx, sy, eps, o, b, e)
+
+
 @_jit
 def _rs_serial(keys, sx, sy, table, shift: int, eps: int, queries):  # type: ignore[no-untyped-def]
     out = np.empty(queries.shape[0], dtype=np.int64)
     for i in range(queries.shape[0]):
         q = queries[i]
         lo, hi = _rs_window(keys, sx, sy, table, shift, eps, q)
+        _prefetch_span(keys, lo, hi)  # as the RMI's lookup one at a time does
         out[i] = _repair(keys, q, _lb(keys, q, lo, hi), lo, hi)
     return out
 
 
 @_jit
-def _rs_batch(keys, sx, sy, table, shift: int, eps: int, queries):  # type: ignore[no-untyped-def]
+def _rs_pipe(keys, sx, sy, table, shift: int, eps: int, queries):  # type: ignore[no-untyped-def]
+    """Mode B, software-pipelined over the batch in four stages, ``PIPE_D`` queries apart:
+
+    (a) query t: the radix prefix, and a prefetch of its table entry (queries outside the key
+        range are answered here: their window is empty);
+    (b) query t - D: the table's range of spline points [b, e], a prefetch of the first point
+        (and of the range's middle when the segment is found by binary search);
+    (c) query t - 2D: the spline segment (points now cached), the window, a prefetch of its lines;
+    (d) query t - 3D: the binary search in the cached window and the verification.
+    """
+    n = keys.shape[0]
     m = queries.shape[0]
-    out = np.empty(m, dtype=np.int64)
-    G = GROUP
-    los = np.empty(G, dtype=np.int64)
-    his = np.empty(G, dtype=np.int64)
-    base = np.empty(G, dtype=np.int64)
-    cnt = np.empty(G, dtype=np.int64)
-    i = 0
-    while i + G <= m:
-        for g in range(G):
-            lo, hi = _rs_window(keys, sx, sy, table, shift, eps, queries[i + g])
-            los[g] = lo
-            his[g] = hi
-        _lockstep_windows(keys, queries, i, los, his, base, cnt, out)
-        i += G
-    while i < m:
-        q = queries[i]
-        lo, hi = _rs_window(keys, sx, sy, table, shift, eps, q)
-        out[i] = _repair(keys, q, _lb(keys, q, lo, hi), lo, hi)
-        i += 1
+    out = np.zeros(m, dtype=np.int64)
+    if n == 0:
+        return out
+    D = PIPE_D
+    mask = PIPE_RING - 1
+    os_ = np.empty(PIPE_RING, dtype=np.uint64)
+    pre = np.empty(PIPE_RING, dtype=np.int64)  # the radix prefix, -1 outside the key range
+    bs = np.empty(PIPE_RING, dtype=np.int64)
+    es = np.empty(PIPE_RING, dtype=np.int64)
+    los = np.empty(PIPE_RING, dtype=np.int64)
+    his = np.empty(PIPE_RING, dtype=np.int64)
+    for t in range(m + 3 * D):
+        if t < m:  # (a)
+            r = t & mask
+            o = _ord(queries[t])
+            os_[r] = o
+            edge = _rs_edge(sx, o, n)
+            if edge >= 0:
+                pre[r] = -1
+                los[r] = edge
+                his[r] = edge
+            else:
+                prefix = _rs_prefix(sx, shift, o)
+                pre[r] = prefix
+                _prefetch(table, prefix)
+        i = t - D
+        if i >= 0 and i < m:  # (b)
+            r = i & mask
+            if pre[r] >= 0:
+                b, e = _rs_cell(table, pre[r])
+                bs[r] = b
+                es[r] = e
+                _prefetch(sx, b)
+                _prefetch(sy, b)
+                if e - b >= RS_SCAN:
+                    _prefetch(sx, (b + e) >> 1)
+        i = t - 2 * D
+        if i >= 0 and i < m:  # (c)
+            r = i & mask
+            if pre[r] >= 0:
+                lo, hi = _rs_spline_window(n, sx, sy, eps, os_[r], bs[r], es[r])
+                los[r] = lo
+                his[r] = hi
+                _prefetch_span(keys, lo, hi)
+        i = t - 3 * D
+        if i >= 0:  # (d)
+            r = i & mask
+            q = queries[i]
+            lo = los[r]
+            hi = his[r]
+            out[i] = _repair(keys, q, _lb(keys, q, lo, hi), lo, hi)
     return out
 
 
@@ -941,7 +1050,8 @@ class _Peer:
         raise NotImplementedError
 
     def lower_bound(self, queries: Any) -> Any:
-        """Mode B: ``np.searchsorted(keys, queries, "left")``, 16 queries in lockstep."""
+        """Mode B: ``np.searchsorted(keys, queries, "left")``, many lookups in flight (16 in lockstep,
+        or software-pipelined for the learned peers)."""
         return self._answer(queries, True)
 
     def lower_bound_serial(self, queries: Any) -> Any:
@@ -1077,7 +1187,7 @@ class PGMIndex(_Peer):
         self.height_ = len(levels)
 
     def _lookup(self, q: np.ndarray, batch: bool) -> np.ndarray:
-        fn = _pgm_batch if batch else _pgm_serial
+        fn = _pgm_pipe if batch else _pgm_serial
         return fn(self.keys_, self.segments_, self.offsets_, int(self.eps), int(self.eps_recursive), q)
 
     def size_in_bytes(self) -> int:
@@ -1116,7 +1226,7 @@ class RadixSpline(_Peer):
             self.shift_ = 0
 
     def _lookup(self, q: np.ndarray, batch: bool) -> np.ndarray:
-        fn = _rs_batch if batch else _rs_serial
+        fn = _rs_pipe if batch else _rs_serial
         return fn(self.keys_, self.sx_, self.sy_, self.table_, int(self.shift_), int(self.eps), q)
 
     def size_in_bytes(self) -> int:

@@ -229,7 +229,7 @@ class RMI(Estimator):
         max_bytes: size budget of the index; default 1% of the key array but at most 4 MiB for
             "speed" with config="measure" (1 MiB with "estimate": an index that stays in cache
             is often faster than a bigger one), min(1%, 200 kB) for "space".
-        leaf_search: "binary" (stores per-leaf error bounds; the only form the 16-lane lockstep
+        leaf_search: "binary" (stores per-leaf error bounds; the only form the pipelined batch
             search runs on), "exponential" (stores no bounds: half the leaf bytes, searches
             outward from the prediction), or "auto" (default: with config="measure", both forms
             of the shortlisted models are timed in the lookup mode this index runs and the
@@ -244,7 +244,9 @@ class RMI(Estimator):
             binary search over its key range (the paper's hybrid index); None: only where the
             range is narrower than the window.
         nn_hidden: hidden layer widths of the "nn" root (0 to 2 layers, widths 4 to 32).
-        interleave: run 16 lookups in lockstep so their memory accesses overlap.
+        interleave: run a batch's lookups software-pipelined (each query's leaf row, spline
+            knots and window prefetched a few queries before it is searched) so that their
+            memory accesses overlap; False: each lookup finished before the next starts.
         config: how auto-configuration decides: "measure" (default: a shortlist of configurations
             chosen by a cost model is fitted in full and the fastest measured lookup time on a
             sample of keys wins; the chosen model can then differ between runs and machines,
@@ -501,7 +503,7 @@ class RMI(Estimator):
             kind = ROOTS[c.root]
             models = [(params, leaves)]
             if lines is not None:
-                # the same model with lines for its spline leaves: in 16-lane lockstep the knot
+                # the same model with lines for its spline leaves: in the batch pipeline the knot
                 # search runs lane by lane, and the lines' wider windows can be the faster
                 models.append(lines)
             for params, leaves in models:
@@ -526,12 +528,13 @@ class RMI(Estimator):
         keys the same model timed 76 ns in one fit and 136 in the next, and the fit picked a
         root that took 228 ns in the bench where the other took 156.)"""
         best = np.full(len(jobs), np.inf)
+        widths = [K.fixed_width(lv) for _, _, _, lv in jobs]
         for _ in range(_MEASURE_ROUNDS):
             for i, (_, kind, params, lv) in enumerate(jobs):
                 q = keys[rng.integers(0, n, _MEASURE_QUERIES)]
                 run = K.lookup_serial_spline if (lv[:, 0] <= -0.5).any() else K.lookup_serial
                 t0 = time.perf_counter()
-                run(kind, params, lv, keys, q, 0, self.interleave)
+                run(kind, params, lv, keys, q, 0, self.interleave, widths[i])
                 best[i] = min(best[i], time.perf_counter() - t0)
         out: list[tuple[_Candidate, float, tuple[np.ndarray, np.ndarray]]] = []
         for (c, _, params, lv), t in zip(jobs, best, strict=True):
@@ -588,6 +591,8 @@ class RMI(Estimator):
         self.leaf_search_ = "binary" if cols == 4 else "exponential"
         # which compiled lookups run: with spline leaves or the plain ones (see K._leaf_pred)
         self._spline = bool((self.leaves_[:, 0] <= -0.5).any())
+        # the batch kernel's fixed-step search width (K.fixed_width)
+        self._width = K.fixed_width(self.leaves_)
         # the per-key path: one packed model, and the Python ints the kernel takes exactly
         # (int64 for signed keys, [0, 2**63) for unsigned: numba types larger ints as uint64)
         self._model = K.pack_model(self.root_params_, self.leaves_)
@@ -826,11 +831,11 @@ class RMI(Estimator):
         q, below, above, scalar = prepare_queries(queries, self.keys_.dtype)
         B = self._partition_buckets(q.shape[0])
         if B:
-            out = (K.lookup_partitioned_spline if self._spline else K.lookup_partitioned)(self._root_kind, self.root_params_, self.leaves_, self.keys_, q, side, B)
+            out = (K.lookup_partitioned_spline if self._spline else K.lookup_partitioned)(self._root_kind, self.root_params_, self.leaves_, self.keys_, q, side, B, self._width)
         elif self.parallel and q.shape[0] >= (1 << 16):
-            out = (K.lookup_parallel_spline if self._spline else K.lookup_parallel)(self._root_kind, self.root_params_, self.leaves_, self.keys_, q, side, self.interleave)
+            out = (K.lookup_parallel_spline if self._spline else K.lookup_parallel)(self._root_kind, self.root_params_, self.leaves_, self.keys_, q, side, self.interleave, self._width)
         else:
-            out = (K.lookup_serial_spline if self._spline else K.lookup_serial)(self._root_kind, self.root_params_, self.leaves_, self.keys_, q, side, self.interleave)
+            out = (K.lookup_serial_spline if self._spline else K.lookup_serial)(self._root_kind, self.root_params_, self.leaves_, self.keys_, q, side, self.interleave, self._width)
         if below is not None:
             out[below] = 0
         if above is not None:
@@ -872,7 +877,7 @@ class RMI(Estimator):
         benchmarks). Fit with ``interleave=False`` so auto-configuration times this mode."""
         self._check_fitted()
         q, below, above, _ = prepare_queries(queries, self.keys_.dtype)
-        out = (K.lookup_serial_spline if self._spline else K.lookup_serial)(self._root_kind, self.root_params_, self.leaves_, self.keys_, q, 0, False)
+        out = (K.lookup_serial_spline if self._spline else K.lookup_serial)(self._root_kind, self.root_params_, self.leaves_, self.keys_, q, 0, False, 0)
         if below is not None:
             out[below] = 0
         if above is not None:
