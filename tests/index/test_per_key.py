@@ -97,6 +97,18 @@ def test_partitioned_batches_match_searchsorted(dtype: str) -> None:
 def test_partition_auto_only_for_big_keys_and_batches() -> None:
     small = RMI().fit(np.arange(1000, dtype=np.uint64))
     assert small._partition_buckets(1 << 20) == 0
+    # 8 MiB of keys and a big batch: partitioned only for a model with spline leaves (the
+    # pipeline alone was faster on the others); "always" partitions regardless
+    keys = np.arange(1 << 20, dtype=np.uint64) * np.uint64(3)
+    plain = RMI(leaf_search="binary").fit(keys)
+    assert not plain._spline
+    assert plain._partition_buckets(1 << 20) == 0
+    plain._spline = True  # the rule's input, as a model with spline leaves sets it
+    # a bucket per 64 kB of keys (128), at most one per leaf
+    assert plain._partition_buckets(1 << 20) == min(128, plain.n_leaves_)
+    assert plain._partition_buckets(1 << 10) == 0  # a small batch is never partitioned
+    always = RMI(partition="always", leaf_search="binary").fit(keys)
+    assert always._partition_buckets(10) == min(128, always.n_leaves_)
     with pytest.raises(ValueError, match="partition"):
         RMI(partition="sometimes").fit(np.arange(10))
 

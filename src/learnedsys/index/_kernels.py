@@ -736,7 +736,8 @@ def _pipeline(kind, params, leaves, keys, queries, out, start: int, stop: int, s
     misses in flight with no query waiting on another (the lockstep groups of 16 it replaces
     waited for their slowest lane at every step). A window of at most ``width`` keys (a power
     of two, see :func:`fixed_width`) is searched in exactly log2(width) steps over
-    [b, b + width), b = lo moved left where that would pass the end, and all of it prefetched."""
+    [b, b + width), b = lo moved left where that would pass the end, and all of it prefetched.
+    Figures against the 16-lane lockstep kernel it replaced: BENCHMARKS.md (issue 18, mode B)."""
     n = keys.shape[0]
     L = leaves.shape[0]
     w = leaves.shape[1]
@@ -794,18 +795,21 @@ def _pipeline(kind, params, leaves, keys, queries, out, start: int, stop: int, s
 
 def fixed_width(leaves: np.ndarray) -> int:
     """Width of the batch kernel's fixed-step window search (:func:`_pipeline`): the smallest
-    power of two that holds the windows of 99 % of the leaves (a window spans at most
+    power of two that holds the windows of 90 % of the leaves (a window spans at most
     err_hi - err_lo + 3 keys); 0 (every window searched by its own size) for leaves without
-    error bounds or windows over PREFETCH_KEYS. On 20M uniform keys (windows of 14-58 keys)
-    width 64 took 41 ns per lookup against 46 searching each window by its size: the search
-    costs an extra step or two in cached lines and no mispredicted loop exit."""
+    error bounds or windows over PREFETCH_KEYS. The rest take the search by their own size.
+    Measured on 20M keys, ns per lookup by width (0: none), one process: uniform (90 % of
+    windows within 34 keys) 62 at 0, 50 at 32, 56 at 64, 71 at 128; weblog (44) 72, 66, 57, 64;
+    bursty (42) 106, 96, 99, 115; lognormal (24) 36, 36, 39, 49. The fixed search costs an extra
+    step or two in cached lines and no mispredicted loop exit; a width past most windows costs
+    more lines than it saves."""
     if leaves.ndim != 2 or leaves.shape[1] != 4 or leaves.shape[0] == 0:
         return 0
     span = leaves[:, 3] - leaves[:, 2]
     span = span[np.isfinite(span)]
     if span.size == 0:
         return 0
-    v = float(np.quantile(span, 0.99)) + 3.0
+    v = float(np.quantile(span, 0.9)) + 3.0
     width = 2
     while width < v:
         width *= 2
