@@ -302,6 +302,9 @@ def _build_all(keys: np.ndarray, with_c: bool, max_list_n: int) -> _Built:
         RS: lambda k: RadixSpline(k, eps=32, radix_bits=18),
     }
     small = keys[:: max(1, keys.shape[0] // 4096)]
+    from learnedsys.index import _kernels
+
+    _kernels.warm_lookups(keys.dtype)  # the spline-leaf kernels a fit on ``small`` never reaches
     for name, make in makers.items():
         w = make(small)  # numba compiles on first use: keep it out of the build time
         for f in (getattr(w, "lower_bound", None), getattr(w, "lower_bound_serial", None)):
