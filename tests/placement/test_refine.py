@@ -112,3 +112,29 @@ def test_place_measured_bad_input(towers_small):
         place_measured(model, inputs, Cluster.homogeneous(len(os.sched_getaffinity(0)) + 1, flops=1e10, bandwidth=1e10))
     with pytest.raises(InvalidParameterError, match="'placements'"):
         measure_placements(model, [], inputs)
+
+
+@needs_two_cores
+def test_place_measured_exports_the_model_once(towers_small, monkeypatch):
+    """One torch.export serves the graph, the profile and the measured runs (each export of a
+    large model costs about a second per thousand operations)."""
+    import torch
+
+    from learnedsys.placement import place_measured
+    from learnedsys.placement._runtime import export_program
+
+    model, inputs = towers_small
+    program = export_program(model, inputs)
+    assert export_program(program, inputs) is program  # a program passes through
+    calls = []
+    real = torch.export.export
+
+    def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(torch.export, "export", counting)
+    cluster = Cluster.homogeneous(2, flops=1e10, bandwidth=1e10)
+    p = place_measured(model, inputs, cluster, shortlist=4, tolerance=10.0, rounds=1, repeats=1, seed=0, iterations=5, anneal_steps=100, kicks=1)
+    assert len(p.info["measured"]) >= 2  # the shortlist ran for real
+    assert len(calls) == 1

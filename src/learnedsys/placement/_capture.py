@@ -158,8 +158,12 @@ def _user_frame(exc: BaseException) -> str:
 
 def export_program(model: Any, example_inputs: tuple[Any, ...], decompose: bool = True) -> Any:
     """``torch.export`` of ``model`` on ``example_inputs`` (decomposed to core ATen), with a
-    :class:`CaptureError` naming the offending operation when it cannot be exported."""
+    :class:`CaptureError` naming the offending operation when it cannot be exported. A program
+    this function returned is passed through as it is (one export serves the graph, the profile
+    and the runtime)."""
     torch = require("torch", extra="torch", purpose="capturing a model")
+    if isinstance(model, torch.export.ExportedProgram):
+        return model
     if not isinstance(model, torch.nn.Module):
         raise CaptureError(f"capture needs a torch.nn.Module; got {type(model).__name__}.")
     if not isinstance(example_inputs, tuple):

@@ -104,7 +104,7 @@ def measure_model(label: str, fname: str, kw: dict[str, Any], args: Any, log: An
     graph = graph_from_program(program, name=label)
     cluster = Cluster.local()
     D = cluster.n_devices
-    sim_p, prof = profiled_simulator(model, inputs, graph, cluster, repeats=args.profile_repeats)
+    sim_p, prof = profiled_simulator(program, inputs, graph, cluster, repeats=args.profile_repeats)
     log(f"{label}: {graph.summary()}; exported + profiled in {time.perf_counter() - t0:.1f} s; profiled sum {prof[:, 0].sum() * 1e3:.1f} ms")
     # the runtime's own cost around each fx operation (Cluster.local's "overhead") is in sim_p on
     # top of the profiled calls: a graph node runs its operation and the views merged into it

@@ -29,7 +29,8 @@ def profile_op_times(model: Any, example_inputs: Any, graph: OpGraph, devices: l
     bookkeeping of the interpreter that runs them.
 
     Args:
-        model: the captured model, with real weights.
+        model: the captured model, with real weights, or its program from ``export_program``
+            (not exported again).
         example_inputs: the inputs used for capture.
         graph: ``capture(model, example_inputs)``.
         devices: torch device per cluster device (``"cpu"``, ``"cuda:1"``...); repeated names are

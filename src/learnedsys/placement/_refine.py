@@ -142,7 +142,7 @@ def place_measured(
         raise InvalidParameterError(
             f"The 'cluster' parameter of place_measured must describe this machine (at most {len(os.sched_getaffinity(0))} usable cores). Got {cluster.n_devices} devices instead."
         )
-    sim = simulator if simulator is not None else profiled_simulator(model, example_inputs, graph, cluster)[0]
+    sim = simulator if simulator is not None else profiled_simulator(program, example_inputs, graph, cluster)[0]
     found = place(graph, cluster, "default", seed=seed, simulator=sim, shortlist=shortlist, **place_kwargs)
     short = found.info.get("shortlist") or [{"source": "default", "step_time": found.step_time, "devices": found.devices.tolist()}]
     best_sim = short[0]["step_time"]
