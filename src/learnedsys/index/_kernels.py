@@ -586,10 +586,12 @@ def _bsearch(keys, q, lo: int, hi: int, side: int) -> int:  # type: ignore[no-un
     return base
 
 
-@_inline
-def _fix(keys, q, pos: int, lo: int, hi: int, side: int):  # type: ignore[no-untyped-def]
-    """Verify ``pos`` (the bound within [lo, hi]); repair by exponential search when the window
-    missed. Returns (pos, lo, hi) where [lo, hi] is the window that holds the answer."""
+@_jit
+def _gallop(keys, q, lo: int, hi: int, side: int):  # type: ignore[no-untyped-def]
+    """The repair when the window [lo, hi] missed the answer: an exponential search from the
+    window's edge on the side the answer lies. Returns (pos, lo, hi) with [lo, hi] the range
+    searched last. A call, not inlined: the rare path's code is compiled once per key type
+    instead of into every lookup kernel (cold compile time of the test suite)."""
     n = keys.shape[0]
     if lo > 0 and not _less(keys[lo - 1], q, side):
         # answer < lo: gallop left
@@ -604,19 +606,27 @@ def _fix(keys, q, pos: int, lo: int, hi: int, side: int):  # type: ignore[no-unt
             left = 0
         p = _bsearch(keys, q, left, right, side)
         return p, left, right
-    if pos == hi and hi < n and _less(keys[hi], q, side):
-        # answer > hi: gallop right
-        step = 1
-        left = hi + 1
+    # answer > hi: gallop right
+    step = 1
+    left = hi + 1
+    right = left + step
+    while right < n and _less(keys[right], q, side):
+        left = right + 1
+        step *= 2
         right = left + step
-        while right < n and _less(keys[right], q, side):
-            left = right + 1
-            step *= 2
-            right = left + step
-        if right > n:
-            right = n
-        p = _bsearch(keys, q, left, right, side)
-        return p, left, right
+    if right > n:
+        right = n
+    p = _bsearch(keys, q, left, right, side)
+    return p, left, right
+
+
+@_inline
+def _fix(keys, q, pos: int, lo: int, hi: int, side: int):  # type: ignore[no-untyped-def]
+    """Verify ``pos`` (the bound within [lo, hi]); repair by exponential search when the window
+    missed. Returns (pos, lo, hi) where [lo, hi] is the window that holds the answer."""
+    n = keys.shape[0]
+    if (lo > 0 and not _less(keys[lo - 1], q, side)) or (pos == hi and hi < n and _less(keys[hi], q, side)):
+        return _gallop(keys, q, lo, hi, side)
     return pos, lo, hi
 
 
@@ -782,15 +792,16 @@ def _pipeline(kind, params, leaves, keys, queries, out, start: int, stop: int, s
             q = queries[i]
             lo = los[i & mask]
             hi = his[i & mask]
-            if hi - lo <= width:
+            b = lo
+            e = hi
+            if hi - lo <= width:  # log2(width) steps for every query
                 b = min(lo, n - width)
-                p = _bsearch(keys, q, b, b + width, side)  # log2(width) steps for every query
-            else:
-                p = _bsearch(keys, q, lo, hi, side)
+                e = b + width
+            p = _bsearch(keys, q, b, e, side)
             if (p == 0 or _less(keys[p - 1], q, side)) and (p == n or not _less(keys[p], q, side)):
                 out[i] = p
-            else:  # the window missed: the repair of lookup_one, from the window's own search
-                out[i] = _fix(keys, q, _bsearch(keys, q, lo, hi, side), lo, hi, side)[0]
+            else:  # the answer lies outside [lo, hi] (inside, either search finds it)
+                out[i] = _gallop(keys, q, lo, hi, side)[0]
 
 
 def fixed_width(leaves: np.ndarray) -> int:
